@@ -1,0 +1,3 @@
+from loraguard.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Locate an adapter (folder, single file or Hub repo id) and read everything `check` needs.
+
+Reading never raises for a bad adapter: problems become `ReadProblem`s that the checker turns
+into `unreadable` / `unsafe-pickle` / `zero-adapter` findings. Nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loraguard.adapter.config import AdapterConfig, read_adapter_config
+from loraguard.adapter.keys import AdapterTensor, parse_key
+from loraguard.adapter.safetensors_file import read_safetensors_header
+from loraguard.adapter.tensors import TensorMeta, TensorStats
+from loraguard.adapter.torch_pickle import scan_torch_pickle
+from loraguard.adapter.values import tensor_stats_safetensors, tensor_stats_zip
+from loraguard.errors import AdapterFormatError
+
+CONFIG_NAME = "adapter_config.json"  # peft.utils.constants.CONFIG_NAME
+WEIGHT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
+HUB_PATTERNS = ["adapter_config.json", "adapter_model.safetensors", "README.md", "trainer_state.json",
+                "all_results.json", "eval_results.json", "training_args.bin"]
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    kind: str
+    """`unreadable`, `unsafe-pickle` or `no-weights`."""
+    message: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class AdapterData:
+    """Everything read from one adapter: config, tensor metadata, value statistics, problems."""
+
+    ref: str
+    name: str
+    folder: Path | None = None
+    weights_path: Path | None = None
+    config: AdapterConfig | None = None
+    tensors: tuple[AdapterTensor, ...] = ()
+    metas: dict[str, TensorMeta] = field(default_factory=dict, repr=False)
+    stats: dict[str, TensorStats] | None = field(default=None, repr=False)
+    unsafe_globals: tuple[str, ...] = ()
+    problems: tuple[ReadProblem, ...] = ()
+    size_bytes: int = 0
+    repo_id: str | None = None
+
+    @property
+    def weights_format(self) -> str | None:
+        if self.weights_path is None:
+            return None
+        return "safetensors" if self.weights_path.suffix == ".safetensors" else "pickle"
+
+
+def read_adapter(ref: str | Path, *, scan_values: bool = True) -> AdapterData:
+    """Read the adapter at `ref` (a folder, a weights file with its config beside it, or a Hub id)."""
+    ref_s = str(ref)
+    path = Path(ref_s).expanduser()
+    repo_id = None
+    if not path.exists():
+        if isinstance(ref, str) and _REPO_ID.match(ref_s) and not ref_s.startswith((".", "/")):
+            fetched = _fetch_from_hub(ref_s)
+            if isinstance(fetched, ReadProblem):
+                return AdapterData(ref_s, ref_s.split("/")[-1], problems=(fetched,), repo_id=ref_s)
+            path, repo_id = fetched, ref_s
+        else:
+            return AdapterData(ref_s, path.name, problems=(ReadProblem(
+                "unreadable", f"{path}: no such file or folder. Pass a PEFT adapter folder, a "
+                ".safetensors/.bin file with adapter_config.json beside it, or a Hub repo id.", ref_s),))
+    folder, weights = _locate(path)
+    name = repo_id.split("/")[-1] if repo_id else (folder.name if path.is_dir() else path.stem)
+    if path.is_dir() and not any(path.iterdir()):
+        return AdapterData(ref_s, name, folder=folder, problems=(ReadProblem(
+            "unreadable", f"{path}: the folder is empty. Point at the folder holding "
+            "adapter_config.json and adapter_model.safetensors.", str(path)),), repo_id=repo_id)
+    problems: list[ReadProblem] = []
+    config = None
+    config_path = folder / CONFIG_NAME
+    if config_path.is_file():
+        try:
+            config = read_adapter_config(config_path)
+        except AdapterFormatError as exc:
+            problems.append(ReadProblem("unreadable", str(exc), str(config_path)))
+    else:
+        problems.append(ReadProblem("unreadable", f"{config_path}: missing. PEFT cannot load an adapter "
+                                    "without its config; copy it from where the adapter was published.",
+                                    str(config_path)))
+    if weights is None:
+        problems.append(ReadProblem("no-weights", f"{folder}: no adapter_model.safetensors or .bin: only "
+                                    "the config can be checked and the adapter would be a no-op.",
+                                    str(folder)))
+        return AdapterData(ref_s, name, folder, None, config, problems=tuple(problems), repo_id=repo_id)
+    return _read_weights(ref_s, name, folder, weights, config, problems, scan_values, repo_id)
+
+
+def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: AdapterConfig | None,
+                  problems: list[ReadProblem], scan_values: bool, repo_id: str | None) -> AdapterData:
+    size = weights.stat().st_size
+    metas: dict[str, TensorMeta] = {}
+    stats: dict[str, TensorStats] | None = None
+    unsafe: tuple[str, ...] = ()
+    try:
+        if weights.suffix == ".safetensors":
+            metas, _ = read_safetensors_header(weights)
+            stats = tensor_stats_safetensors(weights, metas.values()) if scan_values else None
+        else:
+            scan = scan_torch_pickle(weights)
+            unsafe = scan.unsafe_globals
+            if unsafe:
+                problems.append(ReadProblem("unsafe-pickle", f"{weights}: the pickle references "
+                                            f"{', '.join(sorted(set(unsafe)))}; it was not executed.",
+                                            str(weights)))
+            else:
+                metas = scan.tensors
+                if scan_values and scan.zip_prefix is not None:
+                    stats = tensor_stats_zip(weights, scan.zip_prefix, metas.values())
+    except AdapterFormatError as exc:
+        problems.append(ReadProblem("unreadable", str(exc), str(weights)))
+    except OSError as exc:
+        problems.append(ReadProblem("unreadable", f"{weights}: cannot read ({exc}).", str(weights)))
+    tensors = tuple(parse_key(m) for m in metas.values())
+    return AdapterData(ref, name, folder, weights, config, tensors, metas, stats, unsafe,
+                       tuple(problems), size, repo_id)
+
+
+def _locate(path: Path) -> tuple[Path, Path | None]:
+    if path.is_file():
+        return path.parent, path
+    for candidate in WEIGHT_NAMES:
+        if (path / candidate).is_file():
+            return path, path / candidate
+    others = sorted(path.glob("*.safetensors"))
+    return path, (others[0] if len(others) == 1 else None)
+
+
+def _fetch_from_hub(repo_id: str) -> Path | ReadProblem:
+    """Download only the adapter's small files (honours the HF cache and HF_HUB_OFFLINE)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
+    except Exception as exc:  # offline, not found, gated: all are "cannot read" for the user
+        return ReadProblem("unreadable", f"{repo_id}: could not fetch the adapter from the Hugging Face Hub "
+                           f"and it is not in the local cache ({type(exc).__name__}). Check the network or "
+                           "download it and pass the local folder.", repo_id)

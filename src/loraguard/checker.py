@@ -1,0 +1,126 @@
+"""`check(adapter, base)`: read the adapter, resolve the base, run every rule, return a report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from loraguard.adapter.reader import AdapterData, read_adapter
+from loraguard.basemodel.infer import infer_bases
+from loraguard.basemodel.resolve import normalize_model_name, resolve_base, resolve_claimed_base
+from loraguard.basemodel.spec import BaseSpec, InferredBase
+from loraguard.checks.context import CheckContext
+from loraguard.checks.registry import select_rules
+from loraguard.checks.rules.identity import card_base_model
+from loraguard.errors import LoraguardError
+from loraguard.findings import Finding, sort_findings, verdict_of
+from loraguard.report.model import CheckReport
+from loraguard.report.norms import module_norms
+
+__all__ = ["check"]
+
+_TASKS = {"CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"}
+
+
+def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, task: str | None = None,
+          select: Iterable[str] = (), ignore: Iterable[str] = (), scan_values: bool = True) -> CheckReport:
+    """Check `adapter` (folder, weights file or Hub id) against `base` (folder, catalog name, Hub id).
+
+    Without `base`, the adapter's claimed base is looked up in the catalog and the local Hub cache
+    (no network). `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). Never raises for a bad
+    adapter or base: those become `unreadable` findings.
+    """
+    started = time.perf_counter()
+    data = read_adapter(adapter, scan_values=scan_values)
+    task = task or _task_of(data)
+    spec, base_problem, claimed = _resolve(data, base, task)
+    ctx = CheckContext(data, spec, base_given=base is not None, base_problem=base_problem, claimed=claimed)
+    ctx.inferred = _inferred(ctx, spec) if ctx.signature else ()
+    findings: list[Finding] = []
+    for rule in select_rules(select, ignore):
+        findings.extend(rule.func(ctx))
+    ordered = sort_findings(findings)
+    return CheckReport(
+        verdict=verdict_of(ordered),
+        adapter=_adapter_summary(data, ctx),
+        base=_base_summary(spec, base is not None) if spec is not None else None,
+        findings=ordered,
+        inferred_bases=ctx.inferred[:10],
+        timing_ms=(time.perf_counter() - started) * 1000,
+        module_norms=module_norms(ctx),
+    )
+
+
+def _inferred(ctx: CheckContext, spec: BaseSpec | None) -> tuple[InferredBase, ...]:
+    """Catalog models the tensors fit; the given or claimed base first when it is among them."""
+    fits = infer_bases(ctx.signature, max_layer_index=ctx.max_layer_index)
+    preferred = {normalize_model_name(n) for n in (spec.name if spec else None,
+                                                   ctx.config.base_model if ctx.config else None) if n}
+    return tuple(sorted(fits, key=lambda b: normalize_model_name(b.name) not in preferred))
+
+
+def _task_of(data: AdapterData) -> str:
+    task = data.config.task_type if data.config is not None else None
+    return task if task in _TASKS else "CAUSAL_LM"
+
+
+def _resolve(data: AdapterData, base: str | Path | BaseSpec | None,
+             task: str) -> tuple[BaseSpec | None, str | None, BaseSpec | None]:
+    claim = (data.config.base_model if data.config is not None else None) or card_base_model(data.folder)
+    spec: BaseSpec | None = None
+    problem = None
+    if isinstance(base, BaseSpec):
+        spec = base
+    elif base is not None:
+        try:
+            spec = resolve_base(base, task=task)
+        except LoraguardError as exc:
+            problem = f"base {base}: {exc}"
+    claimed = None
+    if claim:
+        try:
+            claimed = resolve_claimed_base(claim, task=task)
+        except LoraguardError:
+            claimed = None
+    if base is None:
+        spec = claimed
+    return spec, problem, claimed
+
+
+def _adapter_summary(data: AdapterData, ctx: CheckContext) -> dict[str, Any]:
+    cfg = data.config
+    ranks = sorted({t.shape[0] for t in ctx.lora if t.part in ("lora_A", "lora_embedding_A") and t.shape})
+    return {
+        "ref": data.ref,
+        "name": data.name,
+        "repo_id": data.repo_id,
+        "weights": str(data.weights_path) if data.weights_path else None,
+        "format": data.weights_format,
+        "size_bytes": data.size_bytes,
+        "peft_type": cfg.peft_type if cfg else None,
+        "task_type": cfg.task_type if cfg else None,
+        "claimed_base": cfg.base_model if cfg else None,
+        "r": cfg.r if cfg else None,
+        "tensor_ranks": ranks,
+        "target_modules": cfg.target_modules if cfg else None,
+        "tensors": len(data.tensors),
+        "lora_modules": len(ctx.by_module),
+        "dtypes": sorted({t.dtype for t in data.tensors}),
+    }
+
+
+def _base_summary(spec: BaseSpec, given: bool) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "given": given,
+        "model_type": spec.model_type,
+        "architecture": spec.architecture,
+        "num_layers": spec.num_layers,
+        "hidden_size": spec.hidden_size,
+        "vocab_size": spec.vocab_size,
+        "params_b": round(spec.param_count / 1e9, 3),
+        "source": spec.source,
+        "path": spec.path,
+    }

@@ -1,0 +1,99 @@
+"""The one table of rules: code, name, category, severity, title and the function that checks it.
+
+Codes are families by what a rule reads: LG1xx the adapter files, LG2xx its config, LG3xx its
+structure against the base, LG4xx tensor values, LG5xx identity and provenance, LG6xx the dynamic
+probe, LG7xx serving engines. Codes are never reused or renumbered.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from loraguard.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from loraguard.checks.context import CheckContext
+
+CATEGORIES: dict[str, str] = {
+    "shape-mismatch": "a tensor does not fit the base module it maps to",
+    "layer-mismatch": "layer indices the base lacks, or fewer layers than the base without layers_to_transform",
+    "prefix-mismatch": "tensor keys map to no module of the base",
+    "unknown-target-module": "target module names that exist nowhere in the base",
+    "declared-target-missing": "target_modules names modules that have no tensors in the file",
+    "rank-mismatch": "r / rank_pattern disagree with the tensors' ranks",
+    "zero-adapter": "the adapter is a no-op: zero, empty or absent LoRA tensors",
+    "non-finite-weights": "NaN or Inf in a tensor",
+    "vocab-mismatch": "embeddings or lm_head with another vocabulary size",
+    "task-head": "a classification head present or absent against task_type",
+    "unknown-config-field": "config keys the installed PEFT does not know",
+    "claimed-base-mismatch": "the config's claimed base contradicts the tensors or names another model",
+    "base-version-mismatch": "same shapes, other model (version or base vs Instruct)",
+    "quantization-variant": "the claimed base is a quantized variant of the given base, or the reverse",
+    "name-hint-conflict": "size tokens in names contradict the base's size",
+    "provenance": "what training evidence exists beside the adapter",
+    "unsafe-pickle": "a pickle referencing anything but tensor storage",
+    "unreadable": "missing, empty, invalid or truncated input",
+}
+_CODE = re.compile(r"^LG[1-9]\d\d$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+CheckFn = Callable[["CheckContext"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered check. Its docstring (What it checks / Why it matters / How to fix) is its doc page."""
+
+    code: str
+    name: str
+    category: str
+    severity: Severity
+    title: str
+    func: CheckFn
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(self.func.__doc__ or "")
+
+    def finding(self, message: str, *, fix: str = "", severity: Severity | None = None,
+                **evidence: object) -> Finding:
+        """A finding of this rule (severity defaults to the rule's)."""
+        return Finding(self.code, self.category, severity or self.severity, message, fix, evidence)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, category: str, severity: Severity, title: str) -> Callable[[CheckFn], Rule]:
+    """Register a check function under a stable code; rejects malformed or duplicate codes."""
+
+    def register(func: CheckFn) -> Rule:
+        if not _CODE.match(code):
+            raise ValueError(f"rule code {code!r} must look like LG123")
+        if code in RULES or any(r.name == name for r in RULES.values()):
+            raise ValueError(f"rule {code} {name!r} registered twice")
+        if not _NAME.match(name) or category not in CATEGORIES:
+            raise ValueError(f"rule {code}: bad name {name!r} or unknown category {category!r}")
+        registered = Rule(code, name, category, severity, title, func)
+        RULES[code] = registered
+        return registered
+
+    return register
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, by code (importing the rule modules registers them)."""
+    import loraguard.checks.rules  # noqa: F401  (registration side effect)
+
+    return [RULES[c] for c in sorted(RULES)]
+
+
+def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Rule]:
+    """Rules whose code starts with a `select` prefix (all when empty) and no `ignore` prefix."""
+    sel, ign = tuple(select), tuple(ignore)
+    return [r for r in all_rules()
+            if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))]

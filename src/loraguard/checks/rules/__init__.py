@@ -1,0 +1,5 @@
+"""Importing this package registers every rule (one module per code family)."""
+
+from loraguard.checks.rules import config, files, identity, structure, values
+
+__all__ = ["config", "files", "identity", "structure", "values"]

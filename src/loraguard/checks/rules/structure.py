@@ -1,0 +1,252 @@
+"""LG3xx: the adapter's tensors against the base's modules (shapes, layers, prefixes, heads)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from loraguard.basemodel.spec import ModuleShape, layer_index, layer_relative
+from loraguard.checks.context import CheckContext
+from loraguard.checks.registry import rule
+from loraguard.findings import Finding, Severity
+
+_VOCAB_MODULES = ("lm_head", "embed_tokens", "wte", "word_embeddings", "embed_in", "embed_out", "shared")
+
+
+@dataclass(frozen=True)
+class ShapeProblem:
+    category: str
+    """`shape-mismatch` or `vocab-mismatch`."""
+    module: str
+    part: str
+    dim: str
+    expected: int
+    actual: int
+
+
+def shape_problems(ctx: CheckContext) -> list[ShapeProblem]:
+    """Every tensor dimension that disagrees with the module it maps to (computed once per ctx)."""
+    cached = ctx.__dict__.get("_shape_problems")
+    if cached is not None:
+        return list(cached)
+    problems: list[ShapeProblem] = []
+    for t in ctx.adapter.tensors:
+        placement = ctx.placements.get(t.module)
+        if placement is None or placement.status != "ok" or placement.shape is None:
+            continue
+        problems.extend(_check_tensor(t.module, t.part, t.param, t.shape, placement.shape))
+    ctx.__dict__["_shape_problems"] = problems
+    return problems
+
+
+def _check_tensor(module: str, part: str, param: str, shape: tuple[int, ...],
+                  base: ModuleShape) -> list[ShapeProblem]:
+    vocab_like = module.rsplit(".", 1)[-1] in _VOCAB_MODULES
+    checks: list[tuple[str, int, int, bool]] = []  # (dim name, expected, actual, is_vocab)
+    if len(shape) == 0:
+        return []
+    if part == "lora_A" and len(shape) == 2:
+        checks.append(("in_features", base.in_features, shape[1], False))
+    elif part == "lora_B" and param == "weight" and len(shape) == 2:
+        checks.append(("out_features", base.out_features, shape[0], vocab_like and base.kind != "embedding"))
+    elif part in ("lora_magnitude_vector",) or (part == "lora_B" and param == "bias"):
+        checks.append(("out_features", base.out_features, shape[-1], False))
+    elif part == "lora_embedding_A" and len(shape) == 2:
+        checks.append(("num_embeddings", base.in_features, shape[1], True))
+    elif part == "lora_embedding_B" and len(shape) == 2:
+        checks.append(("embedding_dim", base.out_features, shape[0], False))
+    elif part == "full" and param == "weight" and len(shape) == 2:
+        checks.extend(_full_weight_dims(module, shape, base, vocab_like))
+    return [ShapeProblem("vocab-mismatch" if is_vocab else "shape-mismatch", module, part, dim, exp, act)
+            for dim, exp, act, is_vocab in checks if act != exp and act != 0]
+
+
+def _full_weight_dims(module: str, shape: tuple[int, ...], base: ModuleShape,
+                      vocab_like: bool) -> list[tuple[str, int, int, bool]]:
+    if base.kind == "embedding":
+        return [("num_embeddings", base.in_features, shape[0], True),
+                ("embedding_dim", base.out_features, shape[1], False)]
+    out_dim, in_dim = (shape[1], shape[0]) if base.kind == "conv1d" else (shape[0], shape[1])
+    dims = [("in_features", base.in_features, in_dim, False)]
+    head = module.rsplit(".", 1)[-1] in ("score", "classifier", "out_proj") or module.startswith("classifier")
+    if not head:  # a classification head's label count is chosen at load time (num_labels)
+        dims.append(("out_features", base.out_features, out_dim, vocab_like))
+    return dims
+
+
+def _group(problems: list[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, str, str, int, int],
+                                                                      list[str]]:
+    grouped: dict[tuple[str, str, str, int, int], list[str]] = defaultdict(list)
+    prefixes = ctx.base.layer_prefixes if ctx.base else ()
+    for p in problems:
+        relative = layer_relative(p.module, prefixes)
+        grouped[(relative, p.part, p.dim, p.expected, p.actual)].append(p.module)
+    return grouped
+
+
+def _emit_shapes(ctx: CheckContext, category: str) -> Iterator[Finding]:
+    target = shape_mismatch if category == "shape-mismatch" else vocab_mismatch
+    problems = [p for p in shape_problems(ctx) if p.category == category]
+    fits = ", ".join(b.name for b in ctx.inferred[:3])
+    hint = f" The tensors fit: {fits}." if fits and category == "shape-mismatch" else ""
+    for i, ((relative, part, dim, expected, actual), modules) in enumerate(sorted(_group(problems, ctx).items())):
+        base_name = ctx.base.name if ctx.base else "the base"
+        yield target.finding(
+            f"{relative}.{part}: {dim} {actual} in the adapter, {expected} in {base_name} "
+            f"({len(modules)} module(s), e.g. {modules[0]}).{hint if i == 0 else ''}",
+            fix="Use the base the adapter was trained for (see inferred bases).",
+            module=relative, part=part, dim=dim, expected=expected, actual=actual,
+            count=len(modules), examples=modules[:3])
+
+
+@rule("LG301", "shape-mismatch", "shape-mismatch", Severity.ERROR,
+      "A tensor does not fit the base module it maps to")
+def shape_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: lora_A's input width, lora_B's output width, DoRA magnitudes and saved
+    full weights against the base module's in/out features (hidden size, q and kv widths, MLP width).
+
+    Why it matters: the adapter was trained for another base. PEFT raises a size-mismatch only
+    after the whole base is loaded; serving engines may reject or misapply it.
+
+    How to fix: use the base the tensors fit (the report's inferred bases).
+    """
+    yield from _emit_shapes(ctx, "shape-mismatch")
+
+
+@rule("LG305", "vocab-mismatch", "vocab-mismatch", Severity.ERROR,
+      "Embeddings or lm_head with another vocabulary size")
+def vocab_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: saved `embed_tokens`/`lm_head` weights (modules_to_save) and embedding LoRA
+    (`lora_embedding_A`) against the base's vocabulary size.
+
+    Why it matters: the adapter was trained with added tokens or on another tokenizer; PEFT raises
+    a size mismatch, vLLM rejects it, and resizing by hand misaligns token ids.
+
+    How to fix: resize the base's embeddings with the adapter's tokenizer before loading, or use
+    the matching base.
+    """
+    yield from _emit_shapes(ctx, "vocab-mismatch")
+
+
+@rule("LG302", "layer-out-of-range", "layer-mismatch", Severity.ERROR,
+      "Tensors for layers the base does not have")
+def layer_out_of_range(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: layer indices in tensor names against the base's number of layers.
+
+    Why it matters: PEFT drops keys for layers the base lacks without a word; the adapter then
+    acts on a truncated set of layers of a model it was not trained for.
+
+    How to fix: use the deeper base the adapter was trained for.
+    """
+    if ctx.base is None:
+        return
+    extra = sorted({i for m, p in ctx.placements.items() if p.status == "extra-layer"
+                    and (i := layer_index(m, ctx.base.layer_prefixes)) is not None})
+    if extra:
+        yield layer_out_of_range.finding(
+            f"tensors for layers {extra[0]}–{extra[-1]} but {ctx.base.name} has {ctx.base.num_layers} "
+            f"layers (0–{ctx.base.num_layers - 1}); PEFT drops them silently.",
+            fix="Use the base the adapter was trained for.", extra_layers=extra,
+            base_layers=ctx.base.num_layers)
+
+
+@rule("LG303", "layer-coverage-gap", "layer-mismatch", Severity.WARNING,
+      "Fewer layers than the base, and layers_to_transform does not say so")
+def layer_coverage_gap(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: for each targeted module kind, which layers carry tensors, against the
+    layers PEFT would adapt (all, or `layers_to_transform`).
+
+    Why it matters: PEFT creates the missing layers with lora_B = 0 (a partial no-op) and warns
+    only through `from_pretrained`; a file cut short or saved from a pruned model looks like this.
+
+    How to fix: re-save the adapter, or set layers_to_transform to the layers it really has.
+    """
+    if ctx.base is None or ctx.config is None or not ctx.lora or shape_problems(ctx):
+        return  # with shape errors the adapter is for another base: a coverage gap would mislead
+    expected = ctx.targeted_modules()
+    present = {m for m, p in ctx.placements.items() if p.status == "ok" and m in ctx.by_module}
+    missing = expected - present
+    if not missing or not present:
+        return
+    prefixes = ctx.base.layer_prefixes
+    present_kinds = {layer_relative(m, prefixes) for m in present}
+    missing = {m for m in missing if layer_relative(m, prefixes) in present_kinds}
+    layers = sorted({i for m in missing if (i := layer_index(m, prefixes)) is not None})
+    if layers:
+        yield layer_coverage_gap.finding(
+            f"no tensors for layer(s) {_ranges(layers)} of {ctx.base.num_layers} for modules the config "
+            f"targets ({len(missing)} module(s), e.g. {sorted(missing)[0]}); layers_to_transform is not set.",
+            fix="Re-save the adapter, or declare layers_to_transform.", missing_layers=layers,
+            missing_modules=len(missing))
+
+
+@rule("LG304", "prefix-mismatch", "prefix-mismatch", Severity.ERROR,
+      "Tensor keys map to no module of the base")
+def prefix_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: every tensor name (below `base_model.model.`) is a module of the base.
+
+    Why it matters: keys nested under another prefix (`language_model.`, a doubled
+    `base_model.model.`) or named for another model class load without error in PEFT and vLLM and
+    are dropped: the adapter silently does nothing (vLLM issues 34186, 48019).
+
+    How to fix: rename the keys to the base's module names (the message shows the mapping), or
+    load the adapter on the model class it was saved from.
+    """
+    unmapped = {m: p for m, p in ctx.placements.items() if p.status == "unmapped"}
+    if not unmapped:
+        return
+    with_fix = {m: p.suggestion for m, p in unmapped.items() if p.suggestion}
+    example = next(iter(unmapped))
+    if with_fix:
+        m, s = next(iter(with_fix.items()))
+        detail = f"e.g. {m} would be {s} on this base"
+    else:
+        detail = f"e.g. {example}"
+    yield prefix_mismatch.finding(
+        f"{len(unmapped)} adapter module(s) match no module of {ctx.base.name if ctx.base else 'the base'} "
+        f"({detail}); PEFT and vLLM drop them silently.",
+        fix="Rename the keys to the base's module names, or use the model class they were saved from.",
+        modules=len(unmapped), examples=sorted(unmapped)[:3], suggestions=dict(list(with_fix.items())[:3]))
+
+
+@rule("LG306", "task-head-mismatch", "task-head", Severity.WARNING,
+      "A classification head present or absent against task_type")
+def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: a SEQ_CLS adapter carries its `score`/`classifier` head weights; a causal-LM
+    adapter carries none; the base's class suits the task.
+
+    Why it matters: without its saved head a classifier gets a freshly random head: predictions
+    are noise. A head on a CAUSAL_LM adapter means it was trained as a classifier.
+
+    How to fix: re-save the adapter with `modules_to_save=["score"]` (or "classifier"), or load
+    it with the task class it was trained with.
+    """
+    if ctx.config is None or not ctx.config.is_lora or not ctx.adapter.tensors:
+        return
+    heads = sorted({t.module for t in ctx.full if t.module.rsplit(".", 1)[-1] in ("score", "classifier")
+                    or t.module.startswith("classifier")})
+    task = ctx.config.task_type
+    declared = set(ctx.config.modules_to_save)
+    if task == "SEQ_CLS" and not heads:
+        yield task_head_mismatch.finding(
+            "task_type is SEQ_CLS but the file has no score/classifier weights: the head would be "
+            "randomly initialised.", fix='Re-save with modules_to_save=["score"] (or "classifier").',
+            task_type=task)
+    elif task in ("CAUSAL_LM", None) and heads and not any(h.rsplit(".", 1)[-1] in declared for h in heads):
+        yield task_head_mismatch.finding(
+            f"task_type is {task or 'unset'} but the file carries classification head weights ({heads[0]}).",
+            fix="Load it as a sequence classifier, or set task_type to SEQ_CLS.", heads=heads)
+
+
+def _ranges(values: list[int]) -> str:
+    out: list[str] = []
+    start = prev = values[0]
+    for v in values[1:] + [None]:  # type: ignore[list-item]
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(f"{start}" if start == prev else f"{start}–{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(out)

@@ -1,0 +1,78 @@
+"""The `loraguard` command: a thin shell over the library.
+
+Each command lives in its own module `loraguard/cli/cmd_<name>.py` exposing `register(app)`.
+Commands return their exit code: 0 pass, 1 findings/alerts/fail, 2 bad input or usage.
+Known errors (`LoraguardError`) print one `Error:` line on stderr and exit 2; set
+`LORAGUARD_DEBUG=1` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+
+from loraguard.errors import LoraguardError
+
+COMMAND_MODULES = (
+    "cmd_check",
+    "cmd_explain",
+    "cmd_demo",
+)
+
+app = typer.Typer(
+    name="loraguard",
+    help="Stop a LoRA adapter from silently breaking an LLM classifier.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from loraguard import __version__
+
+        typer.echo(f"loraguard {__version__}")
+        raise typer.Exit(0)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"loraguard.cli.{name}")
+        module.register(app)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (also the console script's entry point)."""
+    if not app.registered_commands:
+        _register_all()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="loraguard", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.ClickException as exc:  # usage errors
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    except LoraguardError as exc:
+        if os.environ.get("LORAGUARD_DEBUG"):
+            raise
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

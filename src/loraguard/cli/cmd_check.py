@@ -1,0 +1,48 @@
+"""`loraguard check`: static compatibility of an adapter with a base model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from loraguard.cli.options import OutputFormat
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "check",
+        help="Check an adapter against a base model statically (header and configs only, no weights "
+             "loaded). Exit 0 without errors (--strict: without warnings), 1 with findings, 2 on usage errors.",
+        epilog="Examples: loraguard check ./my-adapter --base Qwen/Qwen2.5-1.5B-Instruct ; "
+               "loraguard check adapter_model.safetensors --base ./base-folder --format json",
+    )(check_command)
+
+
+def check_command(
+    adapter: str = typer.Argument(..., help="Adapter folder, .safetensors/.bin file (config beside it) or Hub repo id."),
+    base: str | None = typer.Option(None, "--base", "-b", help="Base: folder with config.json, catalog name or Hub id. "
+                                    "Default: the adapter's claimed base, if known offline."),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    select: list[str] = typer.Option([], "--select", help="Only rules whose code starts with this (repeatable)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Skip rules whose code starts with this (repeatable)."),
+    task: str | None = typer.Option(None, "--task", help="Override the adapter's task_type (CAUSAL_LM, SEQ_CLS...)."),
+    html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
+) -> int:
+    from loraguard.checker import check
+    from loraguard.report.render import render_markdown, render_text
+
+    report = check(adapter, base, task=task, select=select, ignore=ignore)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(report.to_json() + "\n")
+    elif fmt is OutputFormat.markdown:
+        sys.stdout.write(render_markdown(report))
+    else:
+        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    if html is not None:
+        from loraguard.report.html_check import write_check_html
+
+        write_check_html(report, html)
+    return report.exit_code(strict=strict)

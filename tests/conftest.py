@@ -1,0 +1,39 @@
+"""Shared fixtures. `shared_dir` is the read-only `../shared` beside the repo; tests that need it skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_shared() -> Path | None:
+    env = os.environ.get("LORAGUARD_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared")
+    for candidate in candidates:
+        if (candidate / "data").is_dir() or (candidate / "corpus").is_dir():
+            return candidate
+    return None
+
+
+SHARED = _find_shared()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if SHARED is None:
+        pytest.skip("../shared (real adapters, base configs, Jigsaw CSV) is absent beside the repo; "
+                    "set LORAGUARD_SHARED to its path to run this test")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def jigsaw_train(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "jigsaw-acrc" / "train.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return path
