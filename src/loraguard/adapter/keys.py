@@ -19,6 +19,9 @@ _PART_RE = re.compile(
     r"^(?P<module>.+?)\.(?P<part>lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)"
     r"(?:\.(?P<adapter>[^.]+?))??(?:\.(?P<param>weight|bias))?$"
 )
+# Full weights saved from inside a PEFT wrapper: the wrapped layer (`embed_tokens.base_layer`, saved
+# with embedding LoRA) or a ModulesToSaveWrapper copy (`score.modules_to_save.default`).
+_WRAPPER_RE = re.compile(r"\.(?:base_layer|original_module|modules_to_save\.[^.]+)$")
 _LAYER_RE = re.compile(r"^(?:(?P<stack>.*?)\.)?(?P<container>layers|layer|h|block|blocks)\.(?P<index>\d+)\.(?P<rest>.+)$")
 
 
@@ -55,6 +58,7 @@ def parse_key(meta: TensorMeta) -> AdapterTensor:
     module, _, param = body.rpartition(".")
     if not module:
         module, param = body, "weight"
+    module = _WRAPPER_RE.sub("", module)
     return AdapterTensor(key, module, "full", param, meta.shape, meta.dtype, prefixed)
 
 

@@ -127,4 +127,5 @@ class CheckContext:
         from loraguard.checks.rules.structure import shape_problems
 
         extra = any(p.status == "extra-layer" for p in self.placements.values())
-        return extra or bool(shape_problems(self))
+        # A vocabulary difference alone usually means added tokens on the same base, not another base.
+        return extra or any(p.category == "shape-mismatch" for p in shape_problems(self))

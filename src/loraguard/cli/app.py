@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 
 from loraguard.errors import LoraguardError
@@ -58,12 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="loraguard", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.ClickException as exc:  # usage errors
-        exc.show()
+    except typer.TyperException as exc:  # usage errors (typer vendors click's exception classes)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"Error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 130
     except LoraguardError as exc:

@@ -1,0 +1,47 @@
+"""`loraguard demo`: the whole story on an embedded default, offline, on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo", help="Build a tiny Qwen2 base and real PEFT adapters (healthy and broken, as in the "
+                             "case study) offline, check each, and print the commands to rerun by hand. "
+                             "Exit 0 when every broken adapter is caught and every healthy one passes.")(demo)
+
+
+def demo(
+    out: Path = typer.Option(Path("loraguard-demo"), "--out", "-o", help="Folder to build in (made by the demo)."),
+    all_cases: bool = typer.Option(False, "--all", help="Build and check every fault case, not only the demo's."),
+) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from loraguard.demo.run import prepare_folder, run_check_demo
+
+    console = Console(highlight=False, width=None if Console().is_terminal else 130)
+    folder = prepare_folder(out.resolve())
+    console.print("[bold]loraguard demo[/bold]: a LoRA adapter can load without error and still break a "
+                  "classifier. Step 1, check: static compatibility, no weights loaded.")
+    rows = run_check_demo(folder, all_cases=all_cases, say=console.print)
+    table = Table(box=None, header_style="bold")
+    for col in ("adapter", "what it is", "verdict", "found", "ms"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        mark = "[green]✓[/green]" if row.caught and (row.expected or row.verdict != "fail") else "[red]✗[/red]"
+        style = {"pass": "green", "warn": "yellow", "fail": "red"}[row.verdict]
+        table.add_row(row.case, row.description, f"[{style}]{row.verdict}[/{style}] {mark}",
+                      ", ".join(sorted(row.found)) or "-", f"{row.millis:.0f}")
+    console.print(table)
+    console.print("\nRerun any of these by hand (add --format json or --format markdown):")
+    for row in rows:
+        console.print(f"  {row.command}", soft_wrap=True)
+    missed = [r.case for r in rows if not r.caught or (not r.expected and r.verdict == "fail")]
+    if missed:
+        console.print(f"[red]not as expected: {', '.join(missed)}[/red]")
+        return 1
+    console.print(f"[green]all {len(rows)} adapters judged as expected.[/green]")
+    return 0
