@@ -25,15 +25,17 @@ _TASKS = {"CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS", "QUESTION_ANS", "
 
 
 def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, task: str | None = None,
-          select: Iterable[str] = (), ignore: Iterable[str] = (), scan_values: bool = True) -> CheckReport:
+          select: Iterable[str] = (), ignore: Iterable[str] = (), scan_values: bool = True,
+          norms: bool = False) -> CheckReport:
     """Check `adapter` (folder, weights file or Hub id) against `base` (folder, catalog name, Hub id).
 
     Without `base`, the adapter's claimed base is looked up in the catalog and the local Hub cache
-    (no network). `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). Never raises for a bad
-    adapter or base: those become `unreadable` findings.
+    (no network). `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). `norms=True` adds
+    per-module weight norms (for the HTML heatmap). Never raises for a bad adapter or base: those
+    become `unreadable` findings.
     """
     started = time.perf_counter()
-    data = read_adapter(adapter, scan_values=scan_values)
+    data = read_adapter(adapter, scan_values=scan_values, norms=norms)
     task = task or _task_of(data)
     spec, base_problem, claimed = _resolve(data, base, task)
     ctx = CheckContext(data, spec, base_given=base is not None, base_problem=base_problem, claimed=claimed)
@@ -49,7 +51,7 @@ def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, tas
         findings=ordered,
         inferred_bases=ctx.inferred[:10],
         timing_ms=(time.perf_counter() - started) * 1000,
-        module_norms=module_norms(ctx),
+        module_norms=module_norms(ctx) if norms else (),
     )
 
 

@@ -16,13 +16,15 @@ from loraguard.adapter.tensors import TensorMeta
 PEFT_PREFIX = "base_model.model."
 LORA_PARTS = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector")
 _PART_RE = re.compile(
-    r"^(?P<module>.+?)\.(?P<part>lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)"
+    r"^(?P<module>.+?)\."
+    r"(?P<part>lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)"
     r"(?:\.(?P<adapter>[^.]+?))??(?:\.(?P<param>weight|bias))?$"
 )
 # Full weights saved from inside a PEFT wrapper: the wrapped layer (`embed_tokens.base_layer`, saved
 # with embedding LoRA) or a ModulesToSaveWrapper copy (`score.modules_to_save.default`).
 _WRAPPER_RE = re.compile(r"\.(?:base_layer|original_module|modules_to_save\.[^.]+)$")
-_LAYER_RE = re.compile(r"^(?:(?P<stack>.*?)\.)?(?P<container>layers|layer|h|block|blocks)\.(?P<index>\d+)\.(?P<rest>.+)$")
+_LAYER_RE = re.compile(
+    r"^(?:(?P<stack>.*?)\.)?(?P<container>layers|layer|h|block|blocks)\.(?P<index>\d+)\.(?P<rest>.+)$")
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,12 @@ class AdapterData:
         return "safetensors" if self.weights_path.suffix == ".safetensors" else "pickle"
 
 
-def read_adapter(ref: str | Path, *, scan_values: bool = True) -> AdapterData:
-    """Read the adapter at `ref` (a folder, a weights file with its config beside it, or a Hub id)."""
+def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = False) -> AdapterData:
+    """Read the adapter at `ref` (a folder, a weights file with its config beside it, or a Hub id).
+
+    `scan_values` streams every float tensor for zeros and NaN/Inf; `norms` also computes
+    Frobenius norms (for the weight heatmap), which costs a second pass.
+    """
     ref_s = str(ref)
     path = Path(ref_s).expanduser()
     repo_id = None
@@ -95,11 +99,12 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True) -> AdapterData:
                                     "the config can be checked and the adapter would be a no-op.",
                                     str(folder)))
         return AdapterData(ref_s, name, folder, None, config, problems=tuple(problems), repo_id=repo_id)
-    return _read_weights(ref_s, name, folder, weights, config, problems, scan_values, repo_id)
+    return _read_weights(ref_s, name, folder, weights, config, problems, scan_values, norms, repo_id)
 
 
 def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: AdapterConfig | None,
-                  problems: list[ReadProblem], scan_values: bool, repo_id: str | None) -> AdapterData:
+                  problems: list[ReadProblem], scan_values: bool, norms: bool,
+                  repo_id: str | None) -> AdapterData:
     size = weights.stat().st_size
     metas: dict[str, TensorMeta] = {}
     stats: dict[str, TensorStats] | None = None
@@ -107,7 +112,7 @@ def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: Adap
     try:
         if weights.suffix == ".safetensors":
             metas, _ = read_safetensors_header(weights)
-            stats = tensor_stats_safetensors(weights, metas.values()) if scan_values else None
+            stats = tensor_stats_safetensors(weights, metas.values(), norms=norms) if scan_values else None
         else:
             scan = scan_torch_pickle(weights)
             unsafe = scan.unsafe_globals
@@ -118,7 +123,7 @@ def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: Adap
             else:
                 metas = scan.tensors
                 if scan_values and scan.zip_prefix is not None:
-                    stats = tensor_stats_zip(weights, scan.zip_prefix, metas.values())
+                    stats = tensor_stats_zip(weights, scan.zip_prefix, metas.values(), norms=norms)
     except AdapterFormatError as exc:
         problems.append(ReadProblem("unreadable", str(exc), str(weights)))
     except OSError as exc:

@@ -34,7 +34,8 @@ class TensorMeta:
 
 @dataclass(frozen=True)
 class TensorStats:
-    """What the values of one tensor say: all zero, any NaN/Inf, and its Frobenius norm."""
+    """What the values of one tensor say: all zero, how many NaN/Inf, and its Frobenius norm
+    (NaN unless norms were asked for)."""
 
     all_zero: bool
     non_finite: int

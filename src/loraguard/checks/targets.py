@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from loraguard.adapter.config import AdapterConfig
 
@@ -35,7 +36,7 @@ def matches_target(config: AdapterConfig, key: str) -> bool:
     if key in targets:
         return True
     found = any(key.endswith(f".{t}") for t in targets)
-    layers = raw.get("layers_to_transform")
+    layers: Any = raw.get("layers_to_transform")
     using_layers = layers is not None and (len(layers) != 0 if isinstance(layers, list) else True)
     if not (found and using_layers):
         return found

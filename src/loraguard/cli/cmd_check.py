@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
 
 def check_command(
-    adapter: str = typer.Argument(..., help="Adapter folder, .safetensors/.bin file (config beside it) or Hub repo id."),
+    adapter: str = typer.Argument(
+        ..., help="Adapter folder, .safetensors/.bin file (config beside it) or Hub repo id."),
     base: str | None = typer.Option(None, "--base", "-b", help="Base: folder with config.json, catalog name or Hub id. "
                                     "Default: the adapter's claimed base, if known offline."),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),

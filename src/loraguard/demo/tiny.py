@@ -50,6 +50,7 @@ def train_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()) -> 
         vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus(extra_texts), trainer)
     fast = PreTrainedTokenizerFast(
@@ -167,7 +168,7 @@ def save_lora_adapter(
     torch.manual_seed(seed)
     peft_model = get_peft_model(model, LoraConfig(**kwargs))
     out = Path(out_dir)
-    peft_model.save_pretrained(out)
+    peft_model.save_pretrained(str(out))
     claimed = base_model_name_or_path or _config_name(Path(base_dir))
     edit_adapter_config(out, {"base_model_name_or_path": claimed})
     return out

@@ -242,7 +242,7 @@ def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
 def _ranges(values: list[int]) -> str:
     out: list[str] = []
     start = prev = values[0]
-    for v in values[1:] + [None]:  # type: ignore[list-item]
+    for v in [*values[1:], None]:
         if v is not None and v == prev + 1:
             prev = v
             continue

@@ -21,7 +21,7 @@ def zero_adapter(ctx: CheckContext) -> Iterator[Finding]:
     How to fix: re-save the trained adapter; under ZeRO-3 gather the parameters before saving.
     """
     adapter, cfg = ctx.adapter, ctx.config
-    if cfg is None or not cfg.is_lora or adapter.weights_path is None or adapter.problems and not adapter.tensors:
+    if cfg is None or not cfg.is_lora or adapter.weights_path is None or (adapter.problems and not adapter.tensors):
         return
     if not ctx.lora:
         yield zero_adapter.finding(
