@@ -38,6 +38,7 @@ class CatalogEntry:
 
     @property
     def model_type(self) -> str:
+        """The config's `model_type` (`qwen2`, `llama`...)."""
         return str(self.config.get("model_type", ""))
 
     @property

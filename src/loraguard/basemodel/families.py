@@ -66,8 +66,8 @@ _FAMILIES: dict[str, _Family] = {
 SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(_FAMILIES)
 SUPPORTED_TASKS: frozenset[str] = frozenset({"CAUSAL_LM", "SEQ_CLS", "FEATURE_EXTRACTION"})
 
-# model_type -> the config keys it spells differently (GPT-2's n_embd...).
-_GPT2_KEYS = {"hidden": "n_embd", "layers": "n_layer", "heads": "n_head"}
+# Families whose attention projections take `attention_bias` (Qwen2's q/k/v always have a bias).
+_ATTENTION_BIAS_KEY = frozenset({"llama", "qwen3", "gemma", "gemma2", "gemma3_text"})
 
 
 def _int(config: Mapping[str, Any], key: str, *, where: str, default: int | None = None) -> int:
@@ -105,9 +105,9 @@ def dims_from_config(config: Mapping[str, Any], *, where: str = "the base model"
     if fam is None:
         return None
     if fam.layout == "gpt2":
-        hidden = _int(config, _GPT2_KEYS["hidden"], where=where, default=768)
-        layers = _int(config, _GPT2_KEYS["layers"], where=where, default=12)
-        heads = _int(config, _GPT2_KEYS["heads"], where=where, default=12)
+        hidden = _int(config, "n_embd", where=where, default=768)
+        layers = _int(config, "n_layer", where=where, default=12)
+        heads = _int(config, "n_head", where=where, default=12)
         inner = _int(config, "n_inner", where=where, default=4 * hidden)
         kv_heads, head_dim = heads, hidden // heads if heads else 0
         positions = _int(config, "n_positions", where=where, default=1024)
@@ -129,6 +129,7 @@ def dims_from_config(config: Mapping[str, Any], *, where: str = "the base model"
             f"config.json of {where}: hidden size {hidden} with {heads} attention heads is not a model."
         )
     tied = config.get("tie_word_embeddings")
+    biased = model_type in _ATTENTION_BIAS_KEY and bool(config.get("attention_bias", False))
     return Dims(
         layout=fam.layout,
         hidden=hidden,
@@ -140,8 +141,8 @@ def dims_from_config(config: Mapping[str, Any], *, where: str = "the base model"
         vocab=vocab,
         tied=fam.tie_default if tied is None else bool(tied),
         positions=positions,
-        attention_bias=bool(config.get("attention_bias", False)) or model_type == "qwen2",
-        o_bias=bool(config.get("attention_bias", False)) and model_type != "qwen2",
+        attention_bias=biased or model_type == "qwen2",
+        o_bias=biased,
         mlp_bias=bool(config.get("mlp_bias", False)) and model_type == "llama",
         qk_norm=model_type in {"qwen3", "gemma3_text"} or bool(config.get("qk_layernorm", False)),
         norms_per_layer=4 if model_type in {"gemma2", "gemma3_text"} else 2,

@@ -174,21 +174,21 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
     """
     text = os.fspath(ref).strip()
     candidate = Path(text).expanduser()
-    if text and candidate.is_dir():
+    entry = find_entry(text) if text else None
+    if text and candidate.is_file():
+        config_path = candidate
+    elif text and candidate.is_dir() and ((candidate / "config.json").is_file() or entry is None):
         config_path = candidate / "config.json"
         if not config_path.is_file():
             raise BaseModelResolutionError(
                 f"The folder {candidate} has no config.json. Pass the folder of a transformers model "
                 f"(it holds config.json), or {_catalog_hint()}", path=candidate,
             )
-    elif text and candidate.is_file():
-        config_path = candidate
+    elif entry is not None:  # also when a folder without config.json happens to share its name
+        return catalog_spec(entry, task)
+    elif text and _HUB_ID.match(text):
+        return _from_hub(text, task)
     else:
-        entry = find_entry(text) if text else None
-        if entry is not None:
-            return catalog_spec(entry, task)
-        if text and _HUB_ID.match(text) and not text.startswith((".", "~")):
-            return _from_hub(text, task)
         raise BaseModelResolutionError(
             f"Base model {text!r} is not a folder, a config.json, a catalog name or a Hub id (org/name). "
             f"Pass a local folder with config.json, or {_catalog_hint(text)}",
