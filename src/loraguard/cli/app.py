@@ -21,6 +21,9 @@ COMMAND_MODULES = (
     "cmd_check",
     "cmd_explain",
     "cmd_demo",
+    "cmd_monitor",
+    "cmd_gate",
+    "cmd_ensemble",
 )
 
 app = typer.Typer(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
 
@@ -30,7 +29,6 @@ def check_command(
     select: list[str] = typer.Option([], "--select", help="Only rules whose code starts with this (repeatable)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip rules whose code starts with this (repeatable)."),
     task: str | None = typer.Option(None, "--task", help="Override the adapter's task_type (CAUSAL_LM, SEQ_CLS...)."),
-    html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
 ) -> int:
     from loraguard.checker import check
     from loraguard.report.render import render_markdown, render_text
@@ -42,8 +40,4 @@ def check_command(
         sys.stdout.write(render_markdown(report))
     else:
         sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
-    if html is not None:
-        from loraguard.report.html_check import write_check_html
-
-        write_check_html(report, html)
     return report.exit_code(strict=strict)

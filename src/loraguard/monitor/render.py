@@ -1,0 +1,101 @@
+"""Text and JSON renderings of a monitor run (summary, drift, alerts), shared by the CLI commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from loraguard.findings import Severity, Verdict
+from loraguard.monitor.drift import DriftStats
+from loraguard.monitor.rules import Alert
+from loraguard.monitor.summary import MonitorSummary, jsonable
+
+__all__ = ["exit_code", "render_json", "render_text", "verdict"]
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def verdict(alerts: Sequence[Alert]) -> Verdict:
+    """fail on an error alert, warn on a warning, else pass."""
+    worst = max((a.severity.rank for a in alerts), default=0)
+    return {2: Verdict.FAIL, 1: Verdict.WARN, 0: Verdict.PASS}[worst]
+
+
+def exit_code(alerts: Sequence[Alert], *, strict: bool = False) -> int:
+    """1 when an error alert fired (or a warning, with `strict`), else 0."""
+    v = verdict(alerts)
+    return int(v is Verdict.FAIL or (strict and v is Verdict.WARN))
+
+
+def render_text(
+    summary: MonitorSummary,
+    alerts: Sequence[Alert],
+    *,
+    title: str,
+    drift: DriftStats | None = None,
+) -> str:
+    """A short human-readable report: statistics, histogram sparkline, drift and alerts."""
+    s = summary
+    lines = [f"{title}: {s.n_seen} rows, {s.n} predictions in the statistics"]
+    if s.parse_success_share is not None and (s.n_unparsed or s.n_invalid):
+        lines.append(f"  parsed     {s.parse_success_share:.1%} ({s.n_unparsed} unparsed, {s.n_invalid} invalid)")
+    if s.n:
+        lines.append(f"  mean {s.mean:.4f}  std {s.std:.4f}  min {s.min:.4f}  max {s.max:.4f}")
+        lines.append("  quantiles  " + "  ".join(f"{k} {v:.3f}" for k, v in s.quantiles.items()))
+        share = s.top_share or 0.0
+        distinct = f"{s.distinct}" if s.distinct_exact else f"more than {s.distinct - 1}"
+        if s.top_value is None or s.top_count <= s.top_count_error:
+            top = f"no value occurs more than {s.top_count + s.top_count_error} times"
+        else:
+            top = f"most frequent {s.top_value:.6g} ({share:.1%})"
+        lines.append(f"  distinct   {distinct}; {top}")
+        lines.append(f"  histogram  [0 {_sparkline(s.histogram)} 1]")
+    if drift is not None:
+        lines.append(
+            f"  drift      PSI {drift.psi:.3f} ({drift.psi_band}), KS D {drift.ks_statistic:.3f} "
+            f"p {drift.ks_pvalue:.3g} ({drift.ks_method}), JS {drift.js_distance:.3f} "
+            f"vs {drift.n_reference} reference values"
+        )
+    if s.segments:
+        lines.append(
+            f"  segments   {len(s.segments)}" + (" (capped: the rest pooled in '(other)')" if s.segments_capped else "")
+        )
+        for name, seg in s.segments.items():
+            stats = f"mean {seg.mean:.3f} std {seg.std:.3f}" if seg.n else "no values"
+            lines.append(f"    {seg.n:>8}  {stats}  {name[:70]}")
+    errors = sum(a.severity is Severity.ERROR for a in alerts)
+    warnings = sum(a.severity is Severity.WARNING for a in alerts)
+    if alerts:
+        lines.append(f"Alerts ({errors} error(s), {warnings} warning(s)):")
+        lines += [f"  {a.severity.value:<7} {a.rule:<13} {a.message}" for a in alerts]
+    else:
+        lines.append("No alerts.")
+    lines.append(f"Result: {verdict(alerts).value.upper()}")
+    return "\n".join(lines)
+
+
+def render_json(
+    summary: MonitorSummary,
+    alerts: Sequence[Alert],
+    *,
+    inputs: dict[str, Any],
+    drift: DriftStats | None = None,
+    policy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary's `to_dict()` plus inputs, drift, alerts, verdict and the policy applied."""
+    out = summary.to_dict()
+    out.update(
+        inputs=inputs,
+        drift=None if drift is None else drift.to_dict(),
+        alerts=[a.to_dict() for a in alerts],
+        verdict=verdict(alerts).value,
+        policy=policy,
+    )
+    return jsonable(out)
+
+
+def _sparkline(counts: Sequence[int]) -> str:
+    top = max(counts, default=0)
+    if top == 0:
+        return " " * len(counts)
+    return "".join(_BARS[0 if c == 0 else max(1, round(c / top * (len(_BARS) - 1)))] for c in counts)
