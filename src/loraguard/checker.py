@@ -14,6 +14,7 @@ from loraguard.basemodel.spec import BaseSpec, InferredBase
 from loraguard.checks.context import CheckContext
 from loraguard.checks.registry import select_rules
 from loraguard.checks.rules.identity import card_base_model
+from loraguard.engines import EngineOptions, normalize_engines
 from loraguard.errors import LoraguardError
 from loraguard.findings import Finding, sort_findings, verdict_of
 from loraguard.report.model import CheckReport
@@ -26,19 +27,25 @@ _TASKS = {"CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS", "QUESTION_ANS", "
 
 def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, task: str | None = None,
           select: Iterable[str] = (), ignore: Iterable[str] = (), scan_values: bool = True,
-          norms: bool = False) -> CheckReport:
+          norms: bool = False, engines: str | Iterable[str] = ("peft",), max_lora_rank: int | None = None,
+          lora_target_modules: str | Iterable[str] | None = None) -> CheckReport:
     """Check `adapter` (folder, weights file or Hub id) against `base` (folder, catalog name, Hub id).
 
     Without `base`, the adapter's claimed base is looked up in the catalog and the local Hub cache
     (no network). `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). `norms=True` adds
-    per-module weight norms (for the HTML heatmap). Never raises for a bad adapter or base: those
-    become `unreadable` findings.
+    per-module weight norms (for the HTML heatmap). `engines` (`peft`, `vllm`, `sglang`, `lorax`)
+    adds the LG7xx rules of those serving engines, given their `--max-lora-rank` and
+    `--lora-target-modules` (`"o_proj,qkv_proj"` or a list). Never raises for a bad adapter or base:
+    those become `unreadable` findings (an unknown engine name raises `InputError`).
     """
     started = time.perf_counter()
+    engine_names = normalize_engines(engines)
+    options = EngineOptions(max_lora_rank, EngineOptions.parse_targets(lora_target_modules))
     data = read_adapter(adapter, scan_values=scan_values, norms=norms)
     task = task or _task_of(data)
     spec, base_problem, claimed = _resolve(data, base, task)
-    ctx = CheckContext(data, spec, base_given=base is not None, base_problem=base_problem, claimed=claimed)
+    ctx = CheckContext(data, spec, base_given=base is not None, base_problem=base_problem, claimed=claimed,
+                       engines=engine_names, engine_options=options)
     ctx.inferred = _inferred(ctx, spec) if ctx.signature else ()
     findings: list[Finding] = []
     for rule in select_rules(select, ignore):
@@ -52,6 +59,7 @@ def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, tas
         inferred_bases=ctx.inferred[:10],
         timing_ms=(time.perf_counter() - started) * 1000,
         module_norms=module_norms(ctx) if norms else (),
+        engines=engine_names,
     )
 
 

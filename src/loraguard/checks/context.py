@@ -10,6 +10,7 @@ from loraguard.adapter.keys import AdapterTensor, generic_layer_relative
 from loraguard.adapter.reader import AdapterData
 from loraguard.basemodel.spec import BaseSpec, InferredBase, ModuleShape, layer_index, layer_relative
 from loraguard.checks.targets import all_names, is_all_linear, is_head, matches_target
+from loraguard.engines.base import EngineOptions
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class CheckContext:
 
     def __init__(self, adapter: AdapterData, base: BaseSpec | None, *, base_given: bool,
                  base_problem: str | None = None, claimed: BaseSpec | None = None,
-                 inferred: tuple[InferredBase, ...] = ()) -> None:
+                 inferred: tuple[InferredBase, ...] = (), engines: tuple[str, ...] = ("peft",),
+                 engine_options: EngineOptions | None = None) -> None:
         self.adapter = adapter
         self.config = adapter.config
         self.base = base
@@ -36,6 +38,9 @@ class CheckContext:
         self.base_problem = base_problem
         self.claimed = claimed
         self.inferred = inferred
+        self.engines = engines
+        """Engines the LG7xx rules check for (`peft` adds nothing to the base rules)."""
+        self.engine_options = engine_options if engine_options is not None else EngineOptions()
 
     @cached_property
     def lora(self) -> tuple[AdapterTensor, ...]:

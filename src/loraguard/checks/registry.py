@@ -37,6 +37,8 @@ CATEGORIES: dict[str, str] = {
     "provenance": "what training evidence exists beside the adapter",
     "unsafe-pickle": "a pickle referencing anything but tensor storage",
     "unreadable": "missing, empty, invalid or truncated input",
+    "engine-incompatible": "a serving engine (--engine) will refuse the adapter, with the engine's own error",
+    "engine-silent-noop": "a serving engine will accept the adapter and apply it to nothing or to part of it",
 }
 _CODE = re.compile(r"^LG[1-9]\d\d$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

@@ -36,6 +36,8 @@ class CheckReport:
     inferred_bases: tuple[InferredBase, ...] = ()
     timing_ms: float = 0.0
     module_norms: tuple[ModuleNorm, ...] = field(default=(), repr=False)
+    engines: tuple[str, ...] = ("peft",)
+    """Engines checked (`--engine`): `peft` alone adds nothing; others add their LG7xx findings."""
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -61,6 +63,7 @@ class CheckReport:
             "verdict": self.verdict.value,
             "adapter": dict(self.adapter),
             "base": dict(self.base) if self.base is not None else None,
+            "engines": list(self.engines),
             "findings": [f.to_dict() for f in self.findings],
             "inferred_bases": [b.to_dict() for b in self.inferred_bases],
             "timing_ms": round(self.timing_ms, 2),
