@@ -39,6 +39,12 @@ CATEGORIES: dict[str, str] = {
     "unreadable": "missing, empty, invalid or truncated input",
     "engine-incompatible": "a serving engine (--engine) will refuse the adapter, with the engine's own error",
     "engine-silent-noop": "a serving engine will accept the adapter and apply it to nothing or to part of it",
+    "no-effect": "probe: the adapter does not change the model's output, or not its answer",
+    "degenerate-output": "probe: constant or nearly constant predictions with the adapter",
+    "low-spread": "probe: predictions squeezed into a narrow or low band (a hint)",
+    "batch-inconsistency": "probe: batched predictions differ from one row at a time (padding bugs)",
+    "non-finite-output": "probe: NaN or Inf logits or predictions with the adapter",
+    "parse-failure": "probe: generated answers no parser stage can read",
 }
 _CODE = re.compile(r"^LG[1-9]\d\d$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -90,6 +96,7 @@ def rule(code: str, name: str, category: str, severity: Severity, title: str) ->
 def all_rules() -> list[Rule]:
     """Every rule, by code (importing the rule modules registers them)."""
     import loraguard.checks.rules  # noqa: F401  (registration side effect)
+    from loraguard.probe import rules as _probe_rules  # noqa: F401  (LG6xx: run by `probe` only, never `check`)
 
     return [RULES[c] for c in sorted(RULES)]
 

@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "cmd_monitor",
     "cmd_gate",
     "cmd_ensemble",
+    "cmd_score",
+    "cmd_probe",
 )
 
 app = typer.Typer(

@@ -1,0 +1,61 @@
+"""`loraguard probe`: load base and adapter for real and run a few rows with and without the adapter."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+
+import typer
+
+
+class ProbeFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class ProbeMethod(StrEnum):
+    logits = "logits"
+    generate = "generate"
+
+
+HELP = ("Load the base and the adapter (local folders, transformers + PEFT) and score a few rows with and "
+        "without the adapter: no effect, degenerate or non-finite output, batched vs one-row disagreement, "
+        "parse failures, and whether the adapter or the base/prompt is to blame. Runs `check` first and stops "
+        "on its errors unless --force. Exit 0 without errors, 1 with errors, 2 on bad input.")
+EPILOG = ("Examples: loraguard probe ./my-adapter --base ./Qwen2.5-1.5B-Instruct ; "
+          "loraguard probe ./my-adapter --base ./base --data train.csv --samples 32 --format json")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("probe", help=HELP, epilog=EPILOG)(probe_command)
+
+
+def probe_command(
+    adapter: str = typer.Argument(..., help="Adapter folder (adapter_config.json and weights)."),
+    base: str = typer.Option(..., "--base", "-b", help="Base model folder (config.json, weights, tokenizer)."),
+    data: str | None = typer.Option(None, "--data", help="Jigsaw-format CSV; default: the built-in rows."),
+    samples: int = typer.Option(16, "--samples", "-n", help="Number of rows (the first N of the data)."),
+    method: ProbeMethod = typer.Option(ProbeMethod.logits, "--method",
+                                       help="logits: P(Yes) from the answer token; generate: write and parse."),
+    fmt: ProbeFormat = typer.Option(ProbeFormat.text, "--format", "-f", help="Output format."),
+    force: bool = typer.Option(False, "--force", help="Probe even when the static check finds errors."),
+    template: str = typer.Option("chat", "--template", help="Prompt template: chat, plain, chat-v2 or a Jinja file."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of the batched-vs-one-row comparison."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
+) -> int:
+    from loraguard.probe.render import render_text
+    from loraguard.probe.run import probe
+    from loraguard.report.render import render_text as render_check
+
+    report = probe(adapter, base, rows=data, samples=samples, method=method.value, force=force,
+                   template=template, batch_size=batch_size, device=device, dtype=dtype)
+    if fmt is ProbeFormat.json:
+        sys.stdout.write(report.to_json() + "\n")
+    elif report.stopped:
+        color = sys.stdout.isatty()
+        sys.stdout.write(render_check(report.check, color=color))
+        sys.stdout.write(f"probe: {report.differential}\n")
+    else:
+        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    return report.exit_code()

@@ -1,0 +1,52 @@
+"""Scoring: a probability per Jigsaw row from a base model, with or without a LoRA adapter.
+
+- `load_rows(path)`: read and validate a Jigsaw-format CSV (`data.py`).
+- `score_rows(model, tokenizer, rows, ...)`: P(Yes) read from the answer token's logits (default),
+  or the case study's generate-and-parse baseline (`api.py`, `engine.py`, `generate.py`).
+- `score_file(data, base, adapters, out=...)`: what `loraguard score` runs (`filescore.py`).
+- `auc_report`, `summarize`, `is_degenerate`: the metrics printed after scoring (`metrics.py`).
+
+Importing this package does not import torch; the model code does, when called.
+"""
+
+from __future__ import annotations
+
+from loraguard.scoring.answers import AnswerTokens, answer_tokens
+from loraguard.scoring.api import METHODS, EncodedPrompts, ScoreResult, Timing, encode_prompts, score_rows
+from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS, RowSet, load_rows, rows_from_records
+from loraguard.scoring.filescore import FileScoreReport, RunReport, score_file
+from loraguard.scoring.metrics import AucReport, auc_report, is_degenerate, roc_auc, summarize
+from loraguard.scoring.parse import parse_answer, parse_answers
+from loraguard.scoring.progress import TimeBudgetExceededError, parse_duration
+from loraguard.scoring.prompts import BUILTIN_TEMPLATES, PromptTemplate, get_template
+
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "LABEL_COLUMN",
+    "METHODS",
+    "REQUIRED_COLUMNS",
+    "AnswerTokens",
+    "AucReport",
+    "EncodedPrompts",
+    "FileScoreReport",
+    "PromptTemplate",
+    "RowSet",
+    "RunReport",
+    "ScoreResult",
+    "TimeBudgetExceededError",
+    "Timing",
+    "answer_tokens",
+    "auc_report",
+    "encode_prompts",
+    "get_template",
+    "is_degenerate",
+    "load_rows",
+    "parse_answer",
+    "parse_answers",
+    "parse_duration",
+    "roc_auc",
+    "rows_from_records",
+    "score_file",
+    "score_rows",
+    "summarize",
+]

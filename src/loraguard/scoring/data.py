@@ -1,0 +1,213 @@
+"""Read and validate Jigsaw-format rows (`row_id, body, rule, subreddit, 4 examples[, rule_violation]`).
+
+Everything is checked up front, before any model is loaded, and every error names the file, the
+column and the row (1-based data row, its `row_id` and the line it starts on):
+
+- the file must be non-empty with a header holding every column of `REQUIRED_COLUMNS`;
+- every record must have as many fields as the header;
+- `row_id` and `rule` must be non-empty, and `row_id`s unique;
+- `rule_violation`, when the column is present, must be `0` or `1` in every row (`0.0`/`1.0` are
+  accepted too). A column that is empty in *every* row is treated as "no labels".
+
+Other empty cells are allowed (an empty example is rendered as an empty line) and counted in
+`RowSet.warnings`. Bytes that are not UTF-8 are decoded with U+FFFD replacement characters; the
+affected rows are listed in `RowSet.replaced_rows` (the CLI prints a warning) rather than refused,
+because a single mis-encoded Reddit comment should not stop a 12-hour scoring run. A UTF-8 BOM is
+skipped. Cells may hold embedded newlines (the real `train.csv` has many): the file is parsed with
+the `csv` module, never split on lines.
+
+This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+
+from loraguard.errors import DataFormatError
+
+__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "load_rows", "rows_from_records"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "row_id", "body", "rule", "subreddit",
+    "positive_example_1", "positive_example_2", "negative_example_1", "negative_example_2",
+)
+LABEL_COLUMN = "rule_violation"
+_NON_EMPTY = ("row_id", "rule")
+_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_MAX_SHOWN = 5
+_FIELD_LIMIT = 1 << 24  # csv's default (131,072 characters) is too small for pasted posts
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Validated rows, in file order. `rows[i]` maps every column of the file to its text."""
+
+    rows: tuple[Mapping[str, str], ...]
+    columns: tuple[str, ...]
+    labels: npt.NDArray[np.int8] | None
+    """0/1 per row when the file has a filled `rule_violation` column, else `None`."""
+    source: str = "<rows>"
+    replaced_rows: tuple[str, ...] = ()
+    """`row_id`s of rows whose bytes were not UTF-8 (decoded with U+FFFD)."""
+    warnings: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Mapping[str, str]]:
+        return iter(self.rows)
+
+    @property
+    def row_ids(self) -> tuple[str, ...]:
+        return tuple(r["row_id"] for r in self.rows)
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(r["rule"] for r in self.rows)
+
+
+def load_rows(path: str | Path) -> RowSet:
+    """Read and validate a Jigsaw-format CSV; raises `DataFormatError` naming column and row."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataFormatError(f"{p}: no such file", path=p) from exc
+    except OSError as exc:
+        raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        raise DataFormatError(
+            f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
+    # surrogateescape keeps each undecodable byte as one lone surrogate, so the rows holding them
+    # can be found exactly after parsing (a real U+FFFD in the text is not miscounted).
+    text = raw.decode("utf-8", errors="surrogateescape")
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    try:
+        header = next(reader)
+    except StopIteration as exc:  # pragma: no cover - guarded by the strip() check
+        raise DataFormatError(f"{p} is empty", path=p) from exc
+    except csv.Error as exc:
+        raise DataFormatError(f"{p}: the header line is not valid CSV: {exc}", path=p) from exc
+    header = [_clean(h).strip() for h in header]
+    records: list[tuple[int, list[str]]] = []
+    line = reader.line_num + 1
+    try:
+        for values in reader:
+            if values:  # csv gives [] for blank lines
+                records.append((line, values))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataFormatError(f"{p}: line {line} is not valid CSV: {exc}", path=p) from exc
+    return _validate(header, records, source=str(p))
+
+
+def rows_from_records(records: Iterable[Mapping[str, object]], *, source: str = "<rows>") -> RowSet:
+    """Validate in-memory rows (e.g. `demo.rows.builtin_rows()`) exactly as `load_rows` does a file."""
+    items = [dict(r) for r in records]
+    if not items:
+        raise DataFormatError(f"{source}: no rows")
+    header = list(items[0].keys())
+    table = [(i + 2, ["" if r.get(c) is None else str(r.get(c)) for c in header])
+             for i, r in enumerate(items)]
+    for i, r in enumerate(items):
+        extra = set(r) - set(header)
+        if extra:
+            raise DataFormatError(f"{source}: row {i + 1} has columns the first row lacks: {sorted(extra)}")
+    return _validate(header, table, source=source)
+
+
+def _clean(value: str) -> str:
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _where(index: int, row_id: str | None, line: int) -> str:
+    rid = f" (row_id {row_id!r})" if row_id else ""
+    return f"row {index + 1}{rid}, line {line}"
+
+
+def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *, source: str) -> RowSet:
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataFormatError(
+            f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+            f"the header has {', '.join(header) or '(nothing)'}. Expected the Jigsaw columns "
+            f"{', '.join(REQUIRED_COLUMNS)}[, {LABEL_COLUMN}]", path=source)
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataFormatError(f"{source}: duplicate column {', '.join(dupes)} in the header", path=source)
+    if not records:
+        raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
+
+    rows: list[Mapping[str, str]] = []
+    replaced: list[str] = []
+    seen: dict[str, int] = {}
+    empty_cells: dict[str, int] = {}
+    id_pos = header.index("row_id")
+    for index, (line, values) in enumerate(records):
+        rid_guess = values[id_pos].strip() if id_pos < len(values) else None
+        if len(values) != len(header):
+            raise DataFormatError(
+                f"{source}: {_where(index, rid_guess, line)} has {len(values)} fields, the header has "
+                f"{len(header)}: check the quoting of that row", path=source)
+        if any(_SURROGATE.search(v) for v in values):
+            replaced.append(rid_guess or f"#{index + 1}")
+            values = [_clean(v) for v in values]
+        row = dict(zip(header, values, strict=True))
+        row["row_id"] = row["row_id"].strip()
+        for col in _NON_EMPTY:
+            if not row[col].strip():
+                raise DataFormatError(
+                    f"{source}: column {col} is empty in {_where(index, row['row_id'], line)}", path=source)
+        first = seen.setdefault(row["row_id"], index)
+        if first != index:
+            raise DataFormatError(
+                f"{source}: duplicate row_id {row['row_id']!r} in row {first + 1} and "
+                f"{_where(index, row['row_id'], line)}: row_ids must be unique", path=source)
+        for col in REQUIRED_COLUMNS:
+            if not row[col].strip():
+                empty_cells[col] = empty_cells.get(col, 0) + 1
+        rows.append(MappingProxyType(row))
+
+    labels = _labels(header, records, rows, source)
+    warnings = [f"{n} row{'s' if n > 1 else ''} with an empty {col}" for col, n in empty_cells.items()]
+    if replaced:
+        shown = ", ".join(replaced[:_MAX_SHOWN]) + (" ..." if len(replaced) > _MAX_SHOWN else "")
+        warnings.append(f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
+                        f"UTF-8, decoded with U+FFFD (row_id {shown})")
+    if LABEL_COLUMN in header and labels is None:
+        warnings.append(f"column {LABEL_COLUMN} is empty in every row: scoring without labels")
+    return RowSet(rows=tuple(rows), columns=tuple(header), labels=labels, source=source,
+                  replaced_rows=tuple(replaced), warnings=tuple(warnings))
+
+
+def _labels(header: Sequence[str], records: Sequence[tuple[int, list[str]]],
+            rows: Sequence[Mapping[str, str]], source: str) -> npt.NDArray[np.int8] | None:
+    if LABEL_COLUMN not in header:
+        return None
+    cells = [r[LABEL_COLUMN].strip() for r in rows]
+    if not any(cells):
+        return None
+    out = np.empty(len(cells), dtype=np.int8)
+    for index, cell in enumerate(cells):
+        if cell not in _LABELS:
+            line = records[index][0]
+            shown = repr(cell) if cell else "empty"
+            where = _where(index, rows[index]["row_id"], line)
+            raise DataFormatError(
+                f"{source}: column {LABEL_COLUMN} is {shown} in {where}: labels must be 0 or 1", path=source)
+        out[index] = _LABELS[cell]
+    out.setflags(write=False)
+    return out

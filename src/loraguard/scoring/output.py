@@ -1,0 +1,126 @@
+"""Writing results: atomically, and never over an existing file unless asked.
+
+Every file is written to a temporary file in the destination's folder, flushed and fsynced, then
+moved into place with `os.replace`; on any error the temporary file is removed, so a crash never
+leaves a half-written prediction file or a stray temp file. Without `overwrite`, an existing
+destination raises `OutputExistsError` (checked up front by `check_outputs`, before hours of
+scoring, and again just before the move).
+
+With several adapters, `PRED.csv` becomes one file per adapter: `PRED.<adapter-name>.csv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from loraguard.errors import InputError, OutputExistsError
+
+__all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json",
+           "write_predictions"]
+
+
+def prediction_paths(out: str | Path, names: Sequence[str | None]) -> list[Path]:
+    """`out` itself for a single run; `stem.<name>.suffix` per adapter when there are several."""
+    path = Path(out)
+    if len(names) <= 1:
+        return [path]
+    return [path.with_name(f"{path.stem}.{name}{path.suffix}") for name in names]
+
+
+def check_outputs(paths: Iterable[Path], *, overwrite: bool) -> None:
+    """Refuse existing files (unless `overwrite`), missing folders and duplicate destinations."""
+    seen: set[Path] = set()
+    for p in paths:
+        resolved = p.resolve()
+        if resolved in seen:
+            raise InputError(f"output {p} is given twice", path=p)
+        seen.add(resolved)
+        if not p.parent.is_dir():
+            raise InputError(f"output {p}: the folder {p.parent} does not exist", path=p)
+        if p.is_dir():
+            raise InputError(f"output {p} is a folder", path=p)
+        if p.exists() and not overwrite:
+            raise OutputExistsError(f"output {p} already exists: pass --overwrite to replace it", path=p)
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[str]], None], *, overwrite: bool = False) -> Path:
+    """Call `write(handle)` on a temp file next to `path`, then move it into place."""
+    dest = Path(path)
+    if dest.exists() and not overwrite:
+        raise OutputExistsError(f"output {dest} already exists: pass --overwrite to replace it", path=dest)
+    exists = f"output {dest} already exists: pass --overwrite to replace it"
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if dest.exists() and not overwrite:  # appeared while we were writing
+            raise OutputExistsError(exists, path=dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
+def write_predictions(path: str | Path, row_ids: Sequence[str], probabilities: Iterable[float], *,
+                      overwrite: bool = False) -> Path:
+    """`row_id,rule_violation` with probabilities in [0, 1] (`repr` precision)."""
+    values = [float(p) for p in probabilities]
+    if len(row_ids) != len(values):
+        raise ValueError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
+
+    def write(handle: IO[str]) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["row_id", "rule_violation"])
+        for rid, value in zip(row_ids, values, strict=True):
+            if not math.isfinite(value):
+                raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
+            writer.writerow([rid, repr(min(1.0, max(0.0, value)))])
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
+def write_json(path: str | Path, data: Any, *, overwrite: bool = False) -> Path:
+    """Pretty JSON (NaN written as null)."""
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
+    def write(handle: IO[str]) -> None:
+        handle.write(text)
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
+def dump_prompts(path: str | Path, row_ids: Sequence[str], prompts: Sequence[str],
+                 input_ids: Sequence[Sequence[int]], positive_ids: Sequence[int], negative_ids: Sequence[int],
+                 *, add_special_tokens: bool, overwrite: bool = False) -> Path:
+    """One JSON object per row: row_id, prompt, input_ids (exactly what was scored), answer ids."""
+
+    def write(handle: IO[str]) -> None:
+        for rid, prompt, ids in zip(row_ids, prompts, input_ids, strict=True):
+            handle.write(json.dumps({
+                "row_id": rid, "prompt": prompt, "input_ids": list(ids),
+                "positive_token_ids": list(positive_ids), "negative_token_ids": list(negative_ids),
+                "add_special_tokens": add_special_tokens,
+            }, ensure_ascii=False) + "\n")
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

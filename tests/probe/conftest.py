@@ -1,0 +1,62 @@
+"""The probe fixture (tiny base, healthy/degenerate/no-op/non-finite adapters) built once per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def one_thread() -> Iterator[None]:
+    """One torch thread: with `-n 2` on two cores, two workers of two threads each spin against each other
+    and a tiny forward pass gets 30x slower."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def probe_fx(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict[str, Any]:
+    from loraguard.demo.degenerate import build_nonfinite_adapter, build_probe_fixture, write_blind_template
+    from loraguard.demo.faults_bases import quiet
+
+    root = tmp_path_factory.mktemp("probe")
+    with quiet():
+        fx = build_probe_fixture(root)
+        nonfinite = build_nonfinite_adapter(fx.base, root / "adapters" / "nonfinite")
+    return {"base": fx.base, "healthy": fx.healthy, "degenerate": fx.degenerate, "noop": fx.noop,
+            "nonfinite": nonfinite, "blind_template": write_blind_template(root / "blind.j2"), "root": root}
+
+
+@pytest.fixture(scope="session")
+def healthy_report(probe_fx: dict[str, Any]) -> Any:
+    from loraguard.probe import probe
+
+    return probe(probe_fx["healthy"], probe_fx["base"], device="cpu")
+
+
+@pytest.fixture(scope="session")
+def degenerate_report(probe_fx: dict[str, Any]) -> Any:
+    from loraguard.probe import probe
+
+    return probe(probe_fx["degenerate"], probe_fx["base"], device="cpu")
+
+
+@pytest.fixture(scope="session")
+def rows_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in rows as a Jigsaw-format CSV."""
+    import csv
+
+    from loraguard.demo.rows import COLUMNS, builtin_rows
+
+    path = tmp_path_factory.mktemp("probe-data") / "rows.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(builtin_rows())
+    return path

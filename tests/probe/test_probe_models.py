@@ -1,0 +1,109 @@
+"""`probe()` on real tiny models and real PEFT adapters (built once per worker by `probe_fx`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loraguard.findings import Severity, Verdict
+from loraguard.probe import ProbeReport, probe
+
+pytestmark = pytest.mark.slow
+
+
+def probe_codes(report: ProbeReport) -> dict[str, Severity]:
+    return {f.code: f.severity for f in report.findings if f.code.startswith("LG6")}
+
+
+def test_the_fixture_base_spreads_by_itself(healthy_report: ProbeReport) -> None:
+    base = healthy_report.context.base_stats  # type: ignore[union-attr]
+    assert base.std is not None and base.std > 0.2 and base.distinct == 16
+    assert base.mean is not None and 0.3 < base.mean < 0.7
+
+
+def test_healthy_adapter_passes(healthy_report: ProbeReport) -> None:
+    r = healthy_report
+    assert r.verdict is Verdict.PASS and r.exit_code() == 0 and not r.stopped
+    assert probe_codes(r) == {}
+    assert r.blame is None and r.differential.startswith("healthy")
+    assert r.effect is not None and r.effect.mean_kl is not None and r.effect.mean_kl > 0.01
+    assert r.effect.max_logit_diff is not None and r.effect.max_logit_diff > 0.1
+    adapted = r.context.adapted_stats  # type: ignore[union-attr]
+    assert adapted.std is not None and adapted.std > 0.1 and adapted.distinct >= 8
+    assert r.batch is not None and r.batch.rows == ()  # a correct model: batched equals one row at a time
+    assert all(d is not None and d < 1e-4 for d in r.batch.max_diff.values())
+    assert (r.samples, r.data, r.method, r.template) == (16, "builtin", "logits", "chat")
+
+
+def test_degenerate_adapter_is_blamed(degenerate_report: ProbeReport) -> None:
+    r = degenerate_report
+    assert r.check.verdict is Verdict.PASS  # statically nothing is wrong with it
+    assert probe_codes(r) == {"LG602": Severity.ERROR}
+    assert r.verdict is Verdict.FAIL and r.exit_code() == 1
+    assert r.blame == "adapter"
+    assert r.differential == "degenerate only with the adapter: the adapter is the problem"
+    stats = r.stats
+    assert stats is not None and stats["adapted"].distinct == 1
+    assert stats["base"].std is not None and stats["base"].std > 0.2 and stats["base"].distinct == 16
+
+
+def test_degenerate_base_or_prompt_is_blamed_on_them(probe_fx: dict[str, Any]) -> None:
+    r = probe(probe_fx["healthy"], probe_fx["base"], template=probe_fx["blind_template"], samples=8, device="cpu")
+    assert "LG602" in probe_codes(r)
+    assert r.blame == "base-or-prompt"
+    assert r.differential == "degenerate with and without the adapter: the prompt or method is the problem"
+    assert r.template == "blind.j2" and r.samples == 8
+
+
+def test_noop_adapter_stops_at_check_and_with_force_has_no_effect(probe_fx: dict[str, Any]) -> None:
+    stopped = probe(probe_fx["noop"], probe_fx["base"], device="cpu")
+    assert stopped.stopped and stopped.context is None and stopped.exit_code() == 1
+    assert "zero-adapter" in stopped.categories(Severity.ERROR) and "--force" in stopped.differential
+    forced = probe(probe_fx["noop"], probe_fx["base"], force=True, device="cpu")
+    assert not forced.stopped
+    assert probe_codes(forced) == {"LG601": Severity.ERROR}
+    assert forced.effect is not None and forced.effect.mean_kl == 0.0 and forced.effect.max_logit_diff == 0.0
+    assert forced.blame == "adapter" and "no effect" in forced.differential
+
+
+def test_non_finite_output(probe_fx: dict[str, Any]) -> None:
+    stopped = probe(probe_fx["nonfinite"], probe_fx["base"], samples=4, device="cpu")
+    assert stopped.stopped and "non-finite-weights" in stopped.categories()
+    r = probe(probe_fx["nonfinite"], probe_fx["base"], samples=4, force=True, device="cpu")
+    found = {f.code: f for f in r.findings}
+    assert found["LG605"].severity is Severity.ERROR and found["LG605"].evidence["rows"] == 4
+    assert found["LG605"].evidence["base_rows"] == 0
+    assert r.blame == "adapter" and "NaN" in r.differential
+    assert r.effect is not None and r.effect.mean_kl is None
+    assert r.to_dict()["stats"]["adapted"]["mean"] is None  # NaN never reaches the JSON
+
+
+def test_broken_batched_scorer_is_caught(probe_fx: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The classic padding bug: a decoder-only model padded on the RIGHT while the logits are read at the
+    last position, which is padding for every row but the longest. Rows scored one at a time have no
+    padding, so only the batched comparison can see it."""
+    import loraguard.scoring.engine as engine
+
+    def broken_left_pad(seqs: Any, pad_id: int) -> Any:
+        width = max(len(s) for s in seqs)
+        ids = [list(s) + [pad_id] * (width - len(s)) for s in seqs]
+        mask = [[1] * len(s) + [0] * (width - len(s)) for s in seqs]
+        return ids, mask, [list(range(width)) for _ in seqs]
+
+    monkeypatch.setattr(engine, "left_pad", broken_left_pad)
+    r = probe(probe_fx["healthy"], probe_fx["base"], device="cpu")
+    assert probe_codes(r) == {"LG604": Severity.ERROR}
+    assert r.batch is not None and r.batch.rows
+    max_diff = r.batch.max_diff
+    assert max_diff["left-padded"] is not None and max_diff["left-padded"] > 1e-3
+    assert max_diff["prefix-cache"] is not None and max_diff["prefix-cache"] < 1e-4  # right-padded suffixes
+    assert r.blame is None and "padding" in r.differential
+
+
+def test_generate_method_reports_parse_failures(probe_fx: dict[str, Any], rows_csv: Any) -> None:
+    r = probe(probe_fx["healthy"], probe_fx["base"], rows=rows_csv, samples=8, method="generate", device="cpu")
+    assert r.data == str(rows_csv) and r.samples == 8
+    assert probe_codes(r).get("LG606") is Severity.ERROR  # a random tiny model writes no numbers
+    assert r.context is not None and r.context.adapted.texts is not None
+    assert r.blame == "base-or-prompt"  # the base cannot answer in that format either

@@ -1,0 +1,84 @@
+"""Atomic writes: never overwrite without permission, never leave a temp file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from loraguard.errors import InputError, OutputExistsError
+from loraguard.scoring.output import (
+    atomic_write,
+    check_outputs,
+    dump_prompts,
+    prediction_paths,
+    write_json,
+    write_predictions,
+)
+
+
+def test_write_predictions(tmp_path: Path) -> None:
+    out = write_predictions(tmp_path / "p.csv", ["1", "2"], [0.25, 1.0000001])
+    rows = list(csv.reader(out.open()))
+    assert rows == [["row_id", "rule_violation"], ["1", "0.25"], ["2", "1.0"]]
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("precious\n")
+    with pytest.raises(OutputExistsError, match="already exists: pass --overwrite"):
+        write_predictions(path, ["1"], [0.5])
+    assert path.read_text() == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+    write_predictions(path, ["1"], [0.5], overwrite=True)
+    assert path.read_text() == "row_id,rule_violation\n1,0.5\n"
+
+
+def test_failure_midway_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("old\n")
+
+    def boom(handle: IO[str]) -> None:
+        handle.write("half a file")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        atomic_write(path, boom, overwrite=True)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_nan_probability_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not finite"):
+        write_predictions(tmp_path / "p.csv", ["1", "2"], [0.5, float("nan")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prediction_paths_per_adapter() -> None:
+    assert prediction_paths("out/pred.csv", [None]) == [Path("out/pred.csv")]
+    assert prediction_paths("out/pred.csv", ["a"]) == [Path("out/pred.csv")]
+    assert prediction_paths("out/pred.csv", ["fold0", "fold1"]) == [
+        Path("out/pred.fold0.csv"), Path("out/pred.fold1.csv")]
+
+
+def test_check_outputs(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("")
+    with pytest.raises(OutputExistsError):
+        check_outputs([tmp_path / "a.csv", tmp_path / "x.csv"], overwrite=False)
+    check_outputs([tmp_path / "a.csv", tmp_path / "x.csv"], overwrite=True)
+    with pytest.raises(InputError, match="does not exist"):
+        check_outputs([tmp_path / "nope" / "a.csv"], overwrite=False)
+    with pytest.raises(InputError, match="given twice"):
+        check_outputs([tmp_path / "a.csv", tmp_path / "." / "a.csv"], overwrite=False)
+
+
+def test_json_and_jsonl(tmp_path: Path) -> None:
+    write_json(tmp_path / "m.json", {"auc": float("nan"), "x": [1.5]})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"auc": None, "x": [1.5]}
+    dump_prompts(tmp_path / "p.jsonl", ["1"], ["hi"], [[5, 6]], [7], [8], add_special_tokens=False)
+    line = json.loads((tmp_path / "p.jsonl").read_text())
+    assert line["input_ids"] == [5, 6] and line["positive_token_ids"] == [7]
