@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,29 +84,6 @@ def test_bad_arguments() -> None:
 
 
 # ---- CLI -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> Run:
-    from loraguard.cli import app as app_module
-
-    app = app_module.app
-    if not app.registered_commands:
-        for name in app_module.COMMAND_MODULES:
-            try:
-                importlib.import_module(f"loraguard.cli.{name}").register(app)
-            except ImportError:
-                continue
-    if "ensemble" not in {c.name for c in app.registered_commands}:
-        importlib.import_module("loraguard.cli.cmd_ensemble").register(app)
-
-    def run(args: Sequence[str]) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = app_module.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _csv(path: Path, values: np.ndarray, ids: Sequence[str] = tuple(IDS)) -> str:
