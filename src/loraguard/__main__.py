@@ -1,3 +1,6 @@
+"""`python -m loraguard`: the CLI."""
+
 from loraguard.cli.app import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "cmd_ensemble",
     "cmd_score",
     "cmd_probe",
+    "cmd_matrix",
 )
 
 app = typer.Typer(

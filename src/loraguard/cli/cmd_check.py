@@ -41,13 +41,20 @@ def check_command(
     lora_target_modules: str | None = typer.Option(
         None, "--lora-target-modules", help="The engines' --lora-target-modules, comma-separated "
         "(e.g. o_proj,qkv_proj; 'all' for every module)."),
+    html: str | None = typer.Option(
+        None, "--html", help="Also write a self-contained HTML report (findings and a weight-norm heatmap) here."),
 ) -> int:
     from loraguard.checker import check
     from loraguard.report.render import render_markdown, render_text
 
     report = check(adapter, base, task=task, select=select, ignore=ignore,
                    engines=[e.value for e in engine] or ("peft",), max_lora_rank=max_lora_rank,
-                   lora_target_modules=lora_target_modules)
+                   lora_target_modules=lora_target_modules, norms=html is not None)
+    if html is not None:
+        from loraguard.report.html_check import write_check_html
+
+        write_check_html(report, html)
+        print(f"HTML report in {html}", file=sys.stderr)
     if fmt is OutputFormat.json:
         sys.stdout.write(report.to_json() + "\n")
     elif fmt is OutputFormat.markdown:

@@ -51,6 +51,9 @@ def gate_command(
     group_by: Annotated[str, typer.Option("--group-by", help="Column of --labels for per-group AUC.")] = "rule",
     column: Annotated[str, typer.Option("--column", help="Probability and label column.")] = "rule_violation",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when the verdict is warn too.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report with histograms here.")
+    ] = None,
 ) -> int:
     from loraguard.errors import OutputExistsError
     from loraguard.gate import run_gate
@@ -64,6 +67,10 @@ def gate_command(
     base = read_predictions(baseline, column=column)
     lab = None if labels is None else read_labels(labels, column=column, group=group_by)
     report = run_gate(cand, base, lab, applied, threshold=threshold)
+    if html is not None:
+        from loraguard.report.html_gate import write_gate_html
+
+        write_gate_html(report, cand, base, html, labels=lab)
     if fmt is OutputFormat.json:
         text = json.dumps(report.to_dict(), indent=2) + "\n"
     elif fmt is OutputFormat.markdown:

@@ -1,0 +1,98 @@
+"""`loraguard matrix`: check every adapter below some paths against every base, one CSV row per pair."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `matrix` command to `app`."""
+    app.command(
+        "matrix",
+        help="Find every adapter below PATHS (folders with adapter_config.json, weights files named directly, "
+        "and with --hub-cache the local Hugging Face cache), check each against every --base in parallel and "
+        "write one CSV row per adapter × base. A check that cannot run is an `error` row, never a crash. "
+        "Exit 0 when the matrix completed (whatever the verdicts), 2 on bad input.",
+        epilog="Examples: loraguard matrix ./adapters --base Qwen/Qwen2.5-1.5B-Instruct --base ./bases/llama "
+        "--out matrix.csv --html matrix.html ; loraguard matrix --hub-cache --base ./base --out m.csv --header-only",
+    )(matrix_command)
+
+
+def matrix_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Adapter folders, weights files or folders to search.")]
+    = None,
+    base: Annotated[list[str] | None, typer.Option(
+        "--base", "-b", help="Base to check against (repeatable): folder with config.json, catalog name or Hub id. "
+        "Default: each adapter's claimed base.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV to write (required).")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")] = 2,
+    header_only: Annotated[bool, typer.Option(
+        "--header-only", help="Skip the value scans (zero/NaN/Inf): headers and configs only, much faster.")] = False,
+    hub_cache: Annotated[bool, typer.Option(
+        "--hub-cache", help="Also check adapters in the local Hugging Face cache (HF_HUB_CACHE).")] = False,
+    engine: Annotated[list[str] | None, typer.Option(
+        "--engine", help="Serving-engine profile to judge too (repeatable); one `engine:<name>` column each.")] = None,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="auto (processes when --jobs > 1), process, thread or serial.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+) -> int:
+    from loraguard.errors import InputError, OutputExistsError
+    from loraguard.matrix import engines_available, run_matrix, write_csv
+
+    if out is None:
+        raise InputError("--out is required: the CSV file to write (e.g. --out matrix.csv)")
+    if not paths and not hub_cache:
+        raise InputError("no adapters to check: pass adapter folders or files, or --hub-cache")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists: pass --overwrite to replace it", path=out)
+    for target in (out, html):
+        if target is not None and not target.parent.is_dir():
+            raise InputError(f"{target.parent}: no such folder for {target.name}", path=target)
+    if executor not in ("auto", "process", "thread", "serial"):
+        raise InputError(f"--executor {executor!r}: use auto, process, thread or serial")
+    bases = list(dict.fromkeys(base or []))
+    _validate_bases(bases)
+    engines = list(dict.fromkeys(engine or []))
+    if engines and engines_available():
+        from loraguard.engines import normalize_engines
+
+        engines = list(normalize_engines(engines))  # an unknown engine: InputError, exit 2
+    elif engines:
+        print("note: serving-engine profiles (loraguard.engines) are not installed: engine columns say n/a",
+              file=sys.stderr)
+    result = run_matrix(paths or [], bases, jobs=jobs, header_only=header_only, hub_cache=hub_cache,
+                        engines=engines, executor=executor)  # type: ignore[arg-type]
+    if not result.adapters:
+        raise InputError("no adapter found below " + (", ".join(str(p) for p in paths or []) or "the Hub cache")
+                         + ": an adapter is a folder holding adapter_config.json")
+    write_csv(result, out, overwrite=overwrite)
+    if html is not None:
+        from loraguard.report.html_matrix import write_matrix_html
+
+        write_matrix_html(result, html)
+    counts = ", ".join(f"{n} {v}" for v, n in result.counts().items())
+    sys.stdout.write(
+        f"matrix: {len(result.adapters)} adapter(s) × {len(result.bases)} base(s) = {len(result.rows)} checks in "
+        f"{result.elapsed_s:.2f} s ({result.checks_per_second:.0f}/s, {result.jobs} job(s), {result.executor}): "
+        f"{counts}\n")
+    for name, per in result.counts_by_base().items():
+        sys.stdout.write(f"  {name}: " + ", ".join(f"{n} {v}" for v, n in per.items() if n) + "\n")
+    sys.stdout.write(f"CSV in {out}" + (f", HTML in {html}" if html is not None else "") + "\n")
+    return 0
+
+
+def _validate_bases(bases: list[str]) -> None:
+    """Resolve each base once up front so a typo fails the run (exit 2) instead of every row."""
+    from loraguard.basemodel.resolve import resolve_base
+    from loraguard.errors import HubUnavailableError, InputError
+
+    for name in bases:
+        try:
+            resolve_base(name)
+        except (InputError, HubUnavailableError) as exc:
+            raise InputError(f"--base {name}: {exc}") from exc

@@ -1,0 +1,65 @@
+"""The matrix CSV: its columns, its text, and an atomic write that never clobbers by accident."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from loraguard.errors import OutputExistsError
+from loraguard.matrix.run import MatrixResult, MatrixRow
+
+__all__ = ["COLUMNS", "csv_text", "write_csv"]
+
+COLUMNS = ("adapter", "base", "verdict", "categories", "errors", "warnings", "top_inferred_base", "ranks",
+           "targets", "size_bytes", "ms", "error")
+"""Fixed columns; one `engine:<name>` column per requested engine follows them."""
+
+
+def _cells(row: MatrixRow) -> list[object]:
+    return [row.adapter, row.base, row.verdict, ";".join(row.categories), row.errors, row.warnings,
+            row.top_inferred_base, ";".join(str(r) for r in row.ranks), ";".join(row.targets), row.size_bytes,
+            f"{row.ms:.2f}", row.error]
+
+
+def csv_text(result: MatrixResult) -> str:
+    """The whole CSV (header + one line per row) as text."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*COLUMNS, *(f"engine:{e}" for e in result.engines)])
+    for row in result.rows:
+        found = dict(row.engines)
+        writer.writerow([*_cells(row), *(found.get(e, "n/a") for e in result.engines)])
+    return buf.getvalue()
+
+
+def write_csv(result: MatrixResult, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write the CSV atomically (temporary file + rename). Without `overwrite`, an existing `path` is
+    never replaced, even one created while the matrix ran: raises `OutputExistsError`."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it", path=target)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(csv_text(result))
+        os.chmod(tmp, 0o644)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # atomic and fails if the target appeared meanwhile
+            except FileExistsError:
+                raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it",
+                                        path=target) from None
+            except OSError:  # a file system without hard links
+                if target.exists():
+                    raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it",
+                                            path=target) from None
+                os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
