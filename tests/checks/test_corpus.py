@@ -61,3 +61,11 @@ def test_case_study_configs(shared_dir: Path) -> None:
     seojin = check(seeds / "seojinpark-fold3", "Qwen/Qwen2.5-1.5B-Instruct")
     assert "quantization-variant" in seojin.categories()
     assert "name-hint-conflict" not in seojin.categories()
+
+
+@pytest.mark.shared
+def test_non_lora_adapter_gets_no_structure_findings(shared_dir: Path) -> None:
+    report = check(shared_dir / "corpus" / "adapters" / "bloom-1b1-prompt-tuning-bin",
+                   shared_dir / "corpus" / "base-configs" / "Qwen__Qwen2.5-0.5B-Instruct")
+    assert "prefix-mismatch" not in report.categories()
+    assert any(f.code == "LG104" for f in report.findings)

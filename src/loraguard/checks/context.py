@@ -61,8 +61,8 @@ class CheckContext:
     @cached_property
     def placements(self) -> dict[str, Placement]:
         """Placement of every module that carries LoRA or full tensors (needs a base)."""
-        if self.base is None:
-            return {}
+        if self.base is None or (self.config is not None and not self.config.is_lora):
+            return {}  # a prompt-tuning or IA3 file has no modules to place (LG104 says so)
         modules = {t.module for t in self.adapter.tensors}
         return {m: self._place(m, self.base) for m in sorted(modules)}
 
