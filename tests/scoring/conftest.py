@@ -12,6 +12,21 @@ from scoring_helpers import write_csv
 from loraguard.demo.rows import builtin_rows
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread per xdist worker: two workers with two OpenMP threads each on two cores spin
+    against each other and tiny forward passes get many times slower."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny Qwen2 with spread-out P(Yes) (large initializer range)."""
@@ -61,15 +76,12 @@ def rows_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def cli() -> Iterator[Any]:
-    """`main` with the `score` command registered (until the lead adds it to COMMAND_MODULES)."""
+    """`main`, with the `score` command registered even if `COMMAND_MODULES` lacks it."""
     from loraguard.cli import app as cli_app
     from loraguard.cli import cmd_score
 
     if not cli_app.app.registered_commands:
-        try:
-            cli_app._register_all()
-        except ImportError:  # other commands not written yet
-            pass
+        cli_app._register_all()
     if not any(c.name == "score" for c in cli_app.app.registered_commands):
         cmd_score.register(cli_app.app)
     yield cli_app.main

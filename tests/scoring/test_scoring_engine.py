@@ -116,7 +116,8 @@ def test_score_rows_accepts_plain_dicts_and_validates_them(loaded: Any) -> None:
         score_rows(loaded.model, loaded.tokenizer, [mixed_rows()[0], {"row_id": "x"}])
 
 
-def test_generate_method_counts_stages(loaded: Any, rows: Any) -> None:
+def test_generate_method_counts_stages(loaded: Any) -> None:
+    rows = mixed_rows()[:14]
     single = score_rows(loaded.model, loaded.tokenizer, rows, method="generate", template="chat-v2",
                         batch_size=1, max_new_tokens=4)
     counts = dict(single.stage_counts)
@@ -129,6 +130,37 @@ def test_generate_method_counts_stages(loaded: Any, rows: Any) -> None:
                          batch_size=8, max_new_tokens=4)
     same = sum(a == b for a, b in zip(single.texts, batched.texts or (), strict=True))
     assert same >= 0.9 * len(rows)  # left-padded greedy decoding agrees with one-row decoding
+
+
+def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(loaded: Any, rows: Any, reference: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An architecture whose forward rescales logits after the head (Gemma-2 soft-capping, Cohere's
+    logit_scale...) would make head(hidden) wrong: the one-row cross-check catches it."""
+    import loraguard.scoring.engine as engine
+
+    real = engine._prefix_cache_support
+
+    def rescaled(lm: Any) -> Any:
+        decoder, head, kwarg = real(lm)
+        return decoder, (lambda h: head(h) * 0.5), kwarg
+
+    monkeypatch.setattr(engine, "_prefix_cache_support", rescaled)
+    result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
+    assert result.timing.prefix_tokens_skipped == 0
+    assert result.notes and "prefix cache disabled: its logits differ" in result.notes[0]
+    np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
+    monkeypatch.undo()
+    healthy = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
+    assert healthy.notes == ()
+
+
+def test_prompt_longer_than_the_context_is_refused(loaded: Any) -> None:
+    from loraguard.errors import InputError
+
+    row = {**mixed_rows()[0], "body": "spam " * 5000}
+    with pytest.raises(InputError, match=r"row_id '9000': the prompt has \d+ tokens, more than the model's "
+                                         r"context window of 4096"):
+        score_rows(loaded.model, loaded.tokenizer, [row])
 
 
 def test_timing_is_reported(reference: Any) -> None:

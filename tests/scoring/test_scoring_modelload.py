@@ -64,6 +64,7 @@ def test_local_folders_only(tmp_path: Path) -> None:
         load_model(tmp_path)
 
 
+@pytest.mark.slow
 def test_adapter_folder_checks(tiny_base: Path, tmp_path: Path) -> None:
     with pytest.raises(AdapterNotFoundError, match="not a local folder"):
         load_model(tiny_base, [tmp_path / "missing"])

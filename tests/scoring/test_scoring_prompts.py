@@ -50,10 +50,11 @@ def test_chat_v2_is_the_case_study_v2_prompt(tok: Any) -> None:
 
 def test_chat_puts_shared_text_first_and_the_post_last(tok: Any) -> None:
     text = get_template("chat").render(ROW, tok)
-    order = [text.index(s) for s in ("<|im_start|>system", f"Rule: {ROW['rule']}", ROW["positive_example_1"],
-                                     ROW["negative_example_2"], f"Comment: {ROW['body']}")]
+    order = [text.index(s) for s in ("<|im_start|>system", "Answer Yes or No.", f"Rule: {ROW['rule']}",
+                                     ROW["positive_example_1"], ROW["negative_example_2"],
+                                     f"Comment (r/{ROW['subreddit']}):")]
     assert order == sorted(order)
-    assert text.endswith(f"Comment: {ROW['body']}<|im_end|>\n<|im_start|>assistant\n")
+    assert text.endswith(f"):\n{ROW['body']}<|im_end|>\n<|im_start|>assistant\n")
     assert get_template("chat").add_special_tokens is False
 
 

@@ -36,7 +36,7 @@ __all__ = [
 
 BASE_NAME = "loraguard/tiny-qwen2-probe"
 BASE_INIT_RANGE = 0.5
-BASE_SEED = 1
+BASE_SEED = 4  # a seed whose random base spreads P(Yes) under the chat prompt (probe tests rely on it)
 DEGENERATE_SCALE = 1e4
 NAN_KEY = "base_model.model.model.layers.0.mlp.down_proj.lora_A.weight"
 

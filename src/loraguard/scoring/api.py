@@ -88,6 +88,8 @@ class ScoreResult:
     """Logits method: softmax mass on all answer variants (small = the model is not answering Yes/No)."""
     texts: tuple[str, ...] | None
     """Generate method: the generated texts."""
+    notes: tuple[str, ...] = ()
+    """Warnings about how the scores were computed (e.g. the prefix cache was turned off)."""
 
     @property
     def parse_failure_share(self) -> float:
@@ -145,12 +147,14 @@ def score_rows(
     t0 = time.perf_counter()
     answer_ids = answer_tokens(tokenizer, answers) if method == "logits" else None
     encoded = encode_prompts(tokenizer, data, template)
+    _check_context(model, encoded, max_new_tokens if method == "generate" else 0)
     t1 = time.perf_counter()
     pad = pad_token_id(tokenizer)
     n = len(data)
     prompt_tokens = sum(len(i) for i in encoded.input_ids)
     mass = None
     texts = None
+    notes: tuple[str, ...] = ()
     if answer_ids is not None:
         from loraguard.scoring.engine import score_logits
 
@@ -159,7 +163,7 @@ def score_rows(
         probs, mass = out.probabilities, out.answer_mass
         parsed = np.isfinite(probs)
         counts: dict[str, int] = {"logits": int(parsed.sum()), "nonfinite": int((~parsed).sum())}
-        computed, skipped = out.computed_tokens, out.prefix_tokens_skipped
+        computed, skipped, notes = out.computed_tokens, out.prefix_tokens_skipped, out.notes
     else:
         from loraguard.scoring.generate import generate_texts
         from loraguard.scoring.parse import parse_answers
@@ -178,5 +182,19 @@ def score_rows(
     return ScoreResult(
         row_ids=encoded.row_ids, probabilities=probs, parsed=parsed,
         stage_counts=MappingProxyType(counts), timing=timing, method=method, prompts=encoded,
-        answers=answer_ids, answer_mass=mass, texts=texts,
+        answers=answer_ids, answer_mass=mass, texts=texts, notes=notes,
     )
+
+
+def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:
+    """Refuse prompts longer than the model's context window (the scores would be meaningless)."""
+    from loraguard.scoring.engine import causal_lm_of
+
+    limit = getattr(getattr(causal_lm_of(model), "config", None), "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return
+    for rid, ids in zip(encoded.row_ids, encoded.input_ids, strict=True):
+        if len(ids) + extra > limit:
+            raise InputError(
+                f"row_id {rid!r}: the prompt has {len(ids)} tokens{f' + {extra} to generate' if extra else ''}, "
+                f"more than the model's context window of {limit}; shorten that row or use a shorter template")

@@ -45,6 +45,8 @@ class LogitsOutput:
     prefix_tokens_skipped: int
     """Prompt tokens not computed thanks to the prefix cache."""
     prefix_groups: int
+    notes: tuple[str, ...] = ()
+    """Things the caller should be told (e.g. the prefix cache was turned off, and why)."""
 
 
 def causal_lm_of(model: Any) -> Any:
@@ -110,8 +112,6 @@ def score_logits(
     lengths = [len(s) for s in ids]
     skipped = sum(len(g.prefix_ids) * (len(g.rows) - 1) for g in groups)
     computed = sum(lengths) - skipped
-    if progress is not None:
-        progress.start(n, computed)
     pos_idx = torch.tensor(answers.positive_ids, device=device)
     neg_idx = torch.tensor(answers.negative_ids, device=device)
 
@@ -128,12 +128,28 @@ def score_logits(
     def tensor(rows: list[list[int]]) -> Any:
         return torch.tensor(rows, dtype=torch.long, device=device)
 
+    params = inspect.signature(lm.forward).parameters
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    with_positions = "position_ids" in params
+    notes: list[str] = []
+
+    def plain(batch: Sequence[int]) -> Any:
+        b_ids, b_mask, b_pos = left_pad([ids[i] for i in batch], pad_id)
+        kwargs = {"position_ids": tensor(b_pos)} if with_positions else {}
+        out = lm(input_ids=tensor(b_ids), attention_mask=tensor(b_mask), use_cache=False, **kwargs, **extra)
+        return out.logits[:, -1, :]
+
     with torch.inference_mode():
+        if groups:
+            assert support is not None
+            reason = _cross_check(torch, lm, support, groups[0].prefix_ids, groups[0].rows[0], ids, device, plain)
+            if reason:
+                notes.append(f"prefix cache disabled: {reason}")
+                rest, groups, computed, skipped = list(range(n)), [], sum(lengths), 0
+        if progress is not None:
+            progress.start(n, computed)
         for batch in plan_batches(lengths, rest, batch_size):
-            b_ids, b_mask, b_pos = left_pad([ids[i] for i in batch], pad_id)
-            out = lm(input_ids=tensor(b_ids), attention_mask=tensor(b_mask), position_ids=tensor(b_pos),
-                     use_cache=False, logits_to_keep=1)
-            finish(batch, out.logits[:, -1, :])
+            finish(batch, plain(batch))
             if progress is not None:
                 progress.advance(len(batch), sum(lengths[i] for i in batch))
         if groups:
@@ -144,7 +160,23 @@ def score_logits(
                              batch_size, pad_id, device, finish, progress)
     for arr in (probs, mass):
         arr.setflags(write=False)
-    return LogitsOutput(probs, mass, computed, skipped, len(groups))
+    return LogitsOutput(probs, mass, computed, skipped, len(groups), tuple(notes))
+
+
+def _cross_check(torch: Any, lm: Any, support: tuple[Any, Any, str], prefix: Sequence[int], row: int,
+                 ids: Sequence[Sequence[int]], device: Any, plain: Any) -> str | None:
+    """Score one row both ways; a mismatch (an architecture that rescales or caps logits inside its
+    `forward`, say) turns the prefix path off rather than silently returning different numbers."""
+    decoder, head, cache_kwarg = support
+    got: list[Any] = []
+    _score_group(torch, lm, decoder, head, cache_kwarg, prefix, [row], ids, 1, 0, device,
+                 lambda _rows, logits: got.append(logits.float()), None)
+    want = plain([row]).float()
+    diff = float((torch.log_softmax(got[0], -1) - torch.log_softmax(want, -1)).abs().max())
+    tol = 1e-3 if want.dtype == torch.float32 and next(lm.parameters()).dtype == torch.float32 else 5e-2
+    if not diff <= tol:  # also catches NaN
+        return f"its logits differ from a plain forward pass by {diff:.3g} (tolerance {tol:g})"
+    return None
 
 
 def _score_group(
@@ -165,8 +197,7 @@ def _score_group(
         b = len(batch)
         s_ids, s_mask = right_pad([ids[i][p:] for i in batch], pad_id)
         width = len(s_ids[0])
-        kv = [(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)) for k, v in layers]
-        batch_cache = DynamicCache(kv, config=lm.config)
+        batch_cache = _expanded_cache(DynamicCache, lm.config, layers, b)
         mask = torch.cat([torch.ones(b, p, dtype=torch.long, device=device),
                           torch.tensor(s_mask, dtype=torch.long, device=device)], dim=1)
         positions = torch.arange(p, p + width, device=device).unsqueeze(0).expand(b, -1)
@@ -177,3 +208,22 @@ def _score_group(
         finish(batch, head(hidden))
         if progress is not None:
             progress.advance(b, sum(suffix_len[i] for i in batch))
+
+
+def _expanded_cache(cache_cls: Any, config: Any, layers: Sequence[tuple[Any, Any]], batch: int) -> Any:
+    """A cache holding the prefix keys/values broadcast to `batch` rows.
+
+    The layers hold *views* (`expand`, no copy), so the only copy is the one the attention layer's
+    `update` makes when it appends the suffix. Falls back to the public constructor (which copies
+    once more) for cache layer types other than the plain `DynamicLayer`.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    views = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in layers]
+    cache = cache_cls(config=config)
+    if len(cache.layers) != len(views) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return cache_cls(views, config=config)
+    for layer, (k, v) in zip(cache.layers, views, strict=True):
+        layer.lazy_initialization(k, v)
+        layer.keys, layer.values = k, v
+    return cache

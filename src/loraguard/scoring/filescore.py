@@ -63,6 +63,7 @@ class RunReport:
             "mean_answer_mass": None if r.answer_mass is None else float(r.answer_mass.mean()),
             "metrics": None if self.auc is None else self.auc.to_dict(),
             "timing": r.timing.to_dict(),
+            "notes": list(r.notes),
         }
 
 
@@ -134,13 +135,12 @@ def score_file(
     extra = [Path(p) for p in (dump_prompts_to, metrics_json) if p is not None]
     check_outputs([*paths, *extra], overwrite=overwrite)
 
-    sinks: list[ProgressSink] = []
     budget = TimeBudget(budget_s, runs=len(names)) if budget_s is not None else None
     loaded = load_model(base, adapters, dtype=dtype, device=device, show_progress=show_progress)
     runs: list[RunReport] = []
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(RichProgress(force=False)) if show_progress else None
-        sinks = [s for s in (bar, budget) if s is not None]
+        sinks: list[ProgressSink] = [s for s in (bar, budget) if s is not None]
         adapter_paths: list[str | None] = [str(a) for a in adapters] or [None]
         for name, adapter_path, path in zip(names, adapter_paths, paths, strict=True):
             if bar is not None:
@@ -150,6 +150,8 @@ def score_file(
                     loaded.model, loaded.tokenizer, rows, template=template, method=method,
                     batch_size=batch_size, prefix_cache=prefix_cache, answers=answer_words,
                     max_new_tokens=max_new_tokens, progress=CompositeProgress(sinks) if sinks else None)
+            for note in result.notes:
+                say(f"Warning: {name or 'base'}: {note}")
             bad = int((~np.isfinite(result.probabilities)).sum())
             if bad:
                 raise InputError(

@@ -1,10 +1,11 @@
 """Prompt templates: `chat` (default), the case study's `plain` and `chat-v2`, or a user Jinja file.
 
 - `chat`: system + user message through the tokenizer's chat template, asking for Yes or No. What
-  rows share comes first (system text, instructions, the rule), then the row's examples, then the
-  subreddit and the comment last, so rows with the same rule share a long token prefix that the
-  engine computes once. If the chat template refuses a system role (Gemma), the system text is
-  put at the top of the user message instead.
+  rows share comes first (system text, the instruction, the rule), then the row's examples, then
+  the subreddit and the comment last, so rows with the same rule share a long token prefix that the
+  engine computes once (the Jigsaw examples differ from row to row, so they are not shared). If
+  the chat template refuses a system role (Gemma), the system text goes at the top of the user
+  message instead.
 - `plain`: the case study's `create_prompt` (v1), verbatim: plain text ending in `Probability:`.
 - `chat-v2`: the case study's `create_prompt_v2`, verbatim: a chat prompt asking for a number. With
   `method="generate"` this reproduces the case study's loop.
@@ -37,14 +38,14 @@ CHAT_SYSTEM = (
 
 def _chat_messages(row: Mapping[str, str]) -> Messages:
     user = (
+        "Decide whether the comment at the end violates the rule. Answer Yes or No.\n\n"
         f"Rule: {row['rule']}\n\n"
         "Examples of comments that violate the rule:\n"
         f"1. {row['positive_example_1']}\n2. {row['positive_example_2']}\n\n"
         "Examples of comments that do not violate the rule:\n"
         f"1. {row['negative_example_1']}\n2. {row['negative_example_2']}\n\n"
-        "Does the following comment violate the rule? Answer Yes or No.\n"
-        f"Subreddit: r/{row['subreddit']}\n"
-        f"Comment: {row['body']}"
+        f"Comment (r/{row['subreddit']}):\n"
+        f"{row['body']}"
     )
     return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": user}]
 
