@@ -103,9 +103,9 @@ def test_fail_on_degenerate(cli: Main, tiny_base: Path, adapters: dict[str, Path
                             tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["flat"]), "-q"]
     assert cli([*args, "--out", str(tmp_path / "a.csv")]) == 0  # alert, but no gate
-    assert "ALERT: degenerate predictions" in capsys.readouterr().out
+    assert "ALERT error degenerate: predictions are degenerate" in capsys.readouterr().out
     assert cli([*args, "--out", str(tmp_path / "b.csv"), "--fail-on-degenerate"]) == 1
-    assert "ALERT: degenerate predictions" in capsys.readouterr().out
+    assert "ALERT error degenerate: predictions are degenerate" in capsys.readouterr().out
     assert (tmp_path / "b.csv").exists()  # the predictions are still written, for inspection
     # a healthy adapter passes the same gate
     assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["alpha"]), "-q",
@@ -148,3 +148,18 @@ def test_generate_method_reports_parser_stages(cli: Main, tiny_base: Path, rows_
     assert code == 0
     text = capsys.readouterr().out
     assert "parser stages: number" in text and "parse failures (default used)" in text
+
+
+@pytest.mark.slow
+def test_report_html_and_monitor_alerts_in_metrics(cli: Main, tiny_base: Path, adapters: dict[str, Path],
+                                                   rows_csv: Path, tmp_path: Path) -> None:
+    import json
+
+    html = tmp_path / "report.html"
+    metrics = tmp_path / "m.json"
+    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["flat"]), "-q",
+                "--out", str(tmp_path / "p.csv"), "--report", str(html), "--metrics-json", str(metrics)]) == 0
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+    rules = {a["rule"] for run in json.loads(metrics.read_text())["runs"] for a in run["alerts"]}
+    assert "degenerate" in rules

@@ -8,6 +8,7 @@ and printed by `main()`).
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ EXAMPLES = """Examples:
   loraguard score test.csv --base ./base --method generate --template chat-v2 --out pred.csv
       (the case study's generate-and-parse baseline)
 """
+
+
+class ScoreMethod(StrEnum):
+    logits = "logits"
+    generate = "generate"
+
+
+class DType(StrEnum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
 
 
 def _err(message: str) -> None:
@@ -75,10 +88,21 @@ def _print_run(run: RunReport, *, quiet: bool) -> None:
                 print(f"    {shown}  n={a.rule_counts[rule]}  {rule[:70]}")
         elif a.skipped_rules:
             print(f"    {len(a.skipped_rules)} rule(s) skipped: only one class in the labels")
+    for alert in run.alerts:
+        print(f"  ALERT {alert.severity.value} {alert.rule}: {alert.message}")
     if run.degenerate:
-        print(f"  ALERT: degenerate predictions: std {_fmt(s['std'])}, {s['distinct']} distinct value(s) over "
-              f"{s['n']} rows. The model gives (nearly) the same answer for every row: check that the "
-              "adapter fits this base (`loraguard check`) and the prompt format it was trained with.")
+        print("  The model gives (nearly) the same answer for every row: check that the adapter fits this "
+              "base (`loraguard check`, `loraguard probe`) and the prompt format it was trained with.")
+
+
+def _write_html(report: FileScoreReport, data: Path, path: Path) -> Path:
+    from loraguard.report.html_predictions import write_predictions_html
+    from loraguard.scoring.data import load_rows
+
+    rows = load_rows(data)
+    series = {run.adapter or "base (no adapter)": run.result.probabilities for run in report.runs}
+    return write_predictions_html(series, rows.rules, path, title=f"loraguard score: {data.name}",
+                                  labels=rows.labels, notes=[("data", str(data)), ("base", report.base)])
 
 
 def _print_report(report: FileScoreReport, *, quiet: bool) -> None:
@@ -105,19 +129,20 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
         template: str = typer.Option("chat", "--template", help="chat, plain (case study v1), chat-v2 "
                                      "(case study v2) or a Jinja file whose variables are the CSV columns."),
-        method: str = typer.Option("logits", "--method", help="logits: P(Yes) from one forward pass; "
-                                   "generate: write up to 10 tokens and parse them (case study)."),
+        method: ScoreMethod = typer.Option(ScoreMethod.logits, "--method", help="logits: P(Yes) from one "
+                                           "forward pass; generate: write up to 10 tokens and parse them."),
         answers: str = typer.Option("Yes,No", "--answers", help="Positive and negative answer words."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Rows per forward pass."),
         prefix_cache: bool = typer.Option(True, "--prefix-cache/--no-prefix-cache",
                                           help="Compute a prompt prefix shared by a rule's rows once."),
         max_new_tokens: int = typer.Option(10, "--max-new-tokens", min=1, max=10,
                                            help="generate method: tokens to write."),
-        dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16 "
-                                  "(auto: float32 on CPU)."),
+        dtype: DType = typer.Option(DType.auto, "--dtype", help="Weights dtype (auto: float32 on CPU, "
+                                    "bfloat16 or float16 on CUDA)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         dump_prompts: Path | None = typer.Option(None, "--dump-prompts", help="Write each row's prompt "
-                                                 "and exact input ids to this JSONL file."),
+                                                 "and exact input ids to this JSONL file (one file, "
+                                                 "whatever the number of adapters)."),
         metrics_json: Path | None = typer.Option(None, "--metrics-json", help="Write AUCs, distribution, "
                                                  "parse counts and timing as JSON."),
         fail_on_degenerate: bool = typer.Option(False, "--fail-on-degenerate",
@@ -125,17 +150,22 @@ def register(app: typer.Typer) -> None:
         time_budget: str | None = typer.Option(None, "--time-budget", help="Stop early (exit 2) if the "
                                                "projected time exceeds this, e.g. 9h, 90m, 1h30m."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, histogram or details."),
+        report_html: Path | None = typer.Option(None, "--report", help="Also write a self-contained HTML "
+                                                "report: histograms per adapter, per rule and per label."),
     ) -> int:
         from loraguard.scoring.filescore import score_file
 
         kwargs: dict[str, Any] = {
-            "out": out, "overwrite": overwrite, "template": template, "method": method, "answers": answers,
-            "batch_size": batch_size, "prefix_cache": prefix_cache, "max_new_tokens": max_new_tokens,
-            "dtype": dtype, "device": device, "dump_prompts_to": dump_prompts, "metrics_json": metrics_json,
-            "time_budget": time_budget, "show_progress": not quiet, "log": _err,
+            "out": out, "overwrite": overwrite, "template": template, "method": method.value,
+            "answers": answers, "batch_size": batch_size, "prefix_cache": prefix_cache,
+            "max_new_tokens": max_new_tokens, "dtype": dtype.value, "device": device,
+            "dump_prompts_to": dump_prompts, "metrics_json": metrics_json, "time_budget": time_budget,
+            "show_progress": not quiet, "log": _err,
         }
         report = score_file(data, base, adapter, **kwargs)
         _print_report(report, quiet=quiet)
+        if report_html is not None:
+            print(f"report: {_write_html(report, data, report_html)}")
         if fail_on_degenerate and report.any_degenerate:
             return 1
         return 0

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from loraguard.errors import InputError
+from loraguard.monitor import Alert, monitor_values
 from loraguard.scoring.answers import parse_answers_option
 from loraguard.scoring.api import METHODS, ScoreResult, score_rows
 from loraguard.scoring.data import RowSet, load_rows
-from loraguard.scoring.metrics import AucReport, auc_report, is_degenerate, summarize
+from loraguard.scoring.metrics import AucReport, auc_report, summarize
 from loraguard.scoring.output import (
     check_outputs,
     dump_prompts,
@@ -47,7 +48,10 @@ class RunReport:
     result: ScoreResult
     summary: dict[str, Any]
     degenerate: bool
+    """The monitor's `degenerate` rule fired (the same rule `loraguard monitor` applies)."""
     auc: AucReport | None
+    alerts: tuple[Alert, ...] = ()
+    """Every monitor alert on these predictions (default policy)."""
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -55,6 +59,7 @@ class RunReport:
             "adapter": self.adapter, "adapter_path": self.adapter_path, "output": str(self.output),
             "method": r.method, "template": r.prompts.template, "rows": len(r.row_ids),
             "summary": self.summary, "degenerate": self.degenerate,
+            "alerts": [a.to_dict() for a in self.alerts],
             "parsed_share": float(r.parsed.mean()) if r.parsed.size else None,
             "stage_counts": dict(r.stage_counts),
             "answer_tokens": None if r.answers is None else {
@@ -162,9 +167,11 @@ def score_file(
             auc = None
             if rows.labels is not None:
                 auc = auc_report(rows.labels, result.probabilities, rows.rules)
+            alerts = monitor_values(result.probabilities, parsed=result.parsed).alerts()
             runs.append(RunReport(adapter=name, adapter_path=adapter_path, output=path, result=result,
                                   summary=summarize(result.probabilities),
-                                  degenerate=is_degenerate(result.probabilities), auc=auc))
+                                  degenerate=any(a.rule == "degenerate" for a in alerts), auc=auc,
+                                  alerts=alerts))
     prompts_path = metrics_path = None
     if dump_prompts_to is not None:
         first = runs[0].result

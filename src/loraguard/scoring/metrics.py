@@ -5,10 +5,10 @@ pooled ROC AUC over all rows, and the mean of per-rule AUCs (rules with one clas
 named). AUC is computed with average ranks (Mann-Whitney U), so ties count one half, as in
 scikit-learn, without needing it.
 
-`summarize` and `is_degenerate` are the small stand-ins the CLI uses until `loraguard.monitor`
-is wired in: predictions are *degenerate* when their std is below 1e-3, or when there are at
-least 8 of them with at most 2 distinct values (rounded to 1e-6), the case study's failure
-(100% parse success, every value 0.0).
+`summarize` is the distribution summary `score` prints. Alerts after scoring come from
+`loraguard.monitor` (its default policy); `is_degenerate` restates the monitor's `degenerate`
+thresholds for callers without a Monitor: std below 1e-3, or at least 8 values with at most 2
+distinct ones (rounded to 1e-6), the case study's failure (100% parse success, every value 0.0).
 """
 
 from __future__ import annotations
