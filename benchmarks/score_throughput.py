@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "CPU about 1.5k tokens per forward is fastest")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--intermediate", type=int, default=768)
+    p.add_argument("--intermediate", type=int, default=1280)
     p.add_argument("--vocab", type=int, default=12000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--chunk-rows", type=int, default=100, help="time in chunks of this many rows (0: whole run)")
