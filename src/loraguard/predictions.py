@@ -13,16 +13,16 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 
-from loraguard.errors import DataFormatError, OutputExistsError
+from loraguard.errors import DataFormatError
+from loraguard.fileio import atomic_write
 
 __all__ = [
     "DEFAULT_COLUMN",
@@ -188,21 +188,12 @@ def write_predictions(
     predictions: Predictions, path: str | Path, *, column: str = DEFAULT_COLUMN, overwrite: bool = False
 ) -> Path:
     """Write `row_id,<column>` atomically (temp file in the same folder + `os.replace`)."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it", path=target)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["row_id", column])
-            writer.writerows(zip(predictions.row_ids.tolist(), map(repr, predictions.values.tolist()), strict=True))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    def write(handle: IO[str]) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["row_id", column])
+        writer.writerows(zip(predictions.row_ids.tolist(), map(repr, predictions.values.tolist()), strict=True))
+
+    return atomic_write(path, write, overwrite=overwrite)
 
 
 def _read_csv(path: str | Path, *, required: Sequence[str]) -> tuple[list[str], list[list[str]], list[int]]:

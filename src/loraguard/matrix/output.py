@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
-from loraguard.errors import OutputExistsError
+from loraguard.fileio import atomic_write
 from loraguard.matrix.run import MatrixResult, MatrixRow
 
 __all__ = ["COLUMNS", "csv_text", "write_csv"]
@@ -38,28 +37,4 @@ def csv_text(result: MatrixResult) -> str:
 def write_csv(result: MatrixResult, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write the CSV atomically (temporary file + rename). Without `overwrite`, an existing `path` is
     never replaced, even one created while the matrix ran: raises `OutputExistsError`."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it", path=target)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(csv_text(result))
-        os.chmod(tmp, 0o644)
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)  # atomic and fails if the target appeared meanwhile
-            except FileExistsError:
-                raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it",
-                                        path=target) from None
-            except OSError:  # a file system without hard links
-                if target.exists():
-                    raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it",
-                                            path=target) from None
-                os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    return atomic_write(path, csv_text(result), overwrite=overwrite)

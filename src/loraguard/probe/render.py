@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loraguard.findings import Severity, Verdict
+from loraguard.findings import Verdict
 from loraguard.probe.context import PredictionStats
 from loraguard.probe.report import ProbeReport
+from loraguard.report.render import findings_table
 
 __all__ = ["render_text"]
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _VERDICT = {Verdict.PASS: ("PASS", "bold green"), Verdict.WARN: ("WARN", "bold yellow"),
             Verdict.FAIL: ("FAIL", "bold red")}
 
@@ -60,15 +60,5 @@ def render_text(report: ProbeReport, *, width: int = 110, color: bool = False) -
     blame = f" [blame: {report.blame}]" if report.blame else ""
     console.print(Text.assemble("  verdict: ", (report.differential, "bold"), blame))
     if report.findings:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
-        table.add_column("sev", no_wrap=True)
-        table.add_column("code", no_wrap=True)
-        table.add_column("category", no_wrap=True)
-        table.add_column("finding / fix", overflow="fold")
-        for f in report.findings:
-            body = Text(f.message)
-            if f.fix:
-                body.append(f"\n→ {f.fix}", style="dim")
-            table.add_row(Text(f.severity.value, _STYLE[f.severity]), f.code, f.category, body)
-        console.print(table)
+        console.print(findings_table(report.findings))
     return buf.getvalue()

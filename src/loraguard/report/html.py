@@ -9,11 +9,12 @@ carried markup (every text goes through `html.escape`).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+
+from loraguard.fileio import atomic_write
 
 __all__ = ["Raw", "badge", "esc", "facts", "page", "section", "table", "write_html"]
 
@@ -137,13 +138,4 @@ def write_html(path: str | os.PathLike[str], text: str) -> Path:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder to write {target.name} in", path=target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, text, overwrite=True)

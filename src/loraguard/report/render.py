@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loraguard.findings import Severity, Verdict
+from loraguard.findings import Finding, Severity, Verdict
 from loraguard.report.model import CheckReport
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _VERDICT = {Verdict.PASS: ("PASS", "bold green"), Verdict.WARN: ("WARN", "bold yellow"),
             Verdict.FAIL: ("FAIL", "bold red")}
+
+
+def findings_table(findings: Iterable[Finding]) -> Table:
+    """Findings as a rich table: severity, code, category, message with its fix below."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
+    table.add_column("sev", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    table.add_column("category", no_wrap=True)
+    table.add_column("finding / fix", overflow="fold")
+    for f in findings:
+        body = Text(f.message)
+        if f.fix:
+            body.append(f"\n→ {f.fix}", style="dim")
+        table.add_row(Text(f.severity.value, _STYLE[f.severity]), f.code, f.category, body)
+    return table
 
 
 def render_text(report: CheckReport, *, width: int = 110, color: bool = False) -> str:
@@ -42,17 +58,7 @@ def render_text(report: CheckReport, *, width: int = 110, color: bool = False) -
     elif adapter.get("lora_modules"):
         console.print("  tensors fit: no catalog model")
     if report.findings:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
-        table.add_column("sev", no_wrap=True)
-        table.add_column("code", no_wrap=True)
-        table.add_column("category", no_wrap=True)
-        table.add_column("finding / fix", overflow="fold")
-        for f in report.findings:
-            body = Text(f.message)
-            if f.fix:
-                body.append(f"\n→ {f.fix}", style="dim")
-            table.add_row(Text(f.severity.value, _STYLE[f.severity]), f.code, f.category, body)
-        console.print(table)
+        console.print(findings_table(report.findings))
     return buf.getvalue()
 
 

@@ -11,17 +11,15 @@ With several adapters, `PRED.csv` becomes one file per adapter: `PRED.<adapter-n
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from loraguard.errors import InputError, OutputExistsError
+from loraguard.fileio import atomic_write
 
 __all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json",
            "write_predictions"]
@@ -49,28 +47,6 @@ def check_outputs(paths: Iterable[Path], *, overwrite: bool) -> None:
             raise InputError(f"output {p} is a folder", path=p)
         if p.exists() and not overwrite:
             raise OutputExistsError(f"output {p} already exists: pass --overwrite to replace it", path=p)
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[str]], None], *, overwrite: bool = False) -> Path:
-    """Call `write(handle)` on a temp file next to `path`, then move it into place."""
-    dest = Path(path)
-    if dest.exists() and not overwrite:
-        raise OutputExistsError(f"output {dest} already exists: pass --overwrite to replace it", path=dest)
-    exists = f"output {dest} already exists: pass --overwrite to replace it"
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if dest.exists() and not overwrite:  # appeared while we were writing
-            raise OutputExistsError(exists, path=dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dest
 
 
 def write_predictions(path: str | Path, row_ids: Sequence[str], probabilities: Iterable[float], *,
