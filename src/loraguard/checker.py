@@ -48,7 +48,7 @@ def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, tas
                        engines=engine_names, engine_options=options)
     ctx.inferred = _inferred(ctx, spec) if ctx.signature else ()
     findings: list[Finding] = []
-    for rule in select_rules(select, (*ignore, "LG6")):  # LG6xx need a model: `loraguard probe` runs them
+    for rule in select_rules(select, ignore, probe=False):  # LG6xx need a model: `loraguard probe` runs them
         findings.extend(rule.func(ctx))
     ordered = sort_findings(findings)
     return CheckReport(

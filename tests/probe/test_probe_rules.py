@@ -64,8 +64,8 @@ def test_check_never_runs_probe_rules(tmp_path: Path, monkeypatch: pytest.Monkey
     seen: list[str] = []
     real = checker.select_rules
 
-    def recording(select: Any = (), ignore: Any = ()) -> Any:
-        rules = real(select, ignore)
+    def recording(select: Any = (), ignore: Any = (), **kwargs: Any) -> Any:
+        rules = real(select, ignore, **kwargs)
         seen.extend(r.code for r in rules)
         return rules
 

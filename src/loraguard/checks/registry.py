@@ -93,16 +93,20 @@ def rule(code: str, name: str, category: str, severity: Severity, title: str) ->
     return register
 
 
-def all_rules() -> list[Rule]:
-    """Every rule, by code (importing the rule modules registers them)."""
+def all_rules(*, probe: bool = True) -> list[Rule]:
+    """Every rule, by code (importing the rule modules registers them).
+
+    `probe=False` leaves the LG6xx rules out without importing the probe (the static check's path).
+    """
     import loraguard.checks.rules  # noqa: F401  (registration side effect)
-    from loraguard.probe import rules as _probe_rules  # noqa: F401  (LG6xx: run by `probe` only, never `check`)
 
-    return [RULES[c] for c in sorted(RULES)]
+    if probe:
+        from loraguard.probe import rules as _probe_rules  # noqa: F401  (LG6xx: run by `probe` only)
+    return [RULES[c] for c in sorted(RULES) if probe or not c.startswith("LG6")]
 
 
-def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Rule]:
+def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), *, probe: bool = True) -> list[Rule]:
     """Rules whose code starts with a `select` prefix (all when empty) and no `ignore` prefix."""
     sel, ign = tuple(select), tuple(ignore)
-    return [r for r in all_rules()
+    return [r for r in all_rules(probe=probe)
             if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from loraguard.scoring.filescore import FileScoreReport, RunReport
+if TYPE_CHECKING:  # the CLI imports every command at start-up: keep torch-side modules out
+    from loraguard.scoring.filescore import FileScoreReport, RunReport
+
 
 HELP = ("Score a Jigsaw CSV: P(Yes) per row read from the answer token's logits (or the case study's "
         "generate-and-parse), for the bare base or each adapter, with AUCs and a degenerate-output alert.")
