@@ -14,6 +14,7 @@ import pytest
 from loraguard.adapter.reader import read_adapter
 from loraguard.adapter.torch_pickle import scan_torch_pickle
 from loraguard.checker import check
+from loraguard.errors import AdapterFormatError
 
 
 def _write_safetensors(path: Path, tensors: dict[str, np.ndarray], header_extra: bytes = b"") -> None:
@@ -108,3 +109,28 @@ def test_torch_bin_tensors_are_read_without_torch_load(tmp_path: Path) -> None:
     assert scan.unsafe_globals == ()
     assert {k: v.shape for k, v in scan.tensors.items()} == {
         "base_model.model.x.lora_A.weight": (2, 3), "base_model.model.x.lora_B.weight": (4, 2)}
+
+
+@pytest.mark.slow
+def test_header_parser_agrees_with_huggingface_hub(built_cases) -> None:
+    from huggingface_hub import parse_local_safetensors_file_metadata
+
+    from loraguard.adapter.safetensors_file import read_safetensors_header
+
+    files = [p for item in built_cases.values() for p in item.adapter.glob("*.safetensors")]
+    readable = 0
+    for path in files:
+        try:
+            theirs = parse_local_safetensors_file_metadata(path)
+        except Exception:
+            continue  # a corrupt fault case; ours must reject it too (test_fault_cases covers how)
+        try:
+            ours, metadata = read_safetensors_header(path)
+        except AdapterFormatError as exc:  # the Hub's parser reads only the header; we also check the data
+            assert "truncated" in str(exc)
+            continue
+        readable += 1
+        assert metadata == dict(theirs.metadata or {})
+        assert {k: (t.dtype, t.shape) for k, t in ours.items()} == {
+            k: (t.dtype, tuple(t.shape)) for k, t in theirs.tensors.items()}
+    assert readable >= 25

@@ -80,8 +80,6 @@ def cli() -> Iterator[Any]:
     from loraguard.cli import app as cli_app
     from loraguard.cli import cmd_score
 
-    if not cli_app.app.registered_commands:
-        cli_app._register_all()
-    if not any(c.name == "score" for c in cli_app.app.registered_commands):
-        cmd_score.register(cli_app.app)
+    cli_app._register_all()
+    assert any(c.name == "score" for c in cli_app.app.registered_commands), cmd_score
     yield cli_app.main

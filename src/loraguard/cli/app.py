@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "cmd_probe",
     "cmd_matrix",
 )
+_loaded: set[str] = set()
 
 app = typer.Typer(
     name="loraguard",
@@ -50,17 +51,29 @@ def _root(
         raise typer.Exit(0)
 
 
+def _register(modules: Sequence[str]) -> None:
+    for name in modules:
+        if name not in _loaded:
+            importlib.import_module(f"loraguard.cli.{name}").register(app)
+            _loaded.add(name)
+
+
 def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"loraguard.cli.{name}")
-        module.register(app)
+    _register(COMMAND_MODULES)
+
+
+def _modules_for(args: Sequence[str]) -> Sequence[str]:
+    """Only the invoked command's module (a cold `check` imports nothing of score or probe);
+    every module for `--help`, a typo or no command."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    module = f"cmd_{first}" if first else None
+    return [module] if module in COMMAND_MODULES else COMMAND_MODULES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (also the console script's entry point)."""
-    if not app.registered_commands:
-        _register_all()
     args = list(sys.argv[1:] if argv is None else argv)
+    _register(_modules_for(args))
     try:
         result = app(args=args, prog_name="loraguard", standalone_mode=False)
     except typer.Exit as exc:
