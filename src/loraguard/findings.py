@@ -52,6 +52,24 @@ class Finding:
         }
 
 
+class FindingsView:
+    """Read-only views over a report's `findings` (shared by check and probe reports)."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
+
+    def categories(self, min_severity: Severity = Severity.INFO) -> set[str]:
+        """Categories of the findings at or above `min_severity`."""
+        return {f.category for f in self.findings if f.severity.rank >= min_severity.rank}
+
+
 def verdict_of(findings: Iterable[Finding]) -> Verdict:
     """`fail` with any error, `warn` with any warning, else `pass`."""
     worst = max((f.severity.rank for f in findings), default=0)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loraguard.findings import Finding, Severity, Verdict
+from loraguard.findings import Finding, FindingsView, Severity, Verdict
 from loraguard.probe.context import BatchCheck, Effect, PredictionStats, ProbeContext
 from loraguard.report.model import CheckReport
 
@@ -50,7 +50,7 @@ def differential(ctx: ProbeContext, findings: Sequence[Finding]) -> tuple[str | 
 
 
 @dataclass(frozen=True)
-class ProbeReport:
+class ProbeReport(FindingsView):
     """What `loraguard probe` found. `findings` holds the static check's findings and the LG6xx ones."""
 
     verdict: Verdict
@@ -72,17 +72,6 @@ class ProbeReport:
     """The verdict in words."""
     context: ProbeContext | None = None
     timing_ms: float = 0.0
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
-
-    def categories(self, min_severity: Severity = Severity.INFO) -> set[str]:
-        return {f.category for f in self.findings if f.severity.rank >= min_severity.rank}
 
     @property
     def stats(self) -> dict[str, PredictionStats] | None:

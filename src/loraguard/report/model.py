@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loraguard.basemodel.spec import InferredBase
-from loraguard.findings import Finding, Severity, Verdict
+from loraguard.findings import Finding, FindingsView, Verdict
 
 CHECK_SCHEMA = "loraguard.check/1"
 
@@ -26,7 +26,7 @@ class ModuleNorm:
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(FindingsView):
     """What `loraguard check` found. `verdict` is `fail` with any error, `warn` with any warning."""
 
     verdict: Verdict
@@ -38,18 +38,6 @@ class CheckReport:
     module_norms: tuple[ModuleNorm, ...] = field(default=(), repr=False)
     engines: tuple[str, ...] = ("peft",)
     """Engines checked (`--engine`): `peft` alone adds nothing; others add their LG7xx findings."""
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
-
-    def categories(self, min_severity: Severity = Severity.INFO) -> set[str]:
-        """Categories of the findings at or above `min_severity`."""
-        return {f.category for f in self.findings if f.severity.rank >= min_severity.rank}
 
     def exit_code(self, *, strict: bool = False) -> int:
         """0 without errors (with `strict`: without warnings either), else 1."""
