@@ -9,7 +9,13 @@
     │   └── PolicyError                 an invalid policy file
     ├── HubUnavailableError (OSError)   the Hugging Face Hub cannot be reached (offline)
     ├── MissingExtraError (ImportError) an optional dependency is not installed
-    └── OutputExistsError (FileExistsError) refusing to overwrite a user's file
+    ├── OutputExistsError (FileExistsError) refusing to overwrite a user's file
+    ├── RegistryError                   the adapter registry cannot do what was asked
+    │   ├── RegistryNotFoundError (KeyError) no such adapter or version in the registry
+    │   ├── RegistryLockedError         another writer holds the registry past the lock timeout
+    │   ├── RegistrySchemaError         a registry written by a newer loraguard, or not a registry
+    │   └── AdapterRejectedError        check or probe found errors; nothing was registered
+    └── DistributedError                a Ray run failed (cluster unreachable, workers lost)
 
 Messages follow "what failed for which input: why. What to do." Findings about an
 adapter are not exceptions: they are `Finding`s in a `Report`.
@@ -22,14 +28,20 @@ from pathlib import Path
 __all__ = [
     "AdapterFormatError",
     "AdapterNotFoundError",
+    "AdapterRejectedError",
     "BaseModelResolutionError",
     "DataFormatError",
+    "DistributedError",
     "HubUnavailableError",
     "InputError",
     "LoraguardError",
     "MissingExtraError",
     "OutputExistsError",
     "PolicyError",
+    "RegistryError",
+    "RegistryLockedError",
+    "RegistryNotFoundError",
+    "RegistrySchemaError",
 ]
 
 
@@ -79,3 +91,34 @@ class MissingExtraError(LoraguardError, ImportError):
 
 class OutputExistsError(LoraguardError, FileExistsError):
     """Refusing to overwrite an existing file without --overwrite."""
+
+
+class RegistryError(LoraguardError):
+    """The adapter registry cannot do what was asked (the message says why and what to do)."""
+
+
+class RegistryNotFoundError(RegistryError, KeyError):
+    """No adapter (or version) of that name in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RegistryLockedError(RegistryError):
+    """Another process holds the registry's write lock for longer than the lock timeout."""
+
+
+class RegistrySchemaError(RegistryError):
+    """The database is not a loraguard registry, or was written by a newer loraguard."""
+
+
+class AdapterRejectedError(RegistryError):
+    """`registry add` refused an adapter: check or probe reported errors (the report is attached)."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, report: object = None) -> None:
+        super().__init__(message, path=path)
+        self.report = report
+
+
+class DistributedError(LoraguardError):
+    """A distributed (Ray) run failed: the cluster is unreachable or workers were lost for good."""

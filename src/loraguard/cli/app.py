@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "cmd_score",
     "cmd_probe",
     "cmd_matrix",
+    "cmd_registry",
+    "cmd_serve",
 )
 _loaded: set[str] = set()
 
