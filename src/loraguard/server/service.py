@@ -1,0 +1,186 @@
+"""`ClassifierService`: the server without HTTP: pool, model thread, batcher, routing, monitors, reloader.
+
+`app.create_app` wraps it in FastAPI; tests can drive it directly. Lifecycle: `await start()` loads
+the base on the model thread, reads the registry once (so the server is ready as soon as it
+answers) and starts the batcher and the registry watcher; `await stop()` undoes all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loraguard.errors import InputError
+from loraguard.server.batcher import AdapterGone, BatchOutcome, MicroBatcher, ModelThread
+from loraguard.server.metrics import ServerMetrics
+from loraguard.server.pool import AdapterPool, CheckFn
+from loraguard.server.reload import RegistryLike, Reloader
+from loraguard.server.routing import RoutingTable
+from loraguard.server.schemas import ClassifyItem, Limits, RequestError, to_row
+from loraguard.server.state import ServerState
+
+__all__ = ["ClassifierService", "Prediction", "ServeConfig"]
+
+log = logging.getLogger("loraguard.server")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `loraguard serve` can set (defaults are the CLI's)."""
+
+    base: str
+    registry_url: str | None = None
+    max_batch: int = 16
+    """Items per micro-batch (1: one request at a time)."""
+    max_wait_ms: float = 5.0
+    """How long the first item of a micro-batch waits for others."""
+    reload_interval: float = 1.5
+    """Seconds between registry polls."""
+    api_key: str | None = None
+    template: str = "chat"
+    batch_size: int = 16
+    """Rows per forward pass inside `score_rows` (a micro-batch of one adapter may take several)."""
+    prefix_cache: bool = True
+    shadow_queue: int = 1024
+    """Shadow jobs waiting at most; more are dropped and counted."""
+    dtype: str = "auto"
+    device: str = "cpu"
+    limits: Limits = field(default_factory=Limits)
+    refresh_seconds: int = 5
+    """Dashboard auto-refresh period."""
+    threads: int | None = None
+    """torch intra-op threads (None: torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_wait_ms < 0 or self.reload_interval <= 0 or self.batch_size < 1:
+            raise InputError("max_batch >= 1, max_wait_ms >= 0, reload_interval > 0 and batch_size >= 1 "
+                             f"are required (got {self.max_batch}, {self.max_wait_ms}, {self.reload_interval}, "
+                             f"{self.batch_size})")
+        if self.shadow_queue < 0:
+            raise InputError(f"shadow_queue {self.shadow_queue}: must be >= 0")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answered item."""
+
+    probability: float | None
+    adapter: str
+    version: int
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probability": self.probability, "adapter": self.adapter, "version": self.version,
+                "latency_ms": round(self.latency_ms, 3)}
+
+
+class ClassifierService:
+    """Routes items to adapters, scores them in micro-batches and keeps the monitors (see module doc)."""
+
+    def __init__(self, config: ServeConfig, registry: RegistryLike, *, check_fn: CheckFn | None = None,
+                 base_key: str | None = None, seed: int | None = None) -> None:
+        self.config, self.registry = config, registry
+        self.pool = AdapterPool(config.base, template=config.template, batch_size=config.batch_size,
+                                prefix_cache=config.prefix_cache, dtype=config.dtype, device=config.device,
+                                check_fn=check_fn)
+        self.model_thread = ModelThread()
+        self.state = ServerState()
+        self.metrics = ServerMetrics()
+        self.table = RoutingTable()
+        self.rng = random.Random(seed)
+        self.batcher: MicroBatcher | None = None
+        self.reloader = Reloader(registry, base_key or config.base, self.pool, self.model_thread, self.state,
+                                 self.metrics, self._swap_table, interval=config.reload_interval)
+        self._watch: asyncio.Task[None] | None = None
+        self.started_at = time.time()
+
+    def _swap_table(self, table: RoutingTable) -> None:
+        self.table = table  # one reference assignment: requests see the old table or the new one
+
+    async def start(self) -> None:
+        if self.config.threads:
+            import torch
+
+            torch.set_num_threads(self.config.threads)
+        await self.model_thread.run(self.pool.load_base)
+        self.batcher = MicroBatcher(
+            self.model_thread, self.pool.score, max_batch=self.config.max_batch,
+            max_wait_ms=self.config.max_wait_ms, shadow_queue=self.config.shadow_queue,
+            on_batch=self._on_batch, on_batch_size=lambda kind, n: self.metrics.batch_size.labels(kind).observe(n),
+            on_shadow_drop=lambda ref: self.metrics.shadow_dropped.labels(ref).inc())
+        self.batcher.start()
+        await self.reloader.poll(force=True)
+        self._watch = asyncio.get_running_loop().create_task(self.reloader.run(), name="loraguard-reloader")
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            try:
+                await self._watch
+            except asyncio.CancelledError:
+                pass
+        if self.batcher is not None:
+            await self.batcher.stop()
+        self.model_thread.shutdown()
+        self.pool.close()
+
+    def _on_batch(self, outcome: BatchOutcome) -> None:
+        self.state.record(outcome)
+        if outcome.shadow:
+            self.metrics.shadow.labels(outcome.ref).inc(len(outcome.probabilities))
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, why): the base is loaded and at least one adapter takes live traffic."""
+        if not self.pool.ready:
+            return False, "the base model is not loaded yet"
+        if not self.table.live:
+            loaded = len(self.table.routes)
+            return False, (f"no live adapter for base {self.config.base}: {loaded} loaded, none with traffic "
+                           "weight > 0. Promote one or give a candidate traffic (loraguard registry ...)")
+        return True, f"{len(self.table.live)} live adapter(s)"
+
+    async def classify(self, items: Sequence[ClassifyItem], received: float) -> list[Prediction]:
+        """Answer `items` (routed one by one); raises `RequestError` for 4xx/503 outcomes."""
+        if self.batcher is None:
+            raise RequestError(503, "not_ready", "the server is starting")
+        results = await asyncio.gather(*(self._one(item, i, received) for i, item in enumerate(items)),
+                                       return_exceptions=True)
+        for r in results:  # the first failure decides the status of the whole request
+            if isinstance(r, BaseException):
+                raise r
+        return [r for r in results if isinstance(r, Prediction)]
+
+    async def _one(self, item: ClassifyItem, index: int, received: float) -> Prediction:
+        assert self.batcher is not None
+        row = to_row(item, str(index))
+        for attempt in range(2):
+            table = self.table
+            route = table.choose(item.key, self.rng)
+            if route is None:
+                raise RequestError(503, "no_live_adapter", self.readiness()[1])
+            if attempt == 0:
+                for shadow in table.shadows:
+                    self.batcher.submit_shadow(shadow.ref, row)
+            try:
+                probability = await self.batcher.submit(route.ref, row)
+            except AdapterGone:
+                continue  # unloaded between routing and scoring: route again on the new table
+            except InputError as exc:
+                self.metrics.requests.labels(route.ref, "rejected").inc()
+                raise RequestError(422, "unscorable_item", f"item {index}: {exc}") from None
+            except Exception as exc:
+                self.metrics.requests.labels(route.ref, "error").inc()
+                self.state.record_error(route.ref)
+                log.exception("scoring failed on %s", route.ref)
+                raise RequestError(500, "scoring_failed",
+                                   f"item {index}: scoring failed on {route.ref}: {type(exc).__name__}") from None
+            latency = time.perf_counter() - received
+            self.metrics.requests.labels(route.ref, "ok" if probability is not None else "nonfinite").inc()
+            self.metrics.latency.labels(route.ref).observe(latency)
+            return Prediction(probability, route.name, route.version, latency * 1000)
+        raise RequestError(503, "adapter_unavailable", "the adapter was unloaded while the request waited; retry")
