@@ -145,13 +145,44 @@ def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(loaded: Any, ro
         return decoder, (lambda h: head(h) * 0.5), kwarg
 
     monkeypatch.setattr(engine, "_prefix_cache_support", rescaled)
+    engine._CROSS_CHECKED.clear()  # verdicts are cached per model: start from none
     result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
     assert result.timing.prefix_tokens_skipped == 0
     assert result.notes and "prefix cache disabled: its logits differ" in result.notes[0]
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
     monkeypatch.undo()
+    engine._CROSS_CHECKED.clear()
     healthy = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
     assert healthy.notes == ()
+
+
+def test_cross_check_runs_once_per_model_and_adapter(tiny_base: Any, adapters: Any, rows: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server scores many micro-batches: the two extra one-row passes run once per adapter, not per call,
+    and a verdict that turned the cache off sticks (the notes say so on every call)."""
+    import loraguard.scoring.engine as engine
+    from loraguard.modelload import load_model
+
+    lm = load_model(tiny_base, [adapters["alpha"], adapters["beta"]])
+    calls: list[Any] = []
+    real = engine._cross_check
+    monkeypatch.setattr(engine, "_cross_check", lambda *a: calls.append(a) or real(*a))
+    first = None
+    for name in ("alpha", "alpha", "beta", "beta", "alpha"):
+        with lm.activate(name):
+            got = score_rows(lm.model, lm.tokenizer, rows, batch_size=8, prefix_cache=True)
+        assert got.timing.prefix_tokens_skipped > 0 and got.notes == ()
+        if name == "alpha":
+            if first is not None:
+                np.testing.assert_allclose(got.probabilities, first, atol=1e-6, rtol=0)
+            first = got.probabilities
+    assert len(calls) == 2  # alpha once, beta once
+    monkeypatch.setattr(engine, "_cross_check", lambda *a: "forced mismatch")
+    lm2 = load_model(tiny_base, [adapters["alpha"]])
+    with lm2.activate("alpha"):
+        for _ in range(2):
+            off = score_rows(lm2.model, lm2.tokenizer, rows, batch_size=8, prefix_cache=True)
+            assert off.timing.prefix_tokens_skipped == 0 and "forced mismatch" in off.notes[0]
 
 
 def test_prompt_longer_than_the_context_is_refused(loaded: Any) -> None:

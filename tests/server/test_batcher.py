@@ -113,12 +113,13 @@ def test_shadow_jobs_never_delay_or_change_live_answers_and_overflow_is_counted(
                          on_batch=outcomes.append, on_shadow_drop=dropped.append)
         b.start()
         busy = asyncio.ensure_future(b.submit("b", _row("busy")))
-        await asyncio.sleep(0.002)  # the model thread is now busy with that job
+        while not scorer.calls:  # wait until the model thread is busy with that job
+            await asyncio.sleep(0.0005)
         accepted = sum(b.submit_shadow("s", _row("y" * i)) for i in range(8))
         live = await asyncio.gather(*(b.submit("a", _row("x" * i)) for i in range(4)))
         await busy
-        for _ in range(200):  # the shadow backlog drains once no live job waits
-            if b.shadow_pending == 0:
+        for _ in range(400):  # the shadow backlog drains once no live job waits (and its batch is recorded)
+            if b.shadow_pending == 0 and sum(len(o.probabilities) for o in outcomes if o.shadow) >= 5:
                 break
             await asyncio.sleep(0.01)
         await b.stop()
@@ -131,6 +132,31 @@ def test_shadow_jobs_never_delay_or_change_live_answers_and_overflow_is_counted(
     # the live jobs went first although the shadow jobs were queued before them
     assert order[:2] == [("b", False), ("a", False)] and all(shadow for _, shadow in order[2:])
     assert sum(len(o.probabilities) for o in outcomes if o.shadow) == 5
+
+
+def test_jobs_that_queued_during_a_batch_go_next_without_the_linger_wait() -> None:
+    """`max_wait_ms` only delays a job that finds the model idle; under load the model never waits."""
+    scorer = FakeScorer(delay=0.05)
+
+    async def main() -> tuple[float, float]:
+        b = MicroBatcher(ModelThread(), scorer, max_batch=4, max_wait_ms=400)
+        b.start()
+        t0 = time.perf_counter()
+        first = asyncio.gather(*(b.submit("a", _row("x" * i)) for i in range(4)))  # a full batch: no wait
+        while not scorer.calls:
+            await asyncio.sleep(0.0005)
+        queued = asyncio.ensure_future(b.submit("a", _row("late")))  # arrives while the model is busy
+        await first
+        t_first = time.perf_counter() - t0
+        await queued
+        t_queued = time.perf_counter() - t0
+        await b.stop()
+        return t_first, t_queued
+
+    t_first, t_queued = _run(main)
+    assert t_first < 0.3  # a full batch never lingers
+    assert t_queued < 0.3, f"the queued job waited for the linger window ({t_queued:.3f} s)"
+    assert [n for _, n, _ in scorer.calls] == [4, 1]
 
 
 def test_invalid_settings() -> None:

@@ -22,6 +22,7 @@ Two paths, both exact up to float rounding (tests check 1e-4 against one row at 
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,7 +143,14 @@ def score_logits(
     with torch.inference_mode():
         if groups:
             assert support is not None
-            reason = _cross_check(torch, lm, support, groups[0].prefix_ids, groups[0].rows[0], ids, device, plain)
+            key = _cross_check_key(model, lm)
+            known = _CROSS_CHECKED.get(lm, {})
+            if key in known:
+                reason = known[key]
+            else:
+                reason = _cross_check(torch, lm, support, groups[0].prefix_ids, groups[0].rows[0], ids, device,
+                                      plain)
+                _CROSS_CHECKED.setdefault(lm, {})[key] = reason
             if reason:
                 notes.append(f"prefix cache disabled: {reason}")
                 rest, groups, computed, skipped = list(range(n)), [], sum(lengths), 0
@@ -161,6 +169,20 @@ def score_logits(
     for arr in (probs, mass):
         arr.setflags(write=False)
     return LogitsOutput(probs, mass, computed, skipped, len(groups), tuple(notes))
+
+
+_CROSS_CHECKED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], str | None]] = weakref.WeakKeyDictionary()
+"""The cross-check's verdict per model and active adapter(s): a server scoring micro-batches runs it
+once per adapter, not once per batch (two single-row forward passes each time)."""
+
+
+def _cross_check_key(model: Any, lm: Any) -> tuple[Any, ...]:
+    """What the verdict depends on: the active adapters (each config object, replaced on reload) and the dtype."""
+    active = getattr(model, "active_adapters", None)
+    names = tuple(active) if isinstance(active, (list, tuple)) else ((active,) if isinstance(active, str) else ())
+    configs = getattr(model, "peft_config", {}) or {}
+    enabled = not getattr(getattr(model, "base_model", None), "_disable_adapters", False)
+    return (names, tuple(id(configs.get(n)) for n in names), enabled, str(next(lm.parameters()).dtype))
 
 
 def _cross_check(torch: Any, lm: Any, support: tuple[Any, Any, str], prefix: Sequence[int], row: int,

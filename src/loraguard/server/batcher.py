@@ -4,11 +4,14 @@
                            ├─► collector task ─► model thread: group by adapter, set_adapter, score_rows
     shadow ─► bounded deque┘   (asyncio)          └─► on_batch callback (monitors, metrics)
 
-The collector takes the first waiting live job, then keeps collecting until it has `max_batch`
-jobs or `max_wait_ms` have passed, groups them by adapter and hands the groups to the model
-thread (a one-worker executor: PEFT switches adapters by mutating the model, so nothing else may
-run on it at the same time; adapter loads and unloads go through the same thread). While a batch
-runs, new requests queue up, so under load batches fill by themselves.
+When the model thread is idle, the collector takes the first live job that arrives and keeps
+collecting until it has `max_batch` jobs or `max_wait_ms` have passed. When jobs queued up while
+a batch ran, the next batch takes them (up to `max_batch`) at once, with no extra wait: they have
+already waited, and an idle model is the one thing a busy server cannot afford. The collector
+groups the jobs by adapter and hands the groups to the model thread (a one-worker executor: PEFT
+switches adapters by mutating the model, so nothing else may run on it at the same time; adapter
+loads and unloads go through the same thread). While a batch runs, new requests queue up, so under
+load batches fill by themselves.
 
 Shadow jobs never delay a response they belong to and never change it: they wait in a bounded
 deque and run only when no live job is waiting (idle capacity). When the deque is full the new
@@ -153,9 +156,9 @@ class MicroBatcher:
     def shadow_pending(self) -> int:
         return len(self._shadow)
 
-    async def _collect_live(self) -> list[Job]:
+    async def _collect_live(self, linger: bool) -> list[Job]:
         jobs = [self._live.get_nowait()]
-        deadline = time.perf_counter() + self.max_wait
+        deadline = time.perf_counter() + (self.max_wait if linger else 0.0)
         while len(jobs) < self.max_batch:
             if not self._live.empty():
                 jobs.append(self._live.get_nowait())
@@ -170,16 +173,19 @@ class MicroBatcher:
         return jobs
 
     async def _loop(self) -> None:
+        idle = True  # nothing was waiting when the model last became free: let the first job linger
         while True:
             if self._live.empty() and not self._shadow:
                 self._work.clear()
                 await self._work.wait()
+                idle = True
                 continue
             if not self._live.empty():
-                jobs, shadow = await self._collect_live(), False
+                jobs, shadow = await self._collect_live(linger=idle), False
             else:
                 jobs = [self._shadow.popleft() for _ in range(min(self.max_batch, len(self._shadow)))]
                 shadow = True
+            idle = False
             await self._execute(jobs, shadow)
 
     async def _execute(self, jobs: list[Job], shadow: bool) -> None:
