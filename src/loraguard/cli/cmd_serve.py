@@ -44,8 +44,9 @@ def register(app: typer.Typer) -> None:
                                            help="Require 'Authorization: Bearer KEY' or 'X-API-Key: KEY' "
                                            "(/healthz and /readyz stay open)."),
         max_batch: int = typer.Option(16, "--max-batch", min=1, help="Items per micro-batch (1: no batching)."),
-        max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0, help="How long a micro-batch waits "
-                                          "for more items."),
+        max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0, help="How long a request that finds "
+                                          "the model idle waits for company (requests queued during a batch go "
+                                          "at once)."),
         reload_interval: float = typer.Option(1.5, "--reload-interval", min=0.05, help="Seconds between "
                                               "registry polls."),
         template: str = typer.Option("chat", "--template", help="Prompt template, as for `loraguard score`."),
