@@ -16,9 +16,11 @@ def register(app: typer.Typer) -> None:
         help="Find every adapter below PATHS (folders with adapter_config.json, weights files named directly, "
         "and with --hub-cache the local Hugging Face cache), check each against every --base in parallel and "
         "write one CSV row per adapter × base. A check that cannot run is an `error` row, never a crash. "
-        "Exit 0 when the matrix completed (whatever the verdicts), 2 on bad input.",
+        "Exit 0 when the matrix completed (whatever the verdicts), 2 on bad input. With --ray the checks run as Ray "
+        "tasks on a cluster (the ray extra; paths must be readable on every node).",
         epilog="Examples: loraguard matrix ./adapters --base Qwen/Qwen2.5-1.5B-Instruct --base ./bases/llama "
-        "--out matrix.csv --html matrix.html ; loraguard matrix --hub-cache --base ./base --out m.csv --header-only",
+        "--out matrix.csv --html matrix.html ; loraguard matrix --hub-cache --base ./base --out m.csv --header-only ; "
+        "loraguard matrix /shared/adapters --base ./base --out m.csv --ray-address auto",
     )(matrix_command)
 
 
@@ -30,7 +32,8 @@ def matrix_command(
         "Default: each adapter's claimed base.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV to write (required).")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers (ignored with --ray: one "
+                                      "task per free CPU of the cluster).")] = 2,
     header_only: Annotated[bool, typer.Option(
         "--header-only", help="Skip the value scans (zero/NaN/Inf): headers and configs only, much faster.")] = False,
     hub_cache: Annotated[bool, typer.Option(
@@ -38,8 +41,16 @@ def matrix_command(
     engine: Annotated[list[str] | None, typer.Option(
         "--engine", help="Serving-engine profile to judge too (repeatable); one `engine:<name>` column each.")] = None,
     executor: Annotated[str, typer.Option(
-        "--executor", help="auto (processes when --jobs > 1), process, thread or serial.")] = "auto",
+        "--executor", help="auto (processes when --jobs > 1), process, thread or serial (ignored with --ray).")]
+    = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    use_ray: Annotated[bool, typer.Option(
+        "--ray", help="Run the checks as Ray tasks (needs the ray extra): a local Ray instance, or RAY_ADDRESS "
+        "when that is set. A task whose worker dies is retried; a cell that keeps killing it is an error row.")]
+    = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", metavar="ADDRESS", help="Ray cluster to use (implies --ray): auto (this machine is a "
+        "cluster node), HOST:6379, ray://HOST:10001 (Ray Client) or local.")] = None,
 ) -> int:
     from loraguard.errors import InputError, OutputExistsError
     from loraguard.matrix import engines_available, run_matrix, write_csv
@@ -65,8 +76,14 @@ def matrix_command(
     elif engines:
         print("note: serving-engine profiles (loraguard.engines) are not installed: engine columns say n/a",
               file=sys.stderr)
-    result = run_matrix(paths or [], bases, jobs=jobs, header_only=header_only, hub_cache=hub_cache,
-                        engines=engines, executor=executor)  # type: ignore[arg-type]
+    if use_ray or ray_address is not None:
+        from loraguard.distributed.matrix import run_matrix_ray
+
+        result = run_matrix_ray(paths or [], bases, address=ray_address, header_only=header_only,
+                                hub_cache=hub_cache, engines=engines)
+    else:
+        result = run_matrix(paths or [], bases, jobs=jobs, header_only=header_only, hub_cache=hub_cache,
+                            engines=engines, executor=executor)  # type: ignore[arg-type]
     if not result.adapters:
         raise InputError("no adapter found below " + (", ".join(str(p) for p in paths or []) or "the Hub cache")
                          + ": an adapter is a folder holding adapter_config.json")

@@ -1,8 +1,9 @@
 """`loraguard score`: probabilities for a Jigsaw CSV from a base model, with or without LoRA adapters.
 
-A thin shell over `loraguard.scoring.score_file`. Exit codes: 0 done, 1 degenerate predictions
-with `--fail-on-degenerate`, 2 bad input or `--time-budget` exceeded (raised as `LoraguardError`
-and printed by `main()`).
+A thin shell over `loraguard.scoring.score_file`, or with `--ray` over
+`loraguard.distributed.score_distributed` (the same checks and outputs, on a Ray cluster).
+Exit codes: 0 done, 1 degenerate predictions with `--fail-on-degenerate`, 2 bad input, `--time-budget`
+exceeded or a failed Ray run (raised as `LoraguardError` and printed by `main()`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ EXAMPLES = """Examples:
 
   loraguard score test.csv --base ./base --method generate --template chat-v2 --out pred.csv
       (the case study's generate-and-parse baseline)
+
+  loraguard score test.parquet --base ./base --adapter ./a --out pred.parquet --ray --workers 4
+      (Ray Data on a local Ray instance, or on RAY_ADDRESS when set; --ray-address auto or
+      ray://HOST:10001 for a cluster)
 """
 
 
@@ -97,14 +102,17 @@ def _print_run(run: RunReport, *, quiet: bool) -> None:
               "base (`loraguard check`, `loraguard probe`) and the prompt format it was trained with.")
 
 
-def _write_html(report: FileScoreReport, data: Path, path: Path) -> Path:
+def _write_html(report: FileScoreReport, data: Path, path: Path, rules: Any = None, labels: Any = None) -> Path:
     from loraguard.report.html_predictions import write_predictions_html
-    from loraguard.scoring.data import load_rows
 
-    rows = load_rows(data)
+    if rules is None:
+        from loraguard.scoring.data import load_rows
+
+        rows = load_rows(data)
+        rules, labels = rows.rules, rows.labels
     series = {run.adapter or "base (no adapter)": run.result.probabilities for run in report.runs}
-    return write_predictions_html(series, rows.rules, path, title=f"loraguard score: {data.name}",
-                                  labels=rows.labels, notes=[("data", str(data)), ("base", report.base)])
+    return write_predictions_html(series, rules, path, title=f"loraguard score: {data.name}",
+                                  labels=labels, notes=[("data", str(data)), ("base", report.base)])
 
 
 def _print_report(report: FileScoreReport, *, quiet: bool) -> None:
@@ -116,18 +124,54 @@ def _print_report(report: FileScoreReport, *, quiet: bool) -> None:
         print(f"metrics: {report.metrics_path}")
 
 
+def _ray_options(use_ray: bool, address: str | None, workers: int | None, cpus: float | None,
+                 gpus: float | None, batch_rows: int | None) -> Any:
+    """`RayScoreOptions` for `--ray`; None (and an error for any Ray-only option given) without it."""
+    from loraguard.errors import InputError
+
+    if not use_ray and address is None:
+        given = [n for n, v in (("--workers", workers), ("--cpus-per-worker", cpus), ("--gpus-per-worker", gpus),
+                                ("--ray-batch-rows", batch_rows)) if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply with --ray (or --ray-address)")
+        return None
+    from loraguard.distributed.score import RayScoreOptions
+
+    return RayScoreOptions(address=address, workers=2 if workers is None else workers,
+                           cpus_per_worker=1.0 if cpus is None else cpus, gpus_per_worker=gpus or 0.0,
+                           batch_rows=256 if batch_rows is None else batch_rows)
+
+
+def _refuse_parquet_without_ray(data: Path, out: Path) -> None:
+    from loraguard.errors import InputError
+
+    for label, path in (("input", data), ("output", out)):
+        if path.suffix.lower() in (".parquet", ".pq"):
+            raise InputError(f"{label} {path}: Parquet is read and written by the Ray path only: add --ray "
+                             "(a local Ray instance is fine) or use a .csv file")
+
+
+def _print_ray(dist: Any) -> None:
+    s = dist.session
+    per = ", ".join(f"{w} {n}" for w, n in dist.batches_per_worker.items())
+    start = "reused this process's Ray" if s.reused else f"Ray start-up {s.startup_s:.1f}s"
+    print(f"ray: {dist.workers} worker(s) on {s.address} ({s.cpus:g} CPUs, {s.gpus:g} GPUs), {dist.batches} "
+          f"batches ({per}); {start}, scoring {dist.wall_s:.1f}s")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `score` command to `app`."""
 
     @app.command("score", help=HELP + "\n\n" + EXAMPLES, no_args_is_help=True)
     def score(
-        data: Path = typer.Argument(..., help="Jigsaw-format CSV: row_id, body, rule, subreddit, "
-                                    "positive_example_1/2, negative_example_1/2[, rule_violation]."),
+        data: Path = typer.Argument(..., help="Jigsaw-format CSV (with --ray also .parquet): row_id, body, "
+                                    "rule, subreddit, positive_example_1/2, negative_example_1/2[, rule_violation]."),
         base: str = typer.Option(..., "--base", help="Local folder of the base model."),
         adapter: list[str] = typer.Option(
             [], "--adapter", help="Local PEFT adapter folder; repeat for several (one output file each)."),
-        out: Path = typer.Option(..., "--out", help="Prediction CSV (row_id,rule_violation). With several "
-                                 "adapters: OUT's stem.<adapter-name>.csv per adapter."),
+        out: Path = typer.Option(..., "--out", help="Prediction CSV (row_id,rule_violation); with --ray a "
+                                 ".parquet OUT is written as Parquet. With several adapters: OUT's "
+                                 "stem.<adapter-name>.<suffix> per adapter."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
         template: str = typer.Option("chat", "--template", help="chat, plain (case study v1), chat-v2 "
                                      "(case study v2) or a Jinja file whose variables are the CSV columns."),
@@ -150,10 +194,26 @@ def register(app: typer.Typer) -> None:
         fail_on_degenerate: bool = typer.Option(False, "--fail-on-degenerate",
                                                 help="Exit 1 when predictions are (nearly) constant."),
         time_budget: str | None = typer.Option(None, "--time-budget", help="Stop early (exit 2) if the "
-                                               "projected time exceeds this, e.g. 9h, 90m, 1h30m."),
+                                               "projected time exceeds this, e.g. 9h, 90m, 1h30m (not with --ray)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, histogram or details."),
         report_html: Path | None = typer.Option(None, "--report", help="Also write a self-contained HTML "
                                                 "report: histograms per adapter, per rule and per label."),
+        use_ray: bool = typer.Option(False, "--ray", help="Score on Ray (needs the ray extra): Ray Data reads "
+                                     "DATA (CSV, or Parquet by its .parquet suffix) and an actor pool scores it; "
+                                     "OUT may be .parquet too. Starts a local Ray instance, or connects to "
+                                     "RAY_ADDRESS when that is set."),
+        ray_address: str | None = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Ray cluster to "
+                                               "use (implies --ray): auto (this machine is a cluster node), "
+                                               "HOST:6379, ray://HOST:10001 (Ray Client) or local."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: scorer actors, each "
+                                           "loading the base and adapters once [default: 2]."),
+        cpus_per_worker: float | None = typer.Option(None, "--cpus-per-worker", min=0.01, help="With --ray: CPUs "
+                                                     "each actor reserves (and torch threads) [default: 1]."),
+        gpus_per_worker: float | None = typer.Option(None, "--gpus-per-worker", min=0, help="With --ray: GPUs "
+                                                     "each actor reserves [default: 0]."),
+        ray_batch_rows: int | None = typer.Option(None, "--ray-batch-rows", min=1, help="With --ray: rows per "
+                                                  "actor call (prefix cache and padding work within it) "
+                                                  "[default: 256]."),
     ) -> int:
         from loraguard.scoring.filescore import score_file
 
@@ -164,10 +224,20 @@ def register(app: typer.Typer) -> None:
             "dump_prompts_to": dump_prompts, "metrics_json": metrics_json, "time_budget": time_budget,
             "show_progress": not quiet, "log": _err,
         }
-        report = score_file(data, base, adapter, **kwargs)
+        ray_opts = _ray_options(use_ray, ray_address, workers, cpus_per_worker, gpus_per_worker, ray_batch_rows)
+        if ray_opts is None:
+            _refuse_parquet_without_ray(data, out)
+            report = score_file(data, base, adapter, **kwargs)
+            rules = labels = None
+        else:
+            from loraguard.distributed.score import score_distributed
+
+            dist = score_distributed(data, base, adapter, ray=ray_opts, **kwargs)
+            report, rules, labels = dist.report, dist.rules, dist.labels
+            _print_ray(dist)
         _print_report(report, quiet=quiet)
         if report_html is not None:
-            print(f"report: {_write_html(report, data, report_html)}")
+            print(f"report: {_write_html(report, data, report_html, rules, labels)}")
         if fail_on_degenerate and report.any_degenerate:
             return 1
         return 0

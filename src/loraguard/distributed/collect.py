@@ -1,0 +1,225 @@
+"""The driver's half of `score_distributed`: gather the workers' rows, check them, write the outputs.
+
+`collect_batches` concatenates the scored batches (in input order), finds what a single batch cannot
+see (duplicate `row_id`s across batches, a label column filled in some batches only), checks that
+every row came back exactly once and rebuilds `load_rows`' data warnings from the per-batch counts.
+`build_report` merges the per-batch monitors, computes AUCs, writes one prediction file per run and
+returns the same `FileScoreReport` as `score_file`, so the CLI prints both paths alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loraguard.distributed.worker import BatchInfo, ScorerConfig, decode_info
+from loraguard.errors import DataFormatError, DistributedError, InputError
+from loraguard.monitor import Monitor
+
+__all__ = ["Collected", "build_report", "collect_batches"]
+
+_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
+_MAX_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Every row the workers returned, in input order, with the per-batch side results."""
+
+    source: str
+    row_ids: tuple[str, ...]
+    rules: tuple[str, ...]
+    labels: npt.NDArray[np.int8] | None
+    probabilities: tuple[npt.NDArray[np.float64], ...]
+    """One array per run (adapter, or the bare base)."""
+    parsed: tuple[npt.NDArray[np.bool_], ...]
+    mass: tuple[npt.NDArray[np.float64], ...]
+    infos: tuple[BatchInfo, ...]
+    warnings: tuple[str, ...]
+    prompts: tuple[str, ...] = ()
+    input_ids: tuple[tuple[int, ...], ...] = ()
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.setflags(write=False)
+    return a
+
+
+def collect_batches(batches: Iterable[Any], config: ScorerConfig) -> Collected:
+    """Concatenate the workers' `pyarrow.Table`s and check them as a whole (see the module docstring)."""
+    import pyarrow as pa
+
+    tables = [t for t in batches if t.num_rows]
+    source = config.source
+    if not tables:
+        raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
+    table = pa.concat_tables(tables)
+    row_ids = tuple(table.column("row_id").to_pylist())
+    infos = tuple(decode_info(b) for b in table.column("info").to_pylist() if b is not None)
+    returned = sum(i.rows for i in infos)
+    if returned != len(row_ids):  # pragma: no cover - would be a Ray bug: say so rather than write it
+        raise DistributedError(f"{source}: the workers reported {returned} rows but {len(row_ids)} came back")
+    seen: dict[str, int] = {}
+    for index, rid in enumerate(row_ids):
+        first = seen.setdefault(rid, index)
+        if first != index:
+            raise DataFormatError(f"{source}: duplicate row_id {rid!r} in row {first + 1} and row {index + 1} "
+                                  f"(row_id {rid!r}): row_ids must be unique", path=source)
+    labels, label_warning = _labels(table.column("label").to_pylist(), row_ids, config, source)
+    runs = range(len(config.names))
+    prompts: tuple[str, ...] = ()
+    ids: tuple[tuple[int, ...], ...] = ()
+    if config.want_prompts:
+        prompts = tuple(table.column("prompt").to_pylist())
+        ids = tuple(tuple(x) for x in table.column("input_ids").to_pylist())
+    return Collected(
+        source=source, row_ids=row_ids, rules=tuple(table.column("rule").to_pylist()), labels=labels,
+        probabilities=tuple(_readonly(table.column(f"p{i}").to_numpy().astype(np.float64)) for i in runs),
+        parsed=tuple(_readonly(table.column(f"parsed{i}").to_numpy(zero_copy_only=False).astype(bool))
+                     for i in runs),
+        mass=tuple(_readonly(table.column(f"mass{i}").to_numpy().astype(np.float64)) for i in runs),
+        infos=infos, warnings=_warnings(infos, label_warning), prompts=prompts, input_ids=ids)
+
+
+def _labels(cells: Sequence[str], row_ids: Sequence[str], config: ScorerConfig,
+            source: str) -> tuple[npt.NDArray[np.int8] | None, str | None]:
+    """Labels as `load_rows` reads them over the whole file: all empty means no labels, some empty is
+    an error (a batch sees only its own rows, so the mixed case across batches is caught here)."""
+    from loraguard.scoring.data import LABEL_COLUMN
+
+    if LABEL_COLUMN not in config.columns:
+        return None, None
+    if not any(cells):
+        return None, f"column {LABEL_COLUMN} is empty in every row: scoring without labels"
+    out = np.empty(len(cells), dtype=np.int8)
+    for index, cell in enumerate(cells):
+        if cell not in _LABELS:
+            shown = repr(cell) if cell else "empty"
+            raise DataFormatError(f"{source}: column {LABEL_COLUMN} is {shown} in row {index + 1} (row_id "
+                                  f"{row_ids[index]!r}): labels must be 0 or 1", path=source)
+        out[index] = _LABELS[cell]
+    return _readonly(out), None
+
+
+def _warnings(infos: Sequence[BatchInfo], label_warning: str | None) -> tuple[str, ...]:
+    """`load_rows`' warnings, word for word, from the per-batch counts."""
+    empty: dict[str, int] = {}
+    replaced: list[str] = []
+    for info in infos:
+        for col, n in info.empty_cells.items():
+            empty[col] = empty.get(col, 0) + n
+        replaced.extend(info.replaced)
+    out = [f"{n} row{'s' if n > 1 else ''} with an empty {col}" for col, n in empty.items()]
+    if replaced:
+        shown = ", ".join(replaced[:_MAX_SHOWN]) + (" ..." if len(replaced) > _MAX_SHOWN else "")
+        out.append(f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
+                   f"UTF-8, decoded with U+FFFD (row_id {shown})")
+    if label_warning:
+        out.append(label_warning)
+    return tuple(out)
+
+
+def merged_monitor(infos: Sequence[BatchInfo], run: int) -> Monitor:
+    """Every batch's monitor of run `run` folded into one (`Monitor.merge`)."""
+    total = Monitor()
+    for info in infos:
+        total.merge(info.monitors[run])
+    return total
+
+
+def _result(c: Collected, run: int, method: str, wall_s: float) -> Any:
+    """A `ScoreResult` for run `run`. Its `timing.seconds` is the run's share of the wall time (all runs
+    share each batch, so they are apportioned by the workers' seconds); token counts are sums."""
+    from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
+
+    timings = [info.timings[run] for info in c.infos]
+    own = sum(t.seconds for t in timings)
+    every = sum(t.seconds for info in c.infos for t in info.timings) or 1.0
+    timing = Timing(seconds=wall_s * own / every, prompt_seconds=sum(t.prompt_seconds for t in timings),
+                    model_seconds=sum(t.model_seconds for t in timings), rows=len(c.row_ids),
+                    prompt_tokens=sum(t.prompt_tokens for t in timings),
+                    computed_tokens=sum(t.computed_tokens for t in timings),
+                    prefix_tokens_skipped=sum(t.prefix_tokens_skipped for t in timings))
+    counts: dict[str, int] = {}
+    for info in c.infos:
+        for key, n in info.stage_counts[run].items():
+            counts[key] = counts.get(key, 0) + n
+    notes: list[str] = []
+    for info in c.infos:
+        notes.extend(n for n in info.notes if n not in notes)
+    first = c.infos[0]
+    prompts = EncodedPrompts(row_ids=c.row_ids, prompts=c.prompts, input_ids=c.input_ids, template=first.template,
+                             add_special_tokens=first.add_special_tokens)
+    answers = next((i.answers[run] for i in c.infos if i.answers[run] is not None), None)
+    return ScoreResult(row_ids=c.row_ids, probabilities=c.probabilities[run], parsed=c.parsed[run],
+                       stage_counts=MappingProxyType(counts), timing=timing, method=method, prompts=prompts,
+                       answers=answers, answer_mass=c.mass[run] if method == "logits" else None, texts=None,
+                       notes=tuple(notes))
+
+
+def build_report(c: Collected, *, data: str | Path, base: str | Path, adapters: Sequence[str | Path],
+                 names: Sequence[str | None], paths: Sequence[Path], method: str, wall_s: float, overwrite: bool,
+                 dump_prompts_to: str | Path | None, metrics_json: str | Path | None,
+                 say: Callable[[str], None]) -> Any:
+    """Write every output and return the `FileScoreReport` (see the module docstring)."""
+    from loraguard.distributed.io import write_prediction_file
+    from loraguard.scoring.filescore import FileScoreReport, RunReport
+    from loraguard.scoring.metrics import auc_report, summarize
+    from loraguard.scoring.output import dump_prompts, write_json
+
+    for warning in c.warnings:
+        say(f"Warning: {c.source}: {warning}")
+    for name, path, probs in zip(names, paths, c.probabilities, strict=True):
+        bad = int((~np.isfinite(probs)).sum())
+        if bad:  # checked for every run before any file is written
+            raise InputError(
+                f"{bad} of {len(probs)} rows got a non-finite probability with {name or 'the bare base'} (NaN or "
+                f"infinite logits, e.g. a float16 overflow): nothing was written to {path}. Try --dtype float32")
+    runs: list[Any] = []
+    adapter_paths: list[str | None] = [str(a) for a in adapters] or [None]
+    for run, (name, adapter_path, path) in enumerate(zip(names, adapter_paths, paths, strict=True)):
+        result = _result(c, run, method, wall_s)
+        for note in result.notes:
+            say(f"Warning: {name or 'base'}: {note}")
+        write_prediction_file(path, c.row_ids, result.probabilities, overwrite=overwrite)
+        auc = auc_report(c.labels, result.probabilities, c.rules) if c.labels is not None else None
+        alerts = merged_monitor(c.infos, run).alerts()
+        runs.append(RunReport(adapter=name, adapter_path=adapter_path, output=path, result=result,
+                              summary=summarize(result.probabilities),
+                              degenerate=any(a.rule == "degenerate" for a in alerts), auc=auc, alerts=alerts))
+    prompts_path = None
+    if dump_prompts_to is not None:
+        first = runs[0].result
+        ids = first.answers
+        prompts_path = dump_prompts(dump_prompts_to, c.row_ids, c.prompts, c.input_ids,
+                                    ids.positive_ids if ids else (), ids.negative_ids if ids else (),
+                                    add_special_tokens=first.prompts.add_special_tokens, overwrite=overwrite)
+    report = FileScoreReport(data=str(data), base=str(base), runs=tuple(runs), warnings=c.warnings,
+                             prompts_path=prompts_path, metrics_path=None)
+    if metrics_json is not None:
+        report = dataclasses.replace(report, metrics_path=write_json(metrics_json, report.to_dict(),
+                                                                     overwrite=overwrite))
+    return report
+
+
+def worker_counts(infos: Iterable[BatchInfo]) -> Mapping[str, int]:
+    """Batches scored per worker (host:pid), in the order the workers first appear."""
+    out: dict[str, int] = {}
+    for info in infos:
+        out[info.worker] = out.get(info.worker, 0) + 1
+    return out
+
+
+def worker_seconds(infos: Iterable[BatchInfo]) -> Mapping[str, float]:
+    """Seconds each worker spent scoring (`score_rows`, every run of every batch it returned)."""
+    out: dict[str, float] = {}
+    for info in infos:
+        out[info.worker] = out.get(info.worker, 0.0) + sum(t.seconds for t in info.timings)
+    return out

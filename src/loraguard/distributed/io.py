@@ -1,0 +1,163 @@
+"""Data in and predictions out for the Ray path: CSV or Parquet, chosen by the file's suffix.
+
+Input is read with Ray Data (`read_csv` / `read_parquet`) with every column as raw bytes or
+values, never type-inferred: a `row_id` like `007` must stay `007`, and cells are decoded on the
+workers exactly as `load_rows` decodes a file (UTF-8, undecodable bytes become U+FFFD and are
+reported). The header (or Parquet schema) is read on the driver first, so a missing column fails
+before any cluster work starts, with the same message `load_rows` gives.
+
+Output is written by the driver, atomically (temporary file beside the target, fsync, then into
+place) and never over an existing file without `overwrite`: CSV through
+`loraguard.scoring.output.write_predictions`, Parquet (`.parquet`/`.pq`) as a two-column table
+`row_id: string, rule_violation: double`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loraguard.errors import DataFormatError, InputError, OutputExistsError
+from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS
+
+__all__ = [
+    "PARQUET_SUFFIXES", "csv_arrow_options", "file_format", "read_columns", "read_dataset", "write_prediction_file",
+]
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_HEADER_BYTES = 1 << 20
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """`parquet` for `.parquet`/`.pq` files, else `csv`."""
+    return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "csv"
+
+
+def read_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The column names of a CSV header or Parquet schema, checked like `load_rows` checks them."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"{p}: no such file", path=p)
+    if file_format(p) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = list(pq.read_schema(p).names)
+        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError variants
+            raise DataFormatError(f"{p}: not a readable Parquet file: {exc}", path=p) from exc
+    else:
+        names = _csv_header(p)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise DataFormatError(
+            f"{p}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the header has "
+            f"{', '.join(names) or '(nothing)'}. Expected the Jigsaw columns {', '.join(REQUIRED_COLUMNS)}"
+            f"[, {LABEL_COLUMN}]", path=p)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataFormatError(f"{p}: duplicate column {', '.join(dupes)} in the header", path=p)
+    return tuple(names)
+
+
+def _csv_header(p: Path) -> list[str]:
+    with p.open("rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    head = head.removeprefix(codecs.BOM_UTF8)
+    if not head.strip():
+        raise DataFormatError(
+            f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
+    text = head.decode("utf-8", errors="replace")
+    try:
+        header = next(csv.reader(io.StringIO(text, newline="")))
+    except (StopIteration, csv.Error) as exc:
+        raise DataFormatError(f"{p}: the header line is not valid CSV: {exc}", path=p) from exc
+    return [h.strip() for h in header]
+
+
+def read_dataset(path: str | os.PathLike[str], columns: Sequence[str]) -> Any:
+    """A Ray Dataset of `path` (CSV columns all bytes, see `csv_arrow_options`), in file order."""
+    import ray.data
+
+    source = os.fspath(Path(path).resolve())
+    if file_format(path) == "parquet":
+        return ray.data.read_parquet(source)
+    return ray.data.read_csv(source, **csv_arrow_options(path))
+
+
+def csv_arrow_options(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """pyarrow CSV options that keep every cell as raw bytes (`pa.binary()`, empty is `b""`, never
+    null or a number) and allow newlines inside quoted cells, as the real Jigsaw CSV needs."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw_names = _raw_header_names(Path(path))
+    return {"parse_options": pacsv.ParseOptions(newlines_in_values=True),
+            "convert_options": pacsv.ConvertOptions(column_types={n: pa.binary() for n in raw_names},
+                                                    strings_can_be_null=False)}
+
+
+def _raw_header_names(p: Path) -> list[str]:
+    """The header cells exactly as pyarrow sees them (before `strip`), to type every column."""
+    with p.open("rb") as fh:
+        head = fh.read(_HEADER_BYTES).removeprefix(codecs.BOM_UTF8)
+    return next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline="")))
+
+
+def write_prediction_file(path: Path, row_ids: Sequence[str], probabilities: Sequence[float], *,
+                          overwrite: bool) -> Path:
+    """Write `row_id,rule_violation` as CSV or Parquet (by suffix), atomically."""
+    if file_format(path) == "csv":
+        from loraguard.scoring.output import write_predictions
+
+        return write_predictions(path, row_ids, probabilities, overwrite=overwrite)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [float(p) for p in probabilities]
+    if len(values) != len(row_ids):
+        raise ValueError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
+    for rid, value in zip(row_ids, values, strict=True):
+        if not math.isfinite(value):
+            raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
+    table = pa.table({"row_id": pa.array(list(row_ids), pa.string()),
+                      "rule_violation": pa.array([min(1.0, max(0.0, v)) for v in values], pa.float64())})
+    return _atomic_binary(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite)
+
+
+def _atomic_binary(path: Path, write: Any, *, overwrite: bool) -> Path:
+    """`loraguard.fileio.atomic_write` for binary content (that one writes text)."""
+    exists = f"{path} already exists: pass --overwrite to replace it"
+    if path.exists() and not overwrite:
+        raise OutputExistsError(exists, path=path)
+    if not path.parent.is_dir():
+        raise InputError(f"output {path}: the folder {path.parent} does not exist", path=path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and fails if the target appeared meanwhile
+            except FileExistsError:
+                raise OutputExistsError(exists, path=path) from None
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise OutputExistsError(exists, path=path) from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
