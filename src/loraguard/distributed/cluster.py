@@ -8,7 +8,7 @@ importing loraguard or its CLI must not pay for it. `ray_session(address)` is th
 - `"local"`: always a new local instance, even with `RAY_ADDRESS` set;
 - `"auto"`: the cluster this machine belongs to (after `ray start` on it);
 - `"HOST:PORT"`: a cluster's GCS address (run from a node of that cluster);
-- `"ray://HOST:10001"`: Ray Client, from outside the cluster (needs `pip install 'ray[client]'`).
+- `"ray://HOST:10001"`: Ray Client, from outside the cluster (`loraguard[ray]` includes Ray's client).
 
 When Ray is already initialised in this process (a notebook, a test session, an application that
 embeds loraguard) that connection is reused and left open. An unreachable address fails in
