@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,21 @@ def _find_shared() -> Path | None:
 
 
 SHARED = _find_shared()
+
+
+@pytest.fixture(scope="session")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread per xdist worker: two workers with two OpenMP threads each on two cores spin
+    against each other and tiny forward passes get many times slower. A no-op without torch."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the ml extra is absent
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -27,17 +27,8 @@ LOCK = Path(tempfile.gettempdir()) / "loraguard-ray-tests.lock"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """One torch thread in the test process (the baseline `score_file` runs here), as tests/scoring does."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

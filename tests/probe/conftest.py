@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +9,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def one_thread() -> Iterator[None]:
-    """One torch thread: with `-n 2` on two cores, two workers of two threads each spin against each other
-    and a tiny forward pass gets 30x slower."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def probe_fx(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict[str, Any]:
+def probe_fx(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> dict[str, Any]:
+    pytest.importorskip("torch")
     from loraguard.demo.degenerate import build_nonfinite_adapter, build_probe_fixture, write_blind_template
     from loraguard.demo.faults_bases import quiet
 

@@ -13,18 +13,8 @@ from loraguard.demo.rows import builtin_rows
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """One torch thread per xdist worker: two workers with two OpenMP threads each on two cores spin
-    against each other and tiny forward passes get many times slower."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ a fresh SQLite registry per test, and helpers to run the app with FastAPI's Test
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,18 +14,9 @@ pytest.importorskip("sqlalchemy")
 
 
 @pytest.fixture(scope="session")
-def one_thread() -> Iterator[None]:
-    """One torch thread: with `-n 2` on two cores, two workers of two threads each spin against each other."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def fx(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict[str, Path]:
+def fx(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> dict[str, Path]:
     """The probe fixture (base, healthy, degenerate, noop) plus a second healthy adapter and a .bin-only one."""
+    pytest.importorskip("torch")
     from loraguard.demo.degenerate import build_probe_fixture
     from loraguard.demo.faults_bases import quiet, save_peft
 
@@ -54,12 +43,6 @@ def registry(tmp_path: Path) -> Iterator[Any]:
     reg.close()
 
 
-def items_of(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Classify items carrying exactly the rows' fields."""
-    return [{"body": r["body"], "rule": r["rule"], "subreddit": r["subreddit"],
-             "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
-             "negative_examples": [r["negative_example_1"], r["negative_example_2"]]} for r in rows]
-
 
 @pytest.fixture(scope="session")
 def rows() -> list[dict[str, str]]:
@@ -68,21 +51,6 @@ def rows() -> list[dict[str, str]]:
     return [dict(r) for r in builtin_rows()]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def adapters_json(client: Any) -> dict[str, Any]:
-    response = client.get("/v1/adapters")
-    assert response.status_code == 200, response.text
-    return json.loads(response.text)
 
 
 @pytest.fixture
@@ -108,13 +76,3 @@ def make_client(fx: dict[str, Path], registry: Any) -> Iterator[Callable[..., An
     for client in reversed(stack):
         client.__exit__(None, None, None)
 
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    """The value of sample `name` with exactly these labels (label order does not matter), or None."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return None

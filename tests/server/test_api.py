@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from conftest import adapters_json, items_of, metric, wait_for
+from server_helpers import adapters_json, items_of, metric, wait_for
 
 pytestmark = pytest.mark.slow
 

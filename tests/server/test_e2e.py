@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import items_of, metric
+from server_helpers import items_of, metric
 
 pytestmark = pytest.mark.slow
 REPORT_TESTS = Path(__file__).resolve().parents[1] / "report"

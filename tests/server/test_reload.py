@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_helpers import adapters_json, items_of, metric
 
-from conftest import adapters_json, items_of, metric
 from loraguard.errors import RegistryLockedError
 from loraguard.server.pool import SENTINEL
 
