@@ -42,3 +42,16 @@ def test_a_target_that_appears_while_writing_is_not_replaced(tmp_path: Path) -> 
         atomic_write(target, racing)
     assert target.read_text() == "theirs"
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_binary_content_and_binary_writers(tmp_path: Path) -> None:
+    """Bytes go in unchanged (no newline or encoding translation); `binary=True` hands writers a bytes handle."""
+    raw = bytes(range(256)) + b"\r\n\n"
+    assert atomic_write(tmp_path / "a.bin", raw).read_bytes() == raw
+    got = atomic_write(tmp_path / "b.bin", lambda fh: fh.write(raw), binary=True)
+    assert got.read_bytes() == raw
+    assert atomic_write(tmp_path / "c.txt", "é\n", binary=True).read_bytes() == "é\n".encode()
+    with pytest.raises(OutputExistsError):
+        atomic_write(tmp_path / "a.bin", b"other")
+    assert (tmp_path / "a.bin").read_bytes() == raw
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin", "c.txt"]

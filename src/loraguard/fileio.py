@@ -11,14 +11,16 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from loraguard.errors import OutputExistsError
 
 
-def atomic_write(path: str | os.PathLike[str], content: str | Callable[[IO[str]], None], *,
-                 overwrite: bool = False) -> Path:
-    """Write `content` (a string, or a function given the open text handle) to `path` atomically."""
+def atomic_write(path: str | os.PathLike[str], content: str | bytes | Callable[[IO[Any]], None], *,
+                 overwrite: bool = False, binary: bool = False) -> Path:
+    """Write `content` (a string, bytes, or a function given the open handle) to `path` atomically.
+
+    The handle is text (UTF-8, no newline translation) unless `binary` or `content` is bytes."""
     target = Path(path)
     exists = f"{target} already exists: pass --overwrite to replace it"
     if target.exists() and not overwrite:
@@ -26,8 +28,12 @@ def atomic_write(path: str | os.PathLike[str], content: str | Callable[[IO[str]]
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        binary = binary or isinstance(content, bytes)
+        handle: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
             if isinstance(content, str):
+                handle.write(content.encode("utf-8") if binary else content)
+            elif isinstance(content, bytes):
                 handle.write(content)
             else:
                 content(handle)

@@ -15,18 +15,17 @@ place) and never over an existing file without `overwrite`: CSV through
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loraguard.errors import DataFormatError, InputError, OutputExistsError
-from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS
+from loraguard.errors import DataFormatError, InputError
+from loraguard.fileio import atomic_write
+from loraguard.scoring.data import REQUIRED_COLUMNS, check_header
 
 __all__ = [
     "PARQUET_SUFFIXES", "csv_arrow_options", "file_format", "read_columns", "read_dataset", "write_prediction_file",
@@ -55,15 +54,7 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
             raise DataFormatError(f"{p}: not a readable Parquet file: {exc}", path=p) from exc
     else:
         names = _csv_header(p)
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        raise DataFormatError(
-            f"{p}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the header has "
-            f"{', '.join(names) or '(nothing)'}. Expected the Jigsaw columns {', '.join(REQUIRED_COLUMNS)}"
-            f"[, {LABEL_COLUMN}]", path=p)
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DataFormatError(f"{p}: duplicate column {', '.join(dupes)} in the header", path=p)
+    check_header(names, source=str(p))
     return tuple(names)
 
 
@@ -129,35 +120,7 @@ def write_prediction_file(path: Path, row_ids: Sequence[str], probabilities: Seq
             raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
     table = pa.table({"row_id": pa.array(list(row_ids), pa.string()),
                       "rule_violation": pa.array([min(1.0, max(0.0, v)) for v in values], pa.float64())})
-    return _atomic_binary(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite)
-
-
-def _atomic_binary(path: Path, write: Any, *, overwrite: bool) -> Path:
-    """`loraguard.fileio.atomic_write` for binary content (that one writes text)."""
-    exists = f"{path} already exists: pass --overwrite to replace it"
-    if path.exists() and not overwrite:
-        raise OutputExistsError(exists, path=path)
     if not path.parent.is_dir():
         raise InputError(f"output {path}: the folder {path.parent} does not exist", path=path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic, and fails if the target appeared meanwhile
-            except FileExistsError:
-                raise OutputExistsError(exists, path=path) from None
-            except OSError:  # a file system without hard links
-                if path.exists():
-                    raise OutputExistsError(exists, path=path) from None
-                os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite, binary=True)
+

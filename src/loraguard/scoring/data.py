@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from loraguard.errors import DataFormatError
 
-__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "load_rows", "rows_from_records"]
+__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "check_header", "load_rows", "rows_from_records"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "row_id", "body", "rule", "subreddit",
@@ -138,16 +138,21 @@ def _where(index: int, row_id: str | None, line: int) -> str:
     return f"row {index + 1}{rid}, line {line}"
 
 
-def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *, source: str) -> RowSet:
+def check_header(header: Sequence[str], *, source: str) -> None:
+    """Every Jigsaw column present, none twice (`DataFormatError` naming `source` otherwise)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataFormatError(
             f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
             f"the header has {', '.join(header) or '(nothing)'}. Expected the Jigsaw columns "
             f"{', '.join(REQUIRED_COLUMNS)}[, {LABEL_COLUMN}]", path=source)
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = sorted({h for h in header if list(header).count(h) > 1})
     if dupes:
         raise DataFormatError(f"{source}: duplicate column {', '.join(dupes)} in the header", path=source)
+
+
+def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *, source: str) -> RowSet:
+    check_header(header, source=source)
     if not records:
         raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
 
