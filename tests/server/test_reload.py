@@ -211,3 +211,31 @@ def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
     assert table1 == table2 == [("degen@1", "shadow", 0.0), ("healthy@1", "live", 1.0), ("other@1", "live", 2.0)]
     assert [a for a, _ in first] == [a for a, _ in second] and {a for a, _ in first} == {"healthy", "other"}
     assert max(abs(p - q) for (_, p), (_, q) in zip(first, second, strict=True)) < 1e-6
+
+
+def test_a_refused_promotion_keeps_the_predecessor_serving(fx: dict[str, Path], registry: Any, make_client: Any,
+                                                           rows: list[dict[str, str]], tmp_path: Path) -> None:
+    """`promote healthy@2` retires healthy@1 in the registry; when healthy@2 cannot be served (its files
+    changed after registration), healthy@1 keeps the traffic instead of the server going 503."""
+    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    client = make_client(**SLOW_POLL)
+    before = _serving(client, rows)
+    folder = shutil.copytree(fx["other"], tmp_path / "healthy-v2")
+    successor = registry.add("healthy", folder, base=str(fx["base"]))
+    weights = folder / "adapter_model.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-4] + bytes(4))  # changed on disk after registration
+    registry.promote(successor.ref)
+    assert registry.get("healthy@1").status == "retired"
+    _poll(client)
+    now = _serving(client, rows)
+    assert (now["adapter"], now["version"], now["probability"]) == ("healthy", 1, before["probability"])
+    alerts = _alerts(client)
+    assert alerts["healthy@2"]["reason"] == "hash-mismatch"
+    assert alerts["healthy@1"]["kind"] == "kept-previous" and "healthy@2" in alerts["healthy@1"]["message"]
+    assert client.get("/readyz").status_code == 200
+    weights.write_bytes(original)  # the successor's files are restored: it loads and takes over
+    _poll(client)
+    assert {_serving(client, rows, key=f"k{i}")["version"] for i in range(6)} == {2}
+    assert "healthy@1" not in _alerts(client)
+    assert set(client.app.state.service.pool.adapters) == {"healthy@2"}

@@ -10,6 +10,12 @@ Every `interval` seconds the reloader reads `registry.revision()` (cheap). When 
   registry gets a `serve-rejected` event;
 - a new routing table is built from the loaded entries and swapped in atomically.
 
+New entries are loaded BEFORE anything is unloaded. When the registry replaced a live adapter (a
+`promote` retires the name's previous production version) and the replacement is refused, the
+predecessor keeps its route and its weight until the replacement loads, with a `kept-previous`
+alert: a bad promotion never leaves the traffic without its adapter. Retiring an adapter with no
+refused successor unloads it as before.
+
 A refused entry is not retried while its files look the same (size and mtime of every registered
 file): this keeps a bad adapter from being re-hashed on every revision, including the revision
 our own `serve-rejected` event may bump. When its files change, it is tried again.
@@ -73,6 +79,8 @@ class Reloader:
         self.revision: int | None = None
         self.rejected: dict[str, tuple[Any, ...]] = {}
         self._entries: dict[str, Any] = {}
+        self._routes: dict[str, Route] = {}
+        """The routes of the last table built (to keep a predecessor serving)."""
         self.polls = self.syncs = 0
 
     async def run(self) -> None:
@@ -120,9 +128,6 @@ class Reloader:
         refused: list[tuple[str, str, str]] = []
         wanted = {e.ref: e for e in entries}
         self._entries = wanted
-        for ref in [r for r in self.pool.adapters if r not in wanted]:
-            await self.model_thread.run(self.pool.detach, ref)
-            log.info("unloaded %s", ref)
         for ref in [r for r in self.rejected if r not in wanted]:
             del self.rejected[ref]
             self.state.clear_alert("serve-rejected", ref)
@@ -144,9 +149,11 @@ class Reloader:
             self.rejected.pop(ref, None)
             self.state.clear_alert("serve-rejected", ref)
             log.info("loaded %s (%s, weight %g)", ref, _status(entry), entry.traffic_weight)
+        held = await self._unload_gone(wanted)
         routes = [Route(ref, e.name, int(e.version), _status(e), float(e.traffic_weight))
-                  for ref, e in wanted.items() if ref in self.pool.adapters]
+                  for ref, e in wanted.items() if ref in self.pool.adapters] + held
         table = RoutingTable.build(routes, revision)
+        self._routes = {r.ref: r for r in table.routes}
         self.state.track([r.ref for r in table.routes])
         self.on_table(table)
         for ref, reason, message in refused:  # after the swap: a locked registry must not delay serving
@@ -155,6 +162,29 @@ class Reloader:
                                         {"reason": reason, "message": message})
             except Exception as exc:  # the alert stands even if the registry is locked right now
                 log.warning("could not record the serve-rejected event for %s: %s", ref, exc)
+
+    async def _unload_gone(self, wanted: Mapping[str, Any]) -> list[Route]:
+        """Unload adapters the registry no longer serves, except a live one whose same-name successor
+        was refused: that one keeps its last route (returned) until the successor loads."""
+        refused_names = {wanted[ref].name: ref for ref in self.rejected if ref in wanted}
+        held: list[Route] = []
+        for ref in [r for r in self.pool.adapters if r not in wanted]:
+            route = self._routes.get(ref)
+            successor = refused_names.get(route.name) if route is not None else None
+            if route is not None and successor is not None and route.weight > 0:
+                held.append(route)
+                self.state.raise_alert(
+                    "kept-previous", ref, "successor-refused",
+                    f"{ref} keeps serving its traffic (weight {route.weight:g}): the registry replaced it with "
+                    f"{successor}, which was refused (see its serve-rejected alert)")
+                continue
+            await self.model_thread.run(self.pool.detach, ref)
+            log.info("unloaded %s", ref)
+        kept = {r.ref for r in held}
+        for stale in self.state.alert_refs("kept-previous"):
+            if stale not in kept:
+                self.state.clear_alert("kept-previous", stale)
+        return held
 
     def _reject(self, ref: str, signature: tuple[Any, ...], reason: str, message: str) -> tuple[str, str, str]:
         self.rejected[ref] = signature

@@ -29,7 +29,8 @@ class ServerAlert:
     """Something the server refused or failed to do (shown on the dashboard and in /metrics)."""
 
     kind: str
-    """`serve-rejected` (an adapter was not loaded) or `registry-unavailable` (polling failed)."""
+    """`serve-rejected` (an adapter was not loaded), `kept-previous` (a retired adapter keeps serving
+    because its successor was refused) or `registry-unavailable` (polling failed)."""
     ref: str | None
     reason: str
     message: str
@@ -116,6 +117,11 @@ class ServerState:
     def clear_alert(self, kind: str, ref: str | None = None) -> None:
         with self._lock:
             self._alerts.pop((kind, ref), None)
+
+    def alert_refs(self, kind: str) -> list[str | None]:
+        """The refs that have an alert of `kind`."""
+        with self._lock:
+            return [ref for k, ref in self._alerts if k == kind]
 
     def has_alert(self, kind: str, ref: str | None = None) -> bool:
         with self._lock:
