@@ -20,6 +20,7 @@ import pytest
 from registry_helpers import passing
 
 from loraguard.errors import RegistryLockedError, RegistrySchemaError
+from loraguard.registry.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def test_postgres_round_trip(pg_url: str, adapter: Path, base: Path) -> None:
         revision, events = reg.revision(), reg.events()
         assert [e.kind for e in events[:3]] == ["verify-failed", "verified-ok", "alert"]
     with Registry(pg_url) as again:  # a second client sees the same state
-        assert again.upgraded_from == 2 and again.revision() == revision and again.events() == events
+        assert again.upgraded_from == SCHEMA_VERSION and again.revision() == revision and again.events() == events
         assert again.get("tox").traffic_weight == 2.5
 
 
@@ -136,4 +137,4 @@ def test_postgres_concurrent_writers_and_lock_timeout(pg_url: str, adapter: Path
                 with pytest.raises(RegistrySchemaError, match="version 99"):
                     Registry(pg_url)
             finally:
-                admin.execute("UPDATE loraguard_schema SET version = 2")
+                admin.execute(f"UPDATE loraguard_schema SET version = {SCHEMA_VERSION}")

@@ -11,6 +11,7 @@ from registry_helpers import passing
 
 from loraguard.errors import RegistrySchemaError
 from loraguard.registry import Registry, Status
+from loraguard.registry.schema import SCHEMA_VERSION
 
 # The v1 layout exactly as a v1 loraguard wrote it (no tags column, no events table): written by hand
 # here, not through the code's migration steps, so this test catches a step that drifts from history.
@@ -50,7 +51,7 @@ def _version(path: Path) -> int:
         con.close()
 
 
-def test_v1_file_upgrades_to_v2_and_keeps_its_rows(tmp_path: Path, adapter: Path, base: Path) -> None:
+def test_v1_file_upgrades_to_the_current_version_and_keeps_its_rows(tmp_path: Path, adapter: Path, base: Path) -> None:
     db = tmp_path / "old.db"
     _make_v1(db, adapter, base)
     with Registry(f"sqlite:///{db}") as reg:
@@ -63,9 +64,9 @@ def test_v1_file_upgrades_to_v2_and_keeps_its_rows(tmp_path: Path, adapter: Path
         new = reg.add("tox", adapter, base=str(base), check_fn=passing, tags=["v2"])  # tags + events now work
         assert new.ref == "tox@2" and new.tags == ("v2",)
         assert [e.kind for e in reg.events()] == ["added"]
-    assert _version(db) == 2
+    assert _version(db) == SCHEMA_VERSION
     with Registry(f"sqlite:///{db}") as again:
-        assert again.upgraded_from == 2 and [e.ref for e in again.list()] == ["tox@1", "tox@2"]
+        assert again.upgraded_from == SCHEMA_VERSION and [e.ref for e in again.list()] == ["tox@1", "tox@2"]
     fresh = tmp_path / "fresh.db"
     Registry(f"sqlite:///{fresh}").close()
     assert _layout(db) == _layout(fresh)  # an upgraded file has exactly the columns of a new one
@@ -86,20 +87,20 @@ def test_a_failing_migration_step_leaves_the_old_version_intact(tmp_path: Path, 
     from loraguard.registry import schema
 
     def broken(conn: object) -> None:
-        raise RuntimeError("step 3 failed half way")
+        raise RuntimeError("the last step failed half way")
 
     db = tmp_path / "old.db"
     _make_v1(db, adapter, base)
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr(db_module, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(db_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(RuntimeError, match="half way"):
         Registry(f"sqlite:///{db}")
     con = sqlite3.connect(db)
     columns = [r[1] for r in con.execute("PRAGMA table_info(loraguard_adapters)")]
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert _version(db) == 1 and "tags" not in columns and "loraguard_events" not in tables  # step 2 rolled back
+    assert _version(db) == 1 and "tags" not in columns and "loraguard_events" not in tables  # every step rolled back
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path, adapter: Path, base: Path) -> None:
@@ -110,7 +111,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path, adapter: P
     con.commit()
     con.close()
     before = db.read_bytes()
-    with pytest.raises(RegistrySchemaError, match=r"version 99.*up to 2.*newer loraguard"):
+    with pytest.raises(RegistrySchemaError, match=rf"version 99.*up to {SCHEMA_VERSION}.*newer loraguard"):
         Registry(f"sqlite:///{db}")
     assert db.read_bytes() == before
 
@@ -149,5 +150,5 @@ def test_fresh_registry_is_created_at_the_current_version_in_wal_mode(tmp_path: 
         assert reg.upgraded_from == 0 and reg.revision() == 0 and reg.list() == ()
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT version FROM loraguard_schema").fetchall() == [(2,)]
+    assert con.execute("SELECT version FROM loraguard_schema").fetchall() == [(SCHEMA_VERSION,)]
     con.close()

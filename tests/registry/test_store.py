@@ -260,3 +260,20 @@ def test_hash_files_is_recursive_sorted_and_follows_file_symlinks(tmp_path: Path
     assert hashes["tokenizer/vocab.txt"] == hashlib.sha256(b"a\nb\n").hexdigest()
     with pytest.raises(InputError):
         hash_files(folder / "adapter_config.json")
+
+
+def test_monitor_snapshots_are_kept_per_base_and_instance_without_bumping_the_revision(
+        reg: Registry, base: Path, tmp_path: Path) -> None:
+    other_base = tmp_path / "other-base"
+    other_base.mkdir()
+    revision = reg.revision()
+    reg.save_monitors(str(base), "host:8000", {"a@1": {"n": 3, "x": [1, 2]}, "b@2": {"n": 0}})
+    reg.save_monitors(str(base), "host:8001", {"a@1": {"n": 9}})
+    reg.save_monitors(str(other_base), "host:8000", {"c@1": {"n": 1}})
+    assert reg.revision() == revision  # a server's own snapshot never makes servers reload
+    assert reg.load_monitors(str(base), "host:8000") == {"a@1": {"n": 3, "x": [1, 2]}, "b@2": {"n": 0}}
+    assert reg.load_monitors(f"{base}/", "host:8001") == {"a@1": {"n": 9}}  # the base is normalised
+    reg.save_monitors(str(base), "host:8000", {"a@1": {"n": 4}})  # replaces that instance's snapshot
+    assert reg.load_monitors(str(base), "host:8000") == {"a@1": {"n": 4}}
+    assert reg.load_monitors(str(other_base), "host:8000") == {"c@1": {"n": 1}}
+    assert reg.load_monitors(str(base), "elsewhere:1") == {}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import adapters_json, items_of, metric
+from server_helpers import adapters_json, items_of, metric, wait_for
 
 from loraguard.errors import RegistryLockedError
 from loraguard.server.pool import SENTINEL
@@ -186,31 +186,52 @@ def test_write_locked_registry_does_not_block_serving(fx: dict[str, Path], tmp_p
             assert _poll(client)  # reads still work (WAL); the event write times out and is logged
             assert _alerts(client)["noop@1"]["reason"] == "check-failed"
             assert _serving(client, rows)["adapter"] == "healthy"
+            service = client.app.state.service
+            assert not client.portal.call(service.save_snapshot)  # the monitor snapshot waits too
+            assert _alerts(client)[None]["kind"] == "snapshot-failed"
         finally:
             writer.execute("ROLLBACK")
             writer.close()
         assert "serve-rejected" not in [e.kind for e in admin.events("noop@1")]
+        assert client.portal.call(service.save_snapshot) and None not in _alerts(client)
+        assert admin.load_monitors(str(fx["base"]), "default")["healthy@1"]["requests"] == 1
 
 
 def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
         fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]) -> None:
+    """Nothing is lost across a restart: adapters, routes, sticky keys, probabilities, and each adapter's
+    live monitor and counters (saved in the registry at shutdown), so a shadow's `degenerate` alert is
+    there again before any new traffic."""
     registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
     registry.set_traffic(registry.add("other", fx["other"], base=str(fx["base"])).ref, 2.0)
     registry.add("degen", fx["degenerate"], base=str(fx["base"]))
     items = [{**items_of(rows)[i % len(rows)], "key": f"user-{i}"} for i in range(40)]
 
-    def run() -> tuple[Any, Any]:
-        client = make_client(**SLOW_POLL)
-        answers = client.post("/v1/classify", json={"items": items}).json()["items"]
-        table = [(a["ref"], a["mode"], a["weight"]) for a in adapters_json(client)["adapters"]]
-        client.__exit__(None, None, None)
-        return [(a["adapter"], a["probability"]) for a in answers], table
+    def counts(client: Any) -> dict[str, tuple[int, int, bool]]:
+        return {a["ref"]: (a["requests"], a["shadow_predictions"], "degenerate" in {x["rule"] for x in a["alerts"]})
+                for a in adapters_json(client)["adapters"]}
 
-    first, table1 = run()
-    second, table2 = run()
+    def run() -> tuple[Any, Any, Any, Any]:
+        client = make_client(**SLOW_POLL)
+        at_start = counts(client)
+        answers = client.post("/v1/classify", json={"items": items}).json()["items"]
+        wait_for(lambda: counts(client)["degen@1"][1] >= at_start["degen@1"][1] + 40, what="the shadow backlog")
+        table = [(a["ref"], a["mode"], a["weight"]) for a in adapters_json(client)["adapters"]]
+        at_end = counts(client)
+        client.__exit__(None, None, None)
+        return [(a["adapter"], a["probability"]) for a in answers], table, at_start, at_end
+
+    first, table1, start1, end1 = run()
+    second, table2, start2, end2 = run()
     assert table1 == table2 == [("degen@1", "shadow", 0.0), ("healthy@1", "live", 1.0), ("other@1", "live", 2.0)]
     assert [a for a, _ in first] == [a for a, _ in second] and {a for a, _ in first} == {"healthy", "other"}
     assert max(abs(p - q) for (_, p), (_, q) in zip(first, second, strict=True)) < 1e-6
+    assert start1 == {"degen@1": (0, 0, False), "healthy@1": (0, 0, False), "other@1": (0, 0, False)}
+    assert start2 == end1  # restored, degenerate alert included, before any new request
+    assert end1["degen@1"] == (0, 40, True) and end1["healthy@1"][0] + end1["other@1"][0] == 40
+    assert end2 == {ref: (r * 2, s * 2, alert) for ref, (r, s, alert) in end1.items()}
+    saved = registry.load_monitors(str(fx["base"]), "default")
+    assert saved["degen@1"]["n"] == 80 and saved["degen@1"]["shadow"] == 80
 
 
 def test_a_refused_promotion_keeps_the_predecessor_serving(fx: dict[str, Path], registry: Any, make_client: Any,

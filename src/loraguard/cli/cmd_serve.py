@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
         threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's)."),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        instance: str | None = typer.Option(None, "--instance", help="This server's name for its monitor "
+                                            "snapshots in the registry (default HOST:PORT); a restart with the "
+                                            "same name gets its live statistics back."),
+        snapshot_interval: float = typer.Option(30.0, "--snapshot-interval", min=1.0, help="Seconds between "
+                                                "monitor snapshots saved in the registry (also at shutdown)."),
     ) -> int:
         from loraguard.errors import InputError
         from loraguard.server.schemas import Limits
@@ -77,7 +82,8 @@ def register(app: typer.Typer) -> None:
             base=base, registry_url=registry, max_batch=max_batch, max_wait_ms=max_wait_ms,
             reload_interval=reload_interval, api_key=api_key or None, template=template, batch_size=batch_size,
             prefix_cache=prefix_cache, shadow_queue=shadow_queue, dtype=dtype, device=device, threads=threads,
-            limits=Limits(max_body_bytes=max_body_bytes, max_field_chars=max_field_chars, max_items=max_items))
+            limits=Limits(max_body_bytes=max_body_bytes, max_field_chars=max_field_chars, max_items=max_items),
+            instance=instance or f"{host}:{port}", snapshot_interval=snapshot_interval)
         try:
             import uvicorn
 

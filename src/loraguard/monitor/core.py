@@ -20,8 +20,10 @@ Memory does not grow with the number of values: every piece of state has a fixed
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,9 +36,11 @@ if TYPE_CHECKING:
     from loraguard.monitor.rules import Alert
     from loraguard.policy import Policy
 
-__all__ = ["OTHER_SEGMENT", "Monitor", "monitor_values"]
+__all__ = ["OTHER_SEGMENT", "STATE_SCHEMA", "Monitor", "monitor_values"]
 
 OTHER_SEGMENT = "(other)"
+STATE_SCHEMA = "loraguard.monitor-state/1"
+"""`Monitor.to_state()` documents: JSON, so a server can keep its monitors across restarts."""
 ArrayLike = npt.ArrayLike
 
 
@@ -257,6 +261,58 @@ class Monitor:
         from loraguard.monitor.rules import evaluate
 
         return evaluate(self.summary(), policy, reference=reference)
+
+    def to_state(self) -> dict[str, Any]:
+        """The complete state as plain JSON types (`from_state` rebuilds an identical monitor)."""
+        nonzero = np.flatnonzero(self._fine)
+        return {
+            "schema": STATE_SCHEMA, "config": self.config(),
+            "n": self._n, "seen": self._seen, "unparsed": self._unparsed, "invalid": self._invalid,
+            "mean": self._mean, "m2": self._m2,
+            "min": float(self._min) if math.isfinite(self._min) else None,
+            "max": float(self._max) if math.isfinite(self._max) else None,
+            "fine": {"index": nonzero.tolist(), "count": self._fine[nonzero].tolist()},
+            "top": {"keys": self._top.keys.tolist(), "counts": self._top.counts.tolist(),
+                    "exact": self._top.exact, "decrement": self._top.decrement},
+            "segments": {name: sub.to_state() for name, sub in sorted(self._segments.items())},
+            "segments_capped": self._segments_capped,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Monitor:
+        """Rebuild a monitor saved with `to_state`; `InputError` for anything else."""
+        try:
+            if state.get("schema") != STATE_SCHEMA:
+                raise ValueError(f"schema {state.get('schema')!r}, expected {STATE_SCHEMA}")
+            cfg = state["config"]
+            mon = cls(bins=int(cfg["bins"]), resolution=int(cfg["resolution"]),
+                      top_capacity=int(cfg["top_capacity"]), rounding=float(cfg["rounding"]),
+                      max_segments=int(cfg["max_segments"]))
+            mon._n, mon._seen = int(state["n"]), int(state["seen"])
+            mon._unparsed, mon._invalid = int(state["unparsed"]), int(state["invalid"])
+            mon._mean, mon._m2 = float(state["mean"]), float(state["m2"])
+            mon._min = np.inf if state["min"] is None else float(state["min"])
+            mon._max = -np.inf if state["max"] is None else float(state["max"])
+            index = np.asarray(state["fine"]["index"], dtype=np.int64)
+            if index.size and (index.min() < 0 or index.max() >= mon._fine.size):
+                raise ValueError("histogram index out of range")
+            mon._fine[index] = np.asarray(state["fine"]["count"], dtype=np.int64)
+            top = state["top"]
+            mon._top.keys = np.asarray(top["keys"], dtype=np.int64)
+            mon._top.counts = np.asarray(top["counts"], dtype=np.int64)
+            if mon._top.keys.shape != mon._top.counts.shape:
+                raise ValueError("top-value keys and counts differ in length")
+            mon._top.exact, mon._top.decrement = bool(top["exact"]), int(top["decrement"])
+            mon._segments = {str(k): cls.from_state(v) for k, v in state["segments"].items()}
+            mon._segments_capped = bool(state["segments_capped"])
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"not a saved monitor state: {exc}") from None
+        if int(mon._fine.sum()) != mon._n:
+            raise InputError(f"not a consistent monitor state: histogram holds {int(mon._fine.sum())} values, "
+                             f"n is {mon._n}")
+        return mon
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by this monitor's state (flat in the number of values)."""

@@ -109,11 +109,13 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction holding the registry's write lock from its first statement; bumps the revision."""
+    def write(self, *, bump: bool = True) -> Iterator[Connection]:
+        """One write transaction holding the registry's write lock from its first statement; bumps the
+        revision unless `bump=False` (bookkeeping that must not make servers reload, e.g. monitor snapshots)."""
         with self._errors(), self.write_engine.connect() as conn, conn.begin():
             self._lock_timeout(conn)
-            conn.execute(state.update().values(revision=state.c.revision + 1))
+            if bump:
+                conn.execute(state.update().values(revision=state.c.revision + 1))
             yield conn
 
     def _lock_timeout(self, conn: Connection) -> None:

@@ -7,6 +7,7 @@ newer version, or one holding other tables but no `loraguard_schema`, is refused
 
     v1  loraguard_state (revision counter), loraguard_adapters (without tags)
     v2  loraguard_adapters.tags, loraguard_events (append-only audit log)
+    v3  loraguard_monitors (each server's live monitor per adapter, so a restart keeps its statistics)
 
 Columns are portable SQL types (JSON is stored as TEXT): SQLite and PostgreSQL behave the same.
 """
@@ -34,7 +35,8 @@ from sqlalchemy import (
 
 from loraguard.errors import RegistrySchemaError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "adapters", "ensure_schema", "events", "metadata", "schema", "state"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "adapters", "ensure_schema", "events", "metadata", "monitors", "schema",
+           "state"]
 
 PREFIX = "loraguard_"
 
@@ -90,12 +92,24 @@ def _events_table(meta: MetaData) -> Table:
                  Index(f"{PREFIX}events_ref", "ref"))
 
 
+def _monitors_table(meta: MetaData) -> Table:
+    return Table(f"{PREFIX}monitors", meta,
+                 Column("base", Text, nullable=False),
+                 Column("instance", String(255), nullable=False),
+                 Column("ref", String(160), nullable=False),
+                 Column("state", Text, nullable=False),
+                 Column("n", Integer, nullable=False),
+                 Column("updated_at", String(40), nullable=False),
+                 UniqueConstraint("base", "instance", "ref", name=f"{PREFIX}monitors_key"))
+
+
 metadata = MetaData()
 """The current (latest) schema, used for every query."""
 schema = _schema_table(metadata)
 state = _state_table(metadata)
 adapters = _adapters_table(metadata, tags=True)
 events = _events_table(metadata)
+monitors = _monitors_table(metadata)
 
 
 def _to_v1(conn: Connection) -> None:
@@ -113,7 +127,11 @@ def _to_v2(conn: Connection) -> None:
     _events_table(MetaData()).create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_to_v1, _to_v2)
+def _to_v3(conn: Connection) -> None:
+    _monitors_table(MetaData()).create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_to_v1, _to_v2, _to_v3)
 """`MIGRATIONS[i]` upgrades version i to i + 1. Append only; never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

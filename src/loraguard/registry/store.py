@@ -20,7 +20,7 @@ from loraguard.errors import AdapterRejectedError, InputError, RegistryError, Re
 from loraguard.registry.db import Database
 from loraguard.registry.hashing import diff_hashes, hash_files
 from loraguard.registry.model import Entry, Event, Status, VerifyResult
-from loraguard.registry.schema import adapters, events, state
+from loraguard.registry.schema import adapters, events, monitors, state
 from loraguard.registry.validate import (
     default_actor,
     normalize_base,
@@ -276,6 +276,28 @@ class Registry:
         with self._db.read() as conn:
             return tuple(Event(row.id, row.at, row.actor, row.kind, row.ref, json.loads(row.detail))
                          for row in conn.execute(query))
+
+    # -- server monitors ----------------------------------------------------------------------------
+
+    def save_monitors(self, base: str, instance: str, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace server `instance`'s saved monitor states for `base` with `states` (ref → JSON state),
+        in one transaction that does not bump the revision (servers must not reload over it)."""
+        key = normalize_base(base)
+        now = _now()
+        with self._db.write(bump=False) as conn:
+            conn.execute(monitors.delete().where(monitors.c.base == key, monitors.c.instance == instance))
+            for ref, saved in states.items():
+                conn.execute(monitors.insert().values(
+                    base=key, instance=instance, ref=ref, state=json.dumps(dict(saved)),
+                    n=int(saved.get("n", 0)) if isinstance(saved.get("n", 0), int) else 0, updated_at=now))
+
+    def load_monitors(self, base: str, instance: str) -> dict[str, dict[str, Any]]:
+        """The monitor states `save_monitors` stored for this base and server instance (ref → state)."""
+        key = normalize_base(base)
+        query = select(monitors.c.ref, monitors.c.state).where(monitors.c.base == key,
+                                                               monitors.c.instance == instance)
+        with self._db.read() as conn:
+            return {row.ref: json.loads(row.state) for row in conn.execute(query)}
 
     # -- helpers ------------------------------------------------------------------------------------
 

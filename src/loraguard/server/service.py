@@ -55,6 +55,10 @@ class ServeConfig:
     """Dashboard auto-refresh period."""
     threads: int | None = None
     """torch intra-op threads (None: torch's default)."""
+    instance: str = "default"
+    """This server's name in the registry's monitor snapshots (the CLI uses HOST:PORT)."""
+    snapshot_interval: float = 30.0
+    """Seconds between monitor snapshots saved in the registry (also saved at shutdown)."""
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_wait_ms < 0 or self.reload_interval <= 0 or self.batch_size < 1:
@@ -63,6 +67,8 @@ class ServeConfig:
                              f"{self.batch_size})")
         if self.shadow_queue < 0:
             raise InputError(f"shadow_queue {self.shadow_queue}: must be >= 0")
+        if self.snapshot_interval <= 0:
+            raise InputError(f"snapshot_interval {self.snapshot_interval}: must be > 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class ClassifierService:
         self.reloader = Reloader(registry, base_key or config.base, self.pool, self.model_thread, self.state,
                                  self.metrics, self._swap_table, interval=config.reload_interval)
         self._watch: asyncio.Task[None] | None = None
+        self._snapshots: asyncio.Task[None] | None = None
+        self.restored: list[str] = []
         self.started_at = time.time()
 
     def _swap_table(self, table: RoutingTable) -> None:
@@ -115,19 +123,58 @@ class ClassifierService:
             on_shadow_drop=lambda ref: self.metrics.shadow_dropped.labels(ref).inc())
         self.batcher.start()
         await self.reloader.poll(force=True)
-        self._watch = asyncio.get_running_loop().create_task(self.reloader.run(), name="loraguard-reloader")
+        await self._restore()
+        loop = asyncio.get_running_loop()
+        self._watch = loop.create_task(self.reloader.run(), name="loraguard-reloader")
+        self._snapshots = loop.create_task(self._snapshot_loop(), name="loraguard-snapshots")
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            try:
-                await self._watch
-            except asyncio.CancelledError:
-                pass
+        for task in (self._watch, self._snapshots):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         if self.batcher is not None:
             await self.batcher.stop()
+        await self.save_snapshot()
         self.model_thread.shutdown()
         self.pool.close()
+
+    async def _restore(self) -> None:
+        """Bring back the monitors this instance saved for its base (a restart keeps its statistics)."""
+        load = getattr(self.registry, "load_monitors", None)
+        if load is None:
+            return
+        try:
+            saved = await asyncio.to_thread(load, self.reloader.base, self.config.instance)
+        except Exception as exc:  # the registry is down: start with empty monitors, say so
+            log.warning("could not restore the monitors from the registry: %s", exc)
+            return
+        self.restored = self.state.restore(saved)
+        if self.restored:
+            log.info("restored monitors of %s", ", ".join(self.restored))
+
+    async def save_snapshot(self) -> bool:
+        """Save every adapter's monitor and counters in the registry; False (and an alert) on failure."""
+        save = getattr(self.registry, "save_monitors", None)
+        if save is None:
+            return False
+        try:
+            await asyncio.to_thread(save, self.reloader.base, self.config.instance, self.state.export())
+        except Exception as exc:  # locked or down: keep the monitors in memory, try again later
+            self.state.raise_alert("snapshot-failed", None, "registry-unavailable",
+                                   f"could not save the monitors in the registry ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]}); retrying every {self.config.snapshot_interval:g} s")
+            return False
+        self.state.clear_alert("snapshot-failed")
+        return True
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.snapshot_interval)
+            await self.save_snapshot()
 
     def _on_batch(self, outcome: BatchOutcome) -> None:
         self.state.record(outcome)

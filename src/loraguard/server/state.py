@@ -6,6 +6,10 @@ before it ever gets traffic. Server alerts are what the server refused or could 
 it would not load, a registry it could not read); they are keyed by (kind, ref), so a failure
 repeated on every poll updates one alert rather than piling up, and they clear when the cause is gone.
 
+`export()` / `restore()` turn the monitors and counters into JSON and back: the service saves them
+in the registry periodically and at shutdown, and restores them at start, so a restart keeps each
+adapter's live distribution and its alerts.
+
 `snapshot()` returns frozen values for the dashboard, /metrics and /readyz; the lock only guards
 the dictionaries (monitor updates run on the event loop, snapshots may be taken from any thread).
 """
@@ -18,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from loraguard.errors import InputError
 from loraguard.monitor import Alert, Monitor, MonitorSummary
 from loraguard.server.batcher import BatchOutcome
 
@@ -105,6 +110,33 @@ class ServerState:
         with self._lock:
             if ref in self._stats:
                 self._stats[ref].errors += 1
+
+    def export(self) -> dict[str, dict[str, object]]:
+        """Every tracked adapter's monitor and counters as JSON-able dicts (ref → state)."""
+        with self._lock:
+            return {ref: {"n": s.monitor.n, "monitor": s.monitor.to_state(), "requests": s.requests,
+                          "shadow": s.shadow, "errors": s.errors} for ref, s in self._stats.items()}
+
+    def restore(self, saved: Mapping[str, Mapping[str, object]]) -> list[str]:
+        """Fold saved states into the tracked adapters (others are ignored); returns the refs restored.
+        A state that does not parse is skipped (the adapter starts empty), never an error."""
+        restored: list[str] = []
+        with self._lock:
+            for ref, blob in saved.items():
+                stats = self._stats.get(ref)
+                if stats is None or not isinstance(blob, Mapping) or not isinstance(blob.get("monitor"), Mapping):
+                    continue
+                try:
+                    monitor = Monitor.from_state(blob["monitor"])  # type: ignore[arg-type]
+                    monitor.merge(stats.monitor)
+                    counts = [int(blob.get(k, 0)) for k in ("requests", "shadow", "errors")]  # type: ignore[call-overload]
+                except (InputError, TypeError, ValueError):
+                    continue
+                stats.monitor = monitor
+                stats.requests, stats.shadow, stats.errors = (
+                    stats.requests + counts[0], stats.shadow + counts[1], stats.errors + counts[2])
+                restored.append(ref)
+        return restored
 
     def raise_alert(self, kind: str, ref: str | None, reason: str, message: str) -> ServerAlert:
         """Add or refresh the (kind, ref) alert; returns it."""
