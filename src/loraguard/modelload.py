@@ -1,6 +1,8 @@
 """Load a base causal LM and its LoRA adapters from local folders (shared by `score` and `probe`).
 
-- Local folders only (nothing is fetched from the Hub: `local_files_only=True`); `trust_remote_code`
+- The base is a local folder (`local_files_only=True`: its weights are never fetched); an adapter
+  is a local folder or a Hub repo id, whose small files are fetched into the Hugging Face cache
+  (`HF_HUB_OFFLINE` honoured; offline and not cached → `HubUnavailableError`). `trust_remote_code`
   is never set.
 - `dtype`: `auto` (float32 on CPU; bfloat16 on CUDA when supported, else float16), `float32`,
   `bfloat16` or `float16`. `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
@@ -112,9 +114,10 @@ def _check_base(base: str | Path) -> Path:
 
 
 def _check_adapter(adapter: str | Path) -> Path:
-    path = Path(adapter)
-    if not path.is_dir():
-        raise AdapterNotFoundError(f"adapter {str(adapter)!r}: not a local folder", path=path)
+    """The adapter's folder (a Hub id is resolved to its cached snapshot), checked to be a CAUSAL_LM one."""
+    from loraguard.adapter.source import resolve_adapter_folder
+
+    path = resolve_adapter_folder(adapter)
     config = path / "adapter_config.json"
     if not config.is_file():
         raise AdapterNotFoundError(f"adapter {path}: no adapter_config.json in the folder", path=path)
@@ -142,7 +145,7 @@ def load_model(
     """Load `base` (a local folder) and every adapter onto it, in eval mode."""
     base_path = _check_base(base)
     adapter_paths = [_check_adapter(a) for a in adapters]
-    names = adapter_names(adapter_paths)
+    names = adapter_names(adapters)  # from what the user passed: a Hub id names its adapter, not its snapshot
     try:
         import torch  # noqa: F401
         from transformers import AutoModelForCausalLM, AutoTokenizer

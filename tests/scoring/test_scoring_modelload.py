@@ -66,10 +66,59 @@ def test_local_folders_only(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_adapter_folder_checks(tiny_base: Path, tmp_path: Path) -> None:
-    with pytest.raises(AdapterNotFoundError, match="not a local folder"):
+    with pytest.raises(AdapterNotFoundError, match="no such folder"):
         load_model(tiny_base, [tmp_path / "missing"])
+    with pytest.raises(InputError, match="a file, not a folder"):
+        load_model(tiny_base, [tiny_base / "config.json"])
     with pytest.raises(AdapterNotFoundError, match=r"no adapter_config\.json"):
         load_model(tiny_base, [tmp_path])
+
+
+@pytest.mark.slow
+def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_error(
+        tiny_base: Path, adapters: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        run_cli: Any) -> None:
+    """`--adapter org/name` (the case study's download) scores exactly like the local folder; without a
+    network or cache it is one `Error:` line, not a traceback."""
+    import huggingface_hub
+
+    from loraguard.errors import HubUnavailableError
+
+    snapshot = shutil.copytree(adapters["alpha"], tmp_path / "hub" / "snapshots" / "abc123")
+    asked: list[tuple[str, Any]] = []
+
+    def fake_download(repo_id: str, **kwargs: Any) -> str:
+        asked.append((repo_id, kwargs.get("allow_patterns")))
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    rows = builtin_rows()[:8]
+    hub = load_model(tiny_base, ["some-org/alpha-lora"])
+    local = load_model(tiny_base, [adapters["alpha"]])
+    assert [r for r, _ in asked] == ["some-org/alpha-lora"] and asked[0][1]  # small files only
+    assert hub.adapter_names == ("alpha-lora",) and hub.adapter_paths == (str(snapshot.resolve()),)
+    with hub.activate("alpha-lora"), local.activate(local.adapter_names[0]):
+        got = score_rows(hub.model, hub.tokenizer, rows).probabilities
+        want = score_rows(local.model, local.tokenizer, rows).probabilities
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    from loraguard.demo.pipeline import write_rows_csv
+
+    data = write_rows_csv(tmp_path / "rows.csv")
+    code, _out, err = run_cli(["score", str(data), "--base", str(tiny_base), "--adapter", "some-org/alpha-lora",
+                               "--out", str(tmp_path / "hub.csv"), "--quiet"])
+    assert code == 0, err
+    assert (tmp_path / "hub.csv").read_text().count("\n") == len(builtin_rows()) + 1
+
+    def offline(repo_id: str, **kwargs: Any) -> str:
+        raise OSError("offline and not in the cache")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(HubUnavailableError, match=r"some-org/alpha-lora.*Hugging Face Hub"):
+        load_model(tiny_base, ["some-org/alpha-lora"])
+    code, _out, err = run_cli(["score", str(data), "--base", str(tiny_base), "--adapter", "some-org/alpha-lora",
+                               "--out", str(tmp_path / "p.csv"), "--quiet"])
+    assert code == 2 and err.startswith("Error: ") and "Traceback" not in err and "some-org/alpha-lora" in err
+    assert not (tmp_path / "p.csv").exists()
 
 
 @pytest.mark.slow

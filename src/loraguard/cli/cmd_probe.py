@@ -18,10 +18,11 @@ class ProbeMethod(StrEnum):
     generate = "generate"
 
 
-HELP = ("Load the base and the adapter (local folders, transformers + PEFT) and score a few rows with and "
-        "without the adapter: no effect, degenerate or non-finite output, batched vs one-row disagreement, "
-        "parse failures, and whether the adapter or the base/prompt is to blame. Runs `check` first and stops "
-        "on its errors unless --force. Exit 0 without errors, 1 with errors, 2 on bad input.")
+HELP = ("Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
+        "score a few rows with and without the adapter: no effect, degenerate or non-finite output, batched "
+        "vs one-row disagreement, parse failures, and whether the adapter or the base/prompt is to blame. "
+        "Runs `check` first and stops on its errors unless --force. Exit 0 without errors, 1 with errors, "
+        "2 on bad input.")
 EPILOG = ("Examples: loraguard probe ./my-adapter --base ./Qwen2.5-1.5B-Instruct ; "
           "loraguard probe ./my-adapter --base ./base --data train.csv --samples 32 --format json")
 
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def probe_command(
-    adapter: str = typer.Argument(..., help="Adapter folder (adapter_config.json and weights)."),
+    adapter: str = typer.Argument(..., help="Adapter folder (adapter_config.json and weights) or Hub id (org/name)."),
     base: str = typer.Option(..., "--base", "-b", help="Base model folder (config.json, weights, tokenizer)."),
     data: str | None = typer.Option(None, "--data", help="Jigsaw-format CSV; default: the built-in rows."),
     samples: int = typer.Option(16, "--samples", "-n", help="Number of rows (the first N of the data)."),

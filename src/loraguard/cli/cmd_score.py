@@ -168,7 +168,8 @@ def register(app: typer.Typer) -> None:
                                     "rule, subreddit, positive_example_1/2, negative_example_1/2[, rule_violation]."),
         base: str = typer.Option(..., "--base", help="Local folder of the base model."),
         adapter: list[str] = typer.Option(
-            [], "--adapter", help="Local PEFT adapter folder; repeat for several (one output file each)."),
+            [], "--adapter", help="PEFT adapter folder or Hub id (org/name: its small files are "
+            "fetched into the HF cache); repeat for several (one output file each)."),
         out: Path = typer.Option(..., "--out", help="Prediction CSV (row_id,rule_violation); with --ray a "
                                  ".parquet OUT is written as Parquet. With several adapters: OUT's "
                                  "stem.<adapter-name>.<suffix> per adapter."),

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from loraguard.errors import AdapterNotFoundError, HubUnavailableError, InputError
+from loraguard.errors import InputError
 
 __all__ = [
     "DEFAULT_URL",
@@ -112,25 +112,9 @@ def default_actor(actor: str | None = None) -> str:
         return "unknown"
 
 
+
 def resolve_source(source: str | Path) -> Path:
-    """The local folder to read for `source`: an existing folder, or a Hub id's snapshot (cache honoured).
+    """The local folder to read for `source` (`loraguard.adapter.source.resolve_adapter_folder`)."""
+    from loraguard.adapter.source import resolve_adapter_folder
 
-    Uses the adapter reader's Hub fetch (same file patterns, `HF_HUB_OFFLINE` and cache); offline and
-    not cached → `HubUnavailableError`. A single file → `InputError` (register its folder).
-    """
-    from loraguard.adapter.reader import _REPO_ID, ReadProblem, _fetch_from_hub
-
-    text = str(source)
-    local = Path(text).expanduser()
-    if local.is_dir():
-        return local.resolve()
-    if local.exists():
-        raise InputError(f"{local}: a file. Register the adapter's folder (adapter_config.json and weights), "
-                         "so every file of it is hashed.", path=local)
-    if isinstance(source, str) and _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
-        fetched = _fetch_from_hub(text)
-        if isinstance(fetched, ReadProblem):
-            raise HubUnavailableError(fetched.message, path=text)
-        return fetched.resolve()
-    raise AdapterNotFoundError(f"{local}: no such folder. Pass a PEFT adapter folder or a Hub repo id "
-                               "(org/name).", path=local)
+    return resolve_adapter_folder(source)
