@@ -13,6 +13,7 @@ from report_helpers import make_adapter, make_base
 from loraguard.matrix import MatrixRow, run_matrix
 
 pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'loraguard[ray]'")
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")

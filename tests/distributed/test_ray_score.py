@@ -12,7 +12,7 @@ import pytest
 
 from loraguard.errors import DistributedError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'loraguard[ray]'")
 
 
