@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from loraguard.cli.options import TextOrJson
+
 
 class EnsembleMethod(StrEnum):
     rank = "rank"
@@ -17,9 +19,6 @@ class EnsembleMethod(StrEnum):
     geometric = "geometric"
 
 
-class EnsembleFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +52,7 @@ def ensemble_command(
     data: Annotated[Path | None, typer.Option("--data", help="CSV with row_id and the --group-by column.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
     policy: Annotated[Path | None, typer.Option("--policy", "-p", help="Policy TOML for the monitor rules.")] = None,
-    fmt: Annotated[EnsembleFormat, typer.Option("--format", "-f", help="Output format.")] = EnsembleFormat.text,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f", help="Output format.")] = TextOrJson.text,
     column: Annotated[str, typer.Option("--column", help="Probability column of the CSV files.")] = "rule_violation",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warning alerts too.")] = False,
 ) -> int:
@@ -81,7 +80,7 @@ def ensemble_command(
     write_predictions(result, out, column=column, overwrite=overwrite)
     summary = monitor_values(result.values, parsed=result.parsed).summary()
     alerts = evaluate(summary, applied)
-    if fmt is EnsembleFormat.json:
+    if fmt is TextOrJson.json:
         inputs_doc = {
             "inputs": [str(p) for p in inputs],
             "out": str(out),

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-class MonitorFormat(StrEnum):
-    text = "text"
-    json = "json"
+from loraguard.cli.options import TextOrJson
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +35,7 @@ def monitor_command(
     policy: Annotated[
         Path | None, typer.Option("--policy", "-p", help="Policy TOML ([monitor.<rule>] tables).")
     ] = None,
-    fmt: Annotated[MonitorFormat, typer.Option("--format", "-f", help="Output format.")] = MonitorFormat.text,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f", help="Output format.")] = TextOrJson.text,
     group_by_file: Annotated[
         Path | None,
         typer.Option("--group-by-file", help="CSV with row_id and the --segment column (e.g. train.csv)."),
@@ -72,7 +68,7 @@ def monitor_command(
     ref_values = None if reference is None else read_predictions(reference, column=column).values
     alerts = evaluate(summary, applied, reference=ref_values, current_values=current)
     drift = None if ref_values is None else drift_stats(summary, ref_values, current_values=current)
-    if fmt is MonitorFormat.json:
+    if fmt is TextOrJson.json:
         inputs = {
             "predictions": str(predictions),
             "reference": None if reference is None else str(reference),

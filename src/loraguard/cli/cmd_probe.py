@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 
 import typer
 
-
-class ProbeFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-class ProbeMethod(StrEnum):
-    logits = "logits"
-    generate = "generate"
-
+from loraguard.cli.options import Method, TextOrJson
 
 HELP = ("Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
         "score a few rows with and without the adapter: no effect, degenerate or non-finite output, batched "
@@ -36,9 +26,9 @@ def probe_command(
     base: str = typer.Option(..., "--base", "-b", help="Base model folder (config.json, weights, tokenizer)."),
     data: str | None = typer.Option(None, "--data", help="Jigsaw-format CSV; default: the built-in rows."),
     samples: int = typer.Option(16, "--samples", "-n", help="Number of rows (the first N of the data)."),
-    method: ProbeMethod = typer.Option(ProbeMethod.logits, "--method",
-                                       help="logits: P(Yes) from the answer token; generate: write and parse."),
-    fmt: ProbeFormat = typer.Option(ProbeFormat.text, "--format", "-f", help="Output format."),
+    method: Method = typer.Option(Method.logits, "--method",
+                                  help="logits: P(Yes) from the answer token; generate: write and parse."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="Output format."),
     force: bool = typer.Option(False, "--force", help="Probe even when the static check finds errors."),
     template: str = typer.Option("chat", "--template", help="Prompt template: chat, plain, chat-v2 or a Jinja file."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size of the batched-vs-one-row comparison."),
@@ -51,7 +41,7 @@ def probe_command(
 
     report = probe(adapter, base, rows=data, samples=samples, method=method.value, force=force,
                    template=template, batch_size=batch_size, device=device, dtype=dtype)
-    if fmt is ProbeFormat.json:
+    if fmt is TextOrJson.json:
         sys.stdout.write(report.to_json() + "\n")
     elif report.stopped:
         color = sys.stdout.isatty()

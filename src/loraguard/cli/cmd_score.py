@@ -9,11 +9,12 @@ exceeded or a failed Ray run (raised as `LoraguardError` and printed by `main()`
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from loraguard.cli.options import DType, Method
 
 if TYPE_CHECKING:  # the CLI imports every command at start-up: keep torch-side modules out
     from loraguard.scoring.filescore import FileScoreReport, RunReport
@@ -37,16 +38,8 @@ EXAMPLES = """Examples:
 """
 
 
-class ScoreMethod(StrEnum):
-    logits = "logits"
-    generate = "generate"
 
 
-class DType(StrEnum):
-    auto = "auto"
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
 
 
 def _err(message: str) -> None:
@@ -176,8 +169,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
         template: str = typer.Option("chat", "--template", help="chat, plain (case study v1), chat-v2 "
                                      "(case study v2) or a Jinja file whose variables are the CSV columns."),
-        method: ScoreMethod = typer.Option(ScoreMethod.logits, "--method", help="logits: P(Yes) from one "
-                                           "forward pass; generate: write up to 10 tokens and parse them."),
+        method: Method = typer.Option(Method.logits, "--method", help="logits: P(Yes) from one "
+                                      "forward pass; generate: write up to 10 tokens and parse them."),
         answers: str = typer.Option("Yes,No", "--answers", help="Positive and negative answer words."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Rows per forward pass."),
         prefix_cache: bool = typer.Option(True, "--prefix-cache/--no-prefix-cache",
