@@ -93,3 +93,13 @@ def test_importing_the_cli_and_the_package_does_not_import_ray() -> None:
     for option in ("--ray-address", "--workers", "--gpus-per-worker", "--cpus-per-worker", "--ray-batch-rows"):
         assert option in proc.stdout
     assert proc.stdout.count("--ray ") >= 2  # both commands document the flag
+
+
+def test_workers_get_absolute_local_adapters_and_hub_ids_as_given(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from loraguard.distributed.score import _for_workers
+
+    (tmp_path / "fold0").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _for_workers("fold0") == str((tmp_path / "fold0").resolve())
+    assert _for_workers("some-org/fold1-lora") == "some-org/fold1-lora"  # each node fetches it itself

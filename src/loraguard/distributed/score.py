@@ -122,11 +122,7 @@ def score_distributed(
     Inputs and outputs are checked before Ray starts. `scorer_cls` replaces the actor class (a
     subclass of `BatchScorer`, e.g. to add instrumentation or, in tests, to inject faults).
     """
-    from loraguard.modelload import adapter_names
-    from loraguard.scoring.answers import parse_answers_option
-    from loraguard.scoring.api import METHODS
-    from loraguard.scoring.output import check_outputs, prediction_paths
-    from loraguard.scoring.prompts import get_template
+    from loraguard.scoring.filescore import check_score_args
 
     opts = ray or RayScoreOptions()
     opts.validate()
@@ -136,20 +132,13 @@ def score_distributed(
                          "there is no early projection to stop on; size --workers instead")
     import_ray()
     columns = read_columns(data)
-    get_template(template)
-    if method not in METHODS:
-        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    if batch_size < 1:
-        raise InputError(f"batch size {batch_size}: must be at least 1")
-    answer_words = parse_answers_option(answers)
+    answer_words, names, paths = check_score_args(
+        adapters, out=out, overwrite=overwrite, template=template, method=method, answers=answers,
+        batch_size=batch_size, extra_outputs=(dump_prompts_to, metrics_json))
     _check_model_paths(base, adapters)
-    names: list[str | None] = list(adapter_names(adapters)) if adapters else [None]
-    paths = prediction_paths(out, names)
-    extra = [Path(p) for p in (dump_prompts_to, metrics_json) if p is not None]
-    check_outputs([*paths, *extra], overwrite=overwrite)
     template_arg = str(Path(template).resolve()) if Path(str(template)).is_file() else str(template)
     config = ScorerConfig(
-        base=str(Path(base).resolve()), adapters=tuple(str(Path(a).resolve()) for a in adapters),
+        base=str(Path(base).resolve()), adapters=tuple(_for_workers(a) for a in adapters),
         names=tuple(names), columns=columns, source=str(data), template=template_arg, method=method,
         answers=answer_words, batch_size=batch_size, prefix_cache=prefix_cache, max_new_tokens=max_new_tokens,
         dtype=dtype, device=_worker_device(device, opts.gpus_per_worker),
@@ -177,6 +166,13 @@ def _check_model_paths(base: str | Path, adapters: Sequence[str | Path]) -> None
     _check_base(base)
     for adapter in adapters:
         _check_adapter(adapter)
+
+
+def _for_workers(adapter: str | Path) -> str:
+    """A local adapter as an absolute path (workers may run elsewhere in the tree); a Hub id as itself,
+    so each node fetches it into its own cache."""
+    local = Path(adapter).expanduser()
+    return str(local.resolve()) if local.exists() else str(adapter)
 
 
 def _worker_device(device: str, gpus: float) -> str:

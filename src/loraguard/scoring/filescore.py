@@ -33,7 +33,7 @@ from loraguard.scoring.progress import (
 )
 from loraguard.scoring.prompts import get_template
 
-__all__ = ["FileScoreReport", "RunReport", "score_file"]
+__all__ = ["FileScoreReport", "RunReport", "check_score_args", "score_file"]
 
 SCHEMA = "loraguard.score/1"
 
@@ -92,6 +92,27 @@ class FileScoreReport:
                 "runs": [r.to_dict() for r in self.runs]}
 
 
+def check_score_args(
+    adapters: Sequence[str | Path], *, out: str | Path, overwrite: bool, template: str | Path, method: str,
+    answers: str | Sequence[str], batch_size: int, extra_outputs: Sequence[str | Path | None] = (),
+) -> tuple[tuple[str, str], list[str | None], list[Path]]:
+    """What every scoring path checks before loading anything: template, method, batch size and answer
+    words, and that no output exists (unless `overwrite`). Returns the answer words, the run names (the
+    adapters', or `[None]` for the bare base) and one prediction path per run."""
+    from loraguard.modelload import adapter_names
+
+    get_template(template)
+    if method not in METHODS:
+        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise InputError(f"batch size {batch_size}: must be at least 1")
+    answer_words = parse_answers_option(answers)
+    names: list[str | None] = list(adapter_names(adapters)) if adapters else [None]
+    paths = prediction_paths(out, names)
+    check_outputs([*paths, *(Path(p) for p in extra_outputs if p is not None)], overwrite=overwrite)
+    return answer_words, names, paths
+
+
 def score_file(
     data: str | Path | RowSet,
     base: str | Path,
@@ -120,25 +141,18 @@ def score_file(
     `metrics_json` are optional. `time_budget` (seconds or `"9h"`) stops early when the projected
     total would exceed it (`TimeBudgetExceededError`).
     """
-    from loraguard.modelload import adapter_names, load_model
+    from loraguard.modelload import load_model
 
     say = log or (lambda _msg: None)
     rows = data if isinstance(data, RowSet) else load_rows(data)
     for warning in rows.warnings:
         say(f"Warning: {rows.source}: {warning}")
-    get_template(template)
-    if method not in METHODS:
-        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    if batch_size < 1:
-        raise InputError(f"batch size {batch_size}: must be at least 1")
-    answer_words = parse_answers_option(answers)
+    answer_words, names, paths = check_score_args(
+        adapters, out=out, overwrite=overwrite, template=template, method=method, answers=answers,
+        batch_size=batch_size, extra_outputs=(dump_prompts_to, metrics_json))
     budget_s = parse_duration(time_budget) if isinstance(time_budget, str) else time_budget
     if budget_s is not None and budget_s <= 0:
         raise InputError(f"time budget {time_budget!r}: must be positive")
-    names: list[str | None] = list(adapter_names(adapters)) if adapters else [None]
-    paths = prediction_paths(out, names)
-    extra = [Path(p) for p in (dump_prompts_to, metrics_json) if p is not None]
-    check_outputs([*paths, *extra], overwrite=overwrite)
 
     budget = TimeBudget(budget_s, runs=len(names)) if budget_s is not None else None
     loaded = load_model(base, adapters, dtype=dtype, device=device, show_progress=show_progress)
