@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def probe_models(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> Any:
+    """`build_probe_fixture` once per test process: a tiny base with spread predictions and its healthy,
+    degenerate and no-op adapters (a `ProbeFixture`). Shared read-only: copy a folder before changing it."""
+    pytest.importorskip("torch")
+    from loraguard.demo.degenerate import build_probe_fixture
+    from loraguard.demo.faults_bases import quiet
+
+    with quiet():
+        return build_probe_fixture(tmp_path_factory.mktemp("probe-models"))
 
 
 @pytest.fixture(scope="session")

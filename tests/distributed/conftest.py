@@ -32,15 +32,6 @@ def _one_torch_thread(one_torch_thread: None) -> None:
 
 
 @pytest.fixture(scope="session")
-def probe_models(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """`build_probe_fixture`: a tiny base with spread predictions, a healthy and a degenerate adapter."""
-    pytest.importorskip("torch")
-    from loraguard.demo.degenerate import build_probe_fixture
-
-    return build_probe_fixture(tmp_path_factory.mktemp("probe"))
-
-
-@pytest.fixture(scope="session")
 def rows_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 24 built-in labelled rows (`write_rows_csv`)."""
     from loraguard.demo.pipeline import write_rows_csv

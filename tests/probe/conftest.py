@@ -9,14 +9,13 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def probe_fx(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> dict[str, Any]:
-    pytest.importorskip("torch")
-    from loraguard.demo.degenerate import build_nonfinite_adapter, build_probe_fixture, write_blind_template
+def probe_fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str, Any]:
+    from loraguard.demo.degenerate import build_nonfinite_adapter, write_blind_template
     from loraguard.demo.faults_bases import quiet
 
+    fx = probe_models
     root = tmp_path_factory.mktemp("probe")
     with quiet():
-        fx = build_probe_fixture(root)
         nonfinite = build_nonfinite_adapter(fx.base, root / "adapters" / "nonfinite")
     return {"base": fx.base, "healthy": fx.healthy, "degenerate": fx.degenerate, "noop": fx.noop,
             "nonfinite": nonfinite, "blind_template": write_blind_template(root / "blind.j2"), "root": root}

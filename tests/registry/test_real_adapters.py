@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    torch = pytest.importorskip("torch")
+def fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str, Path]:
     pytest.importorskip("sqlalchemy")
-    from loraguard.demo.degenerate import build_probe_fixture
-    from loraguard.demo.faults_bases import quiet
     from loraguard.demo.pipeline import write_rows_csv
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two xdist workers on two cores: one thread each
+    built = probe_models
     root = tmp_path_factory.mktemp("registry-real")
-    with quiet():
-        built = build_probe_fixture(root)
-    yield {"base": built.base, "healthy": built.healthy, "degenerate": built.degenerate, "noop": built.noop,
-           "rows": write_rows_csv(root / "rows.csv")}
-    torch.set_num_threads(threads)
+    return {"base": built.base, "healthy": built.healthy, "degenerate": built.degenerate, "noop": built.noop,
+            "rows": write_rows_csv(root / "rows.csv")}
 
 
 def test_real_check_accepts_healthy_rejects_noop_and_probe_rejects_degenerate(fx: dict[str, Path],

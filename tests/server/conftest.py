@@ -14,15 +14,13 @@ pytest.importorskip("sqlalchemy")
 
 
 @pytest.fixture(scope="session")
-def fx(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> dict[str, Path]:
-    """The probe fixture (base, healthy, degenerate, noop) plus a second healthy adapter and a .bin-only one."""
-    pytest.importorskip("torch")
-    from loraguard.demo.degenerate import build_probe_fixture
+def fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str, Path]:
+    """The probe models (base, healthy, degenerate, noop) plus a second healthy adapter and a .bin-only one."""
     from loraguard.demo.faults_bases import quiet, save_peft
 
+    built = probe_models
     root = tmp_path_factory.mktemp("serve")
     with quiet():
-        built = build_probe_fixture(root)
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(str(built.base))
