@@ -25,8 +25,6 @@ from loraguard.monitor import Monitor
 
 __all__ = ["Collected", "build_report", "collect_batches"]
 
-_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
-_MAX_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def collect_batches(batches: Iterable[Any], config: ScorerConfig) -> Collected:
         if first != index:
             raise DataFormatError(f"{source}: duplicate row_id {rid!r} in row {first + 1} and row {index + 1} "
                                   f"(row_id {rid!r}): row_ids must be unique", path=source)
-    labels, label_warning = _labels(table.column("label").to_pylist(), row_ids, config, source)
+    labels, labels_empty = _labels(table.column("label").to_pylist(), row_ids, config, source)
     runs = range(len(config.names))
     prompts: tuple[str, ...] = ()
     ids: tuple[tuple[int, ...], ...] = ()
@@ -85,45 +83,32 @@ def collect_batches(batches: Iterable[Any], config: ScorerConfig) -> Collected:
         parsed=tuple(_readonly(table.column(f"parsed{i}").to_numpy(zero_copy_only=False).astype(bool))
                      for i in runs),
         mass=tuple(_readonly(table.column(f"mass{i}").to_numpy().astype(np.float64)) for i in runs),
-        infos=infos, warnings=_warnings(infos, label_warning), prompts=prompts, input_ids=ids)
+        infos=infos, warnings=_warnings(infos, labels_empty), prompts=prompts, input_ids=ids)
 
 
 def _labels(cells: Sequence[str], row_ids: Sequence[str], config: ScorerConfig,
-            source: str) -> tuple[npt.NDArray[np.int8] | None, str | None]:
+            source: str) -> tuple[npt.NDArray[np.int8] | None, bool]:
     """Labels as `load_rows` reads them over the whole file: all empty means no labels, some empty is
     an error (a batch sees only its own rows, so the mixed case across batches is caught here)."""
-    from loraguard.scoring.data import LABEL_COLUMN
+    from loraguard.scoring.data import LABEL_COLUMN, parse_labels
 
     if LABEL_COLUMN not in config.columns:
-        return None, None
-    if not any(cells):
-        return None, f"column {LABEL_COLUMN} is empty in every row: scoring without labels"
-    out = np.empty(len(cells), dtype=np.int8)
-    for index, cell in enumerate(cells):
-        if cell not in _LABELS:
-            shown = repr(cell) if cell else "empty"
-            raise DataFormatError(f"{source}: column {LABEL_COLUMN} is {shown} in row {index + 1} (row_id "
-                                  f"{row_ids[index]!r}): labels must be 0 or 1", path=source)
-        out[index] = _LABELS[cell]
-    return _readonly(out), None
+        return None, False
+    labels = parse_labels(cells, lambda i: f"row {i + 1} (row_id {row_ids[i]!r})", source=source)
+    return labels, labels is None
 
 
-def _warnings(infos: Sequence[BatchInfo], label_warning: str | None) -> tuple[str, ...]:
-    """`load_rows`' warnings, word for word, from the per-batch counts."""
+def _warnings(infos: Sequence[BatchInfo], labels_empty: bool) -> tuple[str, ...]:
+    """`load_rows`' warnings (`data_warnings`) from the per-batch counts."""
+    from loraguard.scoring.data import data_warnings
+
     empty: dict[str, int] = {}
     replaced: list[str] = []
     for info in infos:
         for col, n in info.empty_cells.items():
             empty[col] = empty.get(col, 0) + n
         replaced.extend(info.replaced)
-    out = [f"{n} row{'s' if n > 1 else ''} with an empty {col}" for col, n in empty.items()]
-    if replaced:
-        shown = ", ".join(replaced[:_MAX_SHOWN]) + (" ..." if len(replaced) > _MAX_SHOWN else "")
-        out.append(f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
-                   f"UTF-8, decoded with U+FFFD (row_id {shown})")
-    if label_warning:
-        out.append(label_warning)
-    return tuple(out)
+    return data_warnings(empty, replaced, labels_empty=labels_empty)
 
 
 def merged_monitor(infos: Sequence[BatchInfo], run: int) -> Monitor:

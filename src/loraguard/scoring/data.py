@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -34,7 +34,8 @@ import numpy.typing as npt
 
 from loraguard.errors import DataFormatError
 
-__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "check_header", "load_rows", "rows_from_records"]
+__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "check_header", "data_warnings", "load_rows", "parse_labels",
+           "rows_from_records"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "row_id", "body", "rule", "subreddit",
@@ -187,32 +188,43 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
         rows.append(MappingProxyType(row))
 
     labels = _labels(header, records, rows, source)
+    warnings = data_warnings(empty_cells, replaced, labels_empty=LABEL_COLUMN in header and labels is None)
+    return RowSet(rows=tuple(rows), columns=tuple(header), labels=labels, source=source,
+                  replaced_rows=tuple(replaced), warnings=tuple(warnings))
+
+
+def data_warnings(empty_cells: Mapping[str, int], replaced: Sequence[str], *, labels_empty: bool) -> tuple[str, ...]:
+    """The warnings of a data set: empty cells per column, rows with non-UTF-8 bytes (their row_ids),
+    and a label column empty in every row. Shared by `load_rows` and the Ray path (which counts per batch)."""
     warnings = [f"{n} row{'s' if n > 1 else ''} with an empty {col}" for col, n in empty_cells.items()]
     if replaced:
         shown = ", ".join(replaced[:_MAX_SHOWN]) + (" ..." if len(replaced) > _MAX_SHOWN else "")
         warnings.append(f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
                         f"UTF-8, decoded with U+FFFD (row_id {shown})")
-    if LABEL_COLUMN in header and labels is None:
+    if labels_empty:
         warnings.append(f"column {LABEL_COLUMN} is empty in every row: scoring without labels")
-    return RowSet(rows=tuple(rows), columns=tuple(header), labels=labels, source=source,
-                  replaced_rows=tuple(replaced), warnings=tuple(warnings))
+    return tuple(warnings)
+
+
+def parse_labels(cells: Sequence[str], where: Callable[[int], str], *, source: str) -> npt.NDArray[np.int8] | None:
+    """0/1 labels from stripped cells (`0.0`/`1.0` too); None when every cell is empty. Any other cell is
+    a `DataFormatError` naming `where(index)` (the row, its row_id and line)."""
+    if not any(cells):
+        return None
+    out = np.empty(len(cells), dtype=np.int8)
+    for index, cell in enumerate(cells):
+        if cell not in _LABELS:
+            shown = repr(cell) if cell else "empty"
+            raise DataFormatError(
+                f"{source}: column {LABEL_COLUMN} is {shown} in {where(index)}: labels must be 0 or 1", path=source)
+        out[index] = _LABELS[cell]
+    out.setflags(write=False)
+    return out
 
 
 def _labels(header: Sequence[str], records: Sequence[tuple[int, list[str]]],
             rows: Sequence[Mapping[str, str]], source: str) -> npt.NDArray[np.int8] | None:
     if LABEL_COLUMN not in header:
         return None
-    cells = [r[LABEL_COLUMN].strip() for r in rows]
-    if not any(cells):
-        return None
-    out = np.empty(len(cells), dtype=np.int8)
-    for index, cell in enumerate(cells):
-        if cell not in _LABELS:
-            line = records[index][0]
-            shown = repr(cell) if cell else "empty"
-            where = _where(index, rows[index]["row_id"], line)
-            raise DataFormatError(
-                f"{source}: column {LABEL_COLUMN} is {shown} in {where}: labels must be 0 or 1", path=source)
-        out[index] = _LABELS[cell]
-    out.setflags(write=False)
-    return out
+    return parse_labels([r[LABEL_COLUMN].strip() for r in rows],
+                        lambda i: _where(i, rows[i]["row_id"], records[i][0]), source=source)
