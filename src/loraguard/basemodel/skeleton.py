@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -101,18 +100,13 @@ def _read_cache(target: Path) -> dict[str, Any] | None:
 
 def _write_cache(target: Path, record: Mapping[str, Any]) -> None:
     """Best effort: an unwritable cache only costs the next call a rebuild."""
+    from loraguard.fileio import atomic_write
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+        atomic_write(target, json.dumps(record, separators=(",", ":")), overwrite=True)
     except OSError:
         return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, separators=(",", ":"))
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 def _spec_from_record(
