@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select
 
+from loraguard.adapter.source import resolve_adapter_folder
 from loraguard.errors import AdapterRejectedError, InputError, RegistryError, RegistryNotFoundError
 from loraguard.registry.db import Database
 from loraguard.registry.hashing import diff_hashes, hash_files
@@ -26,7 +27,6 @@ from loraguard.registry.validate import (
     normalize_base,
     parse_ref,
     registry_url,
-    resolve_source,
     validate_name,
     validate_tags,
     validate_weight,
@@ -101,7 +101,7 @@ class Registry:
         tag_list = validate_tags(tags)
         who = default_actor(actor)
         base_norm = normalize_base(base)
-        folder = resolve_source(path)
+        folder = resolve_adapter_folder(path)
         files = hash_files(folder)
         if not files:
             raise InputError(f"{folder}: the folder is empty: nothing to register", path=folder)

@@ -20,7 +20,6 @@ __all__ = [
     "normalize_base",
     "parse_ref",
     "registry_url",
-    "resolve_source",
     "validate_name",
     "validate_tags",
     "validate_weight",
@@ -111,10 +110,3 @@ def default_actor(actor: str | None = None) -> str:
     except Exception:  # no user name in a bare container
         return "unknown"
 
-
-
-def resolve_source(source: str | Path) -> Path:
-    """The local folder to read for `source` (`loraguard.adapter.source.resolve_adapter_folder`)."""
-    from loraguard.adapter.source import resolve_adapter_folder
-
-    return resolve_adapter_folder(source)
