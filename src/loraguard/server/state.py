@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from loraguard.errors import InputError
 from loraguard.monitor import Alert, Monitor, MonitorSummary
@@ -111,13 +112,13 @@ class ServerState:
             if ref in self._stats:
                 self._stats[ref].errors += 1
 
-    def export(self) -> dict[str, dict[str, object]]:
+    def export(self) -> dict[str, dict[str, Any]]:
         """Every tracked adapter's monitor and counters as JSON-able dicts (ref → state)."""
         with self._lock:
             return {ref: {"n": s.monitor.n, "monitor": s.monitor.to_state(), "requests": s.requests,
                           "shadow": s.shadow, "errors": s.errors} for ref, s in self._stats.items()}
 
-    def restore(self, saved: Mapping[str, Mapping[str, object]]) -> list[str]:
+    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Fold saved states into the tracked adapters (others are ignored); returns the refs restored.
         A state that does not parse is skipped (the adapter starts empty), never an error."""
         restored: list[str] = []
@@ -127,9 +128,9 @@ class ServerState:
                 if stats is None or not isinstance(blob, Mapping) or not isinstance(blob.get("monitor"), Mapping):
                     continue
                 try:
-                    monitor = Monitor.from_state(blob["monitor"])  # type: ignore[arg-type]
+                    monitor = Monitor.from_state(blob["monitor"])
                     monitor.merge(stats.monitor)
-                    counts = [int(blob.get(k, 0)) for k in ("requests", "shadow", "errors")]  # type: ignore[call-overload]
+                    counts = [int(blob.get(k, 0)) for k in ("requests", "shadow", "errors")]
                 except (InputError, TypeError, ValueError):
                     continue
                 stats.monitor = monitor
