@@ -40,16 +40,26 @@ def build(workdir: Path) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    cfg = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                      num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                      tie_word_embeddings=True, rope_theta=1000000.0)
+    cfg = Qwen2Config(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+    )
     cfg.architectures = ["Qwen2ForCausalLM"]
     torch.manual_seed(0)
     with torch.device("cpu"):
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     model.save_pretrained(base)
-    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                  init_lora_weights=False, task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM"),
+    )
     peft_model.save_pretrained(adapter)
     return base, adapter
 
@@ -91,15 +101,16 @@ def main() -> int:
     report = check(adapter, base)
     t_lib = in_process(lambda: check(adapter, base), args.runs * 4)
     t_read = in_process(lambda: weights.read_bytes(), args.runs * 4)
-    med = {k: statistics.median(v) for k, v in
-           {"cli": t_cli, "peft": t_peft, "lib": t_lib, "read": t_read}.items()}
+    med = {k: statistics.median(v) for k, v in {"cli": t_cli, "peft": t_peft, "lib": t_lib, "read": t_read}.items()}
     size_mb = weights.stat().st_size / 1e6
     print(f"adapter: {weights} ({size_mb:.1f} MB, {report.adapter['tensors']} tensors); verdict {report.verdict.value}")
     print("| measurement | median | runs |")
     print("|---|---:|---:|")
     print(f"| (1) `loraguard check` CLI, cold process | {med['cli'] * 1000:.0f} ms | {len(t_cli)} |")
-    print("| (2) PEFT way: import, load base, load adapter, one forward, cold process | "
-          f"{med['peft'] * 1000:.0f} ms | {len(t_peft)} |")
+    print(
+        "| (2) PEFT way: import, load base, load adapter, one forward, cold process | "
+        f"{med['peft'] * 1000:.0f} ms | {len(t_peft)} |"
+    )
     print(f"| (3) `loraguard.check()` library call, warm | {med['lib'] * 1000:.1f} ms | {len(t_lib)} |")
     print(f"| (4) plain read of the adapter file, warm | {med['read'] * 1000:.1f} ms | {len(t_read)} |")
     r1, r2 = med["peft"] / med["cli"], med["lib"] / med["read"]

@@ -75,8 +75,14 @@ def parallel_headroom(jobs: int = 2, n: int = 2_000_000) -> float:
     return serial / parallel
 
 
-CONFIGS = ((True, "serial", 1), (True, "thread", 2), (True, "process", 2),
-           (False, "serial", 1), (False, "thread", 2), (False, "process", 2))
+CONFIGS = (
+    (True, "serial", 1),
+    (True, "thread", 2),
+    (True, "process", 2),
+    (False, "serial", 1),
+    (False, "thread", 2),
+    (False, "process", 2),
+)
 
 
 def interleaved(runs: int, adapters: list[str], bases: list[str]) -> dict[tuple[bool, str, int], tuple[float, int]]:
@@ -86,8 +92,14 @@ def interleaved(runs: int, adapters: list[str], bases: list[str]) -> dict[tuple[
     for _ in range(runs):
         for header_only, executor, jobs in CONFIGS:
             start = time.perf_counter()
-            result = run_matrix(adapters, bases, jobs=jobs, executor=executor,  # type: ignore[arg-type]
-                                header_only=header_only, discover=False)
+            result = run_matrix(
+                adapters,
+                bases,
+                jobs=jobs,
+                executor=executor,  # type: ignore[arg-type]
+                header_only=header_only,
+                discover=False,
+            )
             seconds = time.perf_counter() - start
             key = (header_only, executor, jobs)
             if key not in best or seconds < best[key][0]:
@@ -97,8 +109,18 @@ def interleaved(runs: int, adapters: list[str], bases: list[str]) -> dict[tuple[
 
 def cli_seconds(paths: list[str], bases: list[str], jobs: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "loraguard", "matrix", *paths, "--out", str(Path(tmp) / "m.csv"),
-               "--jobs", str(jobs), "--header-only"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loraguard",
+            "matrix",
+            *paths,
+            "--out",
+            str(Path(tmp) / "m.csv"),
+            "--jobs",
+            str(jobs),
+            "--header-only",
+        ]
         for b in bases:
             cmd += ["--base", b]
         start = time.perf_counter()
@@ -121,9 +143,11 @@ def main() -> None:
     faults = [] if args.no_faults else fault_cases(args.workdir)
     unique = adapters + faults
     workload = unique * args.repeat_adapters
-    print(f"{len(adapters)} corpus adapters + {len(faults)} fault cases, × {args.repeat_adapters} = {len(workload)} "
-          f"adapters × {len(bases)} bases = {len(workload) * len(bases)} checks per run; os.cpu_count() = "
-          f"{os.cpu_count()}; best of {args.runs} interleaved runs, pool start-up included")
+    print(
+        f"{len(adapters)} corpus adapters + {len(faults)} fault cases, × {args.repeat_adapters} = {len(workload)} "
+        f"adapters × {len(bases)} bases = {len(workload) * len(bases)} checks per run; os.cpu_count() = "
+        f"{os.cpu_count()}; best of {args.runs} interleaved runs, pool start-up included"
+    )
     run_matrix(unique, bases, header_only=False, discover=False)  # warm-up: skeleton cache, imports
     before = parallel_headroom()
     header = f"{'mode':<12} {'executor':<9} {'jobs':>4} {'checks':>7} {'seconds':>8} {'checks/s':>9} {'vs serial':>9}"
@@ -139,11 +163,15 @@ def main() -> None:
         speedup = serial_seconds / seconds
         print(f"{mode:<12} {executor:<9} {jobs:>4} {n:>7} {seconds:>8.3f} {rate:>9.0f} {speedup:>8.2f}× {target:>10}")
     seconds, rows = cli_seconds(adapters + ([str(args.workdir / "faults" / "cases")] if faults else []), bases, 2)
-    print(f"{'CLI, cold':<12} {'process':<9} {2:>4} {rows:>7} {seconds:>8.3f} {rows / seconds:>9.0f} {'':>9} "
-          f"{rows / seconds / TARGET:>9.2f}×   (`loraguard matrix --header-only --jobs 2`, one run of each "
-          "unique adapter, Python start-up included)")
-    print(f"parallel headroom (2 processes vs 1 on a pure-Python loop; 2.0× = two idle cores): "
-          f"{before:.2f}× before, {parallel_headroom():.2f}× after; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{'CLI, cold':<12} {'process':<9} {2:>4} {rows:>7} {seconds:>8.3f} {rows / seconds:>9.0f} {'':>9} "
+        f"{rows / seconds / TARGET:>9.2f}×   (`loraguard matrix --header-only --jobs 2`, one run of each "
+        "unique adapter, Python start-up included)"
+    )
+    print(
+        f"parallel headroom (2 processes vs 1 on a pure-Python loop; 2.0× = two idle cores): "
+        f"{before:.2f}× before, {parallel_headroom():.2f}× after; load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -115,19 +115,38 @@ def score_paths(args: argparse.Namespace, data: Path, base: Path, adapters: list
             t0 = time.perf_counter()
             local = score_file(data, base, adapters, out=out / "single.csv", **kw)
             ref = ref or [r.result.probabilities for r in local.runs]
-            keep("single", {"path": "single process (score_file)", "workers": f"1 × {args.threads} threads",
-                            "seconds": time.perf_counter() - t0, "startup": 0.0, "overhead": None, "steady": None,
-                            "diff": 0.0})
+            keep(
+                "single",
+                {
+                    "path": "single process (score_file)",
+                    "workers": f"1 × {args.threads} threads",
+                    "seconds": time.perf_counter() - t0,
+                    "startup": 0.0,
+                    "overhead": None,
+                    "steady": None,
+                    "diff": 0.0,
+                },
+            )
             for name, workers, cpus in (("ray 2×1", 2, 1.0), ("ray 1×2", 1, 2.0)):
                 opts = RayScoreOptions(workers=workers, cpus_per_worker=cpus, batch_rows=args.ray_batch_rows)
                 dist = score_distributed(data, base, adapters, out=out / f"ray{workers}.csv", ray=opts, **kw)
                 busiest = _busiest(dist)
-                diff = max(float(np.abs(r.result.probabilities - p).max())
-                           for r, p in zip(dist.report.runs, ref, strict=True))
-                keep(name, {"path": f"{name} (score --ray)", "workers": f"{workers} × {cpus:g} CPU",
-                            "seconds": dist.wall_s, "startup": startup if name == "ray 2×1" else 0.0,
-                            "overhead": dist.wall_s - busiest, "steady": busiest, "diff": diff,
-                            "batches": dict(dist.batches_per_worker)})
+                diff = max(
+                    float(np.abs(r.result.probabilities - p).max()) for r, p in zip(dist.report.runs, ref, strict=True)
+                )
+                keep(
+                    name,
+                    {
+                        "path": f"{name} (score --ray)",
+                        "workers": f"{workers} × {cpus:g} CPU",
+                        "seconds": dist.wall_s,
+                        "startup": startup if name == "ray 2×1" else 0.0,
+                        "overhead": dist.wall_s - busiest,
+                        "steady": busiest,
+                        "diff": diff,
+                        "batches": dict(dist.batches_per_worker),
+                    },
+                )
         matrix = matrix_paths(args, out)
     finally:
         ray.shutdown()
@@ -146,21 +165,32 @@ def matrix_paths(args: argparse.Namespace, out: Path) -> list[dict]:
     from loraguard.matrix import run_matrix
 
     root = out / "matrix"
-    adapters = [make_adapter(root / "adapters" / f"a{i:04d}", seed=i, nan=[1] if i % 7 == 0 else ())
-                for i in range(args.matrix_adapters)]
+    adapters = [
+        make_adapter(root / "adapters" / f"a{i:04d}", seed=i, nan=[1] if i % 7 == 0 else ())
+        for i in range(args.matrix_adapters)
+    ]
     bases = [str(make_base(root / "bases" / "tiny")), str(make_base(root / "bases" / "wide", hidden_size=96))]
     rows = []
     reference = None
-    for label, fn in (("matrix serial", lambda: run_matrix(adapters, bases, jobs=1, discover=False)),
-                      ("matrix 2 processes", lambda: run_matrix(adapters, bases, jobs=2, discover=False)),
-                      ("matrix --ray (tasks)", lambda: run_matrix_ray(adapters, bases, discover=False))):
+    for label, fn in (
+        ("matrix serial", lambda: run_matrix(adapters, bases, jobs=1, discover=False)),
+        ("matrix 2 processes", lambda: run_matrix(adapters, bases, jobs=2, discover=False)),
+        ("matrix --ray (tasks)", lambda: run_matrix_ray(adapters, bases, discover=False)),
+    ):
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
         verdicts = [r.verdict for r in result.rows]
         reference = reference or verdicts
-        rows.append({"path": label, "workers": f"{result.jobs} ({result.executor})", "seconds": seconds,
-                     "checks": len(result.rows), "same": verdicts == reference})
+        rows.append(
+            {
+                "path": label,
+                "workers": f"{result.jobs} ({result.executor})",
+                "seconds": seconds,
+                "checks": len(result.rows),
+                "same": verdicts == reference,
+            }
+        )
     return rows
 
 
@@ -177,26 +207,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_end = os.getloadavg()[0]
     scored = len(rows) * len(adapters)
     print(f"# Ray scaling: {what}, {len(adapters)} adapter(s) = {scored} row-scores\n")
-    print(f"- model: random Qwen2, hidden {args.hidden}, {args.layers} layers, {params / 1e6:.1f}M parameters, "
-          f"float32, CPU; batch size {args.batch_size}, {args.ray_batch_rows} rows per Ray batch")
-    print(f"- machine: {os.cpu_count()} CPUs, torch {torch.__version__}; load average {load:.2f} at start, "
-          f"{load_end:.2f} at end")
+    print(
+        f"- model: random Qwen2, hidden {args.hidden}, {args.layers} layers, {params / 1e6:.1f}M parameters, "
+        f"float32, CPU; batch size {args.batch_size}, {args.ray_batch_rows} rows per Ray batch"
+    )
+    print(
+        f"- machine: {os.cpu_count()} CPUs, torch {torch.__version__}; load average {load:.2f} at start, "
+        f"{load_end:.2f} at end"
+    )
     print(f"- each scoring path run {args.repeats} times, alternating; the fastest run is shown")
-    print("- Ray: start-up = `ray.init` (once); overhead = wall - steady (read + split, actor start with model "
-          "load, collect); steady = the busiest actor's scoring seconds\n")
+    print(
+        "- Ray: start-up = `ray.init` (once); overhead = wall - steady (read + split, actor start with model "
+        "load, collect); steady = the busiest actor's scoring seconds\n"
+    )
     single = results[0]["seconds"]
-    print("| path | workers | seconds | rows/s | Ray start-up s | overhead s | steady-state s | steady rows/s | "
-          "vs single | max dP |")
+    print(
+        "| path | workers | seconds | rows/s | Ray start-up s | overhead s | steady-state s | steady rows/s | "
+        "vs single | max dP |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         if "checks" in r:
             continue
         steady_s, overhead = r["steady"], r["overhead"]
-        print(f"| {r['path']} | {r['workers']} | {r['seconds']:.2f} | {scored / r['seconds']:.1f} | "
-              f"{r['startup']:.2f} | {'' if overhead is None else f'{overhead:.2f}'} | "
-              f"{'' if steady_s is None else f'{steady_s:.2f}'} | "
-              f"{'' if not steady_s else f'{scored / steady_s:.1f}'} | {single / r['seconds']:.2f}x | "
-              f"{r['diff']:.1e} |")
+        print(
+            f"| {r['path']} | {r['workers']} | {r['seconds']:.2f} | {scored / r['seconds']:.1f} | "
+            f"{r['startup']:.2f} | {'' if overhead is None else f'{overhead:.2f}'} | "
+            f"{'' if steady_s is None else f'{steady_s:.2f}'} | "
+            f"{'' if not steady_s else f'{scored / steady_s:.1f}'} | {single / r['seconds']:.2f}x | "
+            f"{r['diff']:.1e} |"
+        )
     for r in results:
         if "batches" in r:
             print(f"- {r['path']}: batches per actor {r['batches']}")
@@ -204,8 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---|")
     mats = [r for r in results if "checks" in r]
     for r in mats:
-        print(f"| {r['path']} | {r['workers']} | {r['checks']} | {r['seconds']:.2f} | "
-              f"{r['checks'] / r['seconds']:.0f} | {mats[0]['seconds'] / r['seconds']:.2f}x | {r['same']} |")
+        print(
+            f"| {r['path']} | {r['workers']} | {r['checks']} | {r['seconds']:.2f} | "
+            f"{r['checks'] / r['seconds']:.0f} | {mats[0]['seconds'] / r['seconds']:.2f}x | {r['same']} |"
+        )
     return 0
 
 

@@ -34,16 +34,19 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "jigsaw-acrc" / "train.csv"
-TEXT_COLUMNS = ("body", "rule", "positive_example_1", "positive_example_2", "negative_example_1",
-                "negative_example_2")
+TEXT_COLUMNS = ("body", "rule", "positive_example_1", "positive_example_2", "negative_example_1", "negative_example_2")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Jigsaw train CSV")
     p.add_argument("--rows", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=4, help="rows per batch for (c), (d), (e); on a 2-core "
-                   "CPU about 1.5k tokens per forward is fastest")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        help="rows per batch for (c), (d), (e); on a 2-core CPU about 1.5k tokens per forward is fastest",
+    )
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=1280)
@@ -61,9 +64,16 @@ def build_model(args: argparse.Namespace, all_rows: Sequence[Any], workdir: Path
     texts = [row[c] for row in all_rows for c in TEXT_COLUMNS]
     tok = train_tokenizer(vocab_size=args.vocab, extra_texts=texts)
     heads = max(1, args.hidden // 64)
-    base = build_tiny_base(workdir / "base", tokenizer=tok, hidden_size=args.hidden, num_layers=args.layers,
-                           intermediate_size=args.intermediate, num_heads=heads,
-                           num_kv_heads=max(1, heads // 2), initializer_range=0.02)
+    base = build_tiny_base(
+        workdir / "base",
+        tokenizer=tok,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        intermediate_size=args.intermediate,
+        num_heads=heads,
+        num_kv_heads=max(1, heads // 2),
+        initializer_range=0.02,
+    )
     return load_model(base, device="cpu", dtype="float32")
 
 
@@ -81,8 +91,15 @@ def case_study_loop(model: Any, tokenizer: Any, rows: Sequence[Any]) -> tuple[in
         for row in rows:
             prompt = v2.render(row, tokenizer)
             inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-            out = model.generate(**inputs, max_new_tokens=10, do_sample=False, temperature=None, top_p=None,
-                                 top_k=None, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                **inputs,
+                max_new_tokens=10,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
             n = inputs["input_ids"].shape[1]
             text = tokenizer.decode(out[0, n:], skip_special_tokens=True)
             stage = parse_answer(text).stage
@@ -101,8 +118,9 @@ def bare_batches(input_ids: Sequence[Sequence[int]], batch_size: int, pad_id: in
     batches = []
     for batch in plan_batches(lengths, range(len(input_ids)), batch_size):
         ids, mask, pos = left_pad([input_ids[i] for i in batch], pad_id)
-        batches.append({"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
-                        "position_ids": torch.tensor(pos)})
+        batches.append(
+            {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "position_ids": torch.tensor(pos)}
+        )
     return batches
 
 
@@ -152,14 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = sum(p.numel() for p in model.parameters())
     bs = args.batch_size
     size = args.chunk_rows if args.chunk_rows > 0 else len(rows)
-    parts = [rows[i:i + size] for i in range(0, len(rows), size)]
+    parts = [rows[i : i + size] for i in range(0, len(rows), size)]
 
     def logits(part: Sequence[Any], batch_size: int, prefix_cache: bool) -> Callable[[], Any]:
         return lambda: score_rows(model, tok, part, batch_size=batch_size, prefix_cache=prefix_cache)
 
     def chunk_fns(part: Sequence[Any]) -> Methods:
-        batches = bare_batches(score_rows(model, tok, part, batch_size=bs).prompts.input_ids, bs,
-                               tok.pad_token_id)
+        batches = bare_batches(score_rows(model, tok, part, batch_size=bs).prompts.input_ids, bs, tok.pad_token_id)
         return {
             "a": lambda: case_study_loop(model, tok, part),
             "b": logits(part, 1, False),
@@ -191,15 +208,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff_d = max(float(np.abs(o["d"].probabilities - o["b"].probabilities).max()) for o in outs)
 
     print(f"# score throughput: {n} rows of {args.data.name}\n")
-    print(f"- model: Qwen2 random, hidden {args.hidden}, {args.layers} layers, intermediate {args.intermediate}, "
-          f"vocab {len(tok):,} (tokenizer trained on the CSV), {params / 1e6:.1f}M parameters, float32, CPU")
-    print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads; load average {load:.2f} at start, "
-          f"{load_end:.2f} at end")
-    print(f"- timing: {len(parts)} chunk(s) of {size} rows, each the best of {args.repeats} runs with the "
-          "methods interleaved; summed over chunks (the prefix cache is rebuilt per chunk, which counts "
-          "against (d))")
-    print(f"- prompt tokens per row: chat {prompt_tokens / n:.0f} (logits methods), case-study v2 "
-          f"{a_tokens / n:.0f} (a); prefix cache skips {100 * share:.1f}% of prompt tokens")
+    print(
+        f"- model: Qwen2 random, hidden {args.hidden}, {args.layers} layers, intermediate {args.intermediate}, "
+        f"vocab {len(tok):,} (tokenizer trained on the CSV), {params / 1e6:.1f}M parameters, float32, CPU"
+    )
+    print(
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads; load average {load:.2f} at start, "
+        f"{load_end:.2f} at end"
+    )
+    print(
+        f"- timing: {len(parts)} chunk(s) of {size} rows, each the best of {args.repeats} runs with the "
+        "methods interleaved; summed over chunks (the prefix cache is rebuilt per chunk, which counts "
+        "against (d))"
+    )
+    print(
+        f"- prompt tokens per row: chat {prompt_tokens / n:.0f} (logits methods), case-study v2 "
+        f"{a_tokens / n:.0f} (a); prefix cache skips {100 * share:.1f}% of prompt tokens"
+    )
     print(f"- (a) parser stages on this random model: {stages}")
     print(f"- max |P(c) - P(b)| = {diff_c:.2e}, max |P(d) - P(b)| = {diff_d:.2e}\n")
     labels = {
@@ -213,8 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|")
     for key, label in labels.items():
         toks = a_tokens if key == "a" else prompt_tokens
-        print(f"| {label} | {secs[key]:.2f} | {n / secs[key]:.1f} | {toks / secs[key]:,.0f} | "
-              f"{secs['a'] / secs[key]:.2f}x |")
+        print(
+            f"| {label} | {secs[key]:.2f} | {n / secs[key]:.1f} | {toks / secs[key]:,.0f} | "
+            f"{secs['a'] / secs[key]:.2f}x |"
+        )
     speedup = secs["a"] / secs["d"]
     overhead = secs["c"] / secs["e"]
     allowed = 1 - 0.8 * share
@@ -222,8 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [
         (f"(d) vs (a) speed-up {speedup:.2f}x (target >= 2.5x)", speedup >= 2.5),
         (f"(c) / (e) = {overhead:.3f} (target <= 1.15)", overhead <= 1.15),
-        (f"(d) / (c) = {secs['d'] / secs['c']:.3f} (target <= 1 - 0.8 x {share:.3f} = {allowed:.3f}); "
-         f"realised {100 * realised:.0f}% of the skipped share (target >= 80%)", secs["d"] <= secs["c"] * allowed),
+        (
+            f"(d) / (c) = {secs['d'] / secs['c']:.3f} (target <= 1 - 0.8 x {share:.3f} = {allowed:.3f}); "
+            f"realised {100 * realised:.0f}% of the skipped share (target >= 80%)",
+            secs["d"] <= secs["c"] * allowed,
+        ),
     ]
     print()
     for text, ok in checks:

@@ -48,12 +48,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads in the server (the client needs a core)")
     p.add_argument("--target", type=float, default=3.0, help="required throughput ratio")
     p.add_argument("--extra", nargs="*", default=[], help="extra `loraguard serve` options for both modes")
-    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                   help="raw: hand-written keep-alive HTTP/1.1 (cheap); httpx: httpx.AsyncClient (costs ~1 ms of "
-                   "CPU per request on the same 2 cores)")
-    p.add_argument("--model", choices=("demo", "wide"), default="demo",
-                   help="demo: the demo's tiny probe base (hidden 64, 2 layers); wide: hidden 256, 4 layers, "
-                   "MLP 1280 (about 5M parameters), where compute outweighs HTTP")
+    p.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: hand-written keep-alive HTTP/1.1 (cheap); httpx: httpx.AsyncClient (costs ~1 ms of "
+        "CPU per request on the same 2 cores)",
+    )
+    p.add_argument(
+        "--model",
+        choices=("demo", "wide"),
+        default="demo",
+        help="demo: the demo's tiny probe base (hidden 64, 2 layers); wide: hidden 256, 4 layers, "
+        "MLP 1280 (about 5M parameters), where compute outweighs HTTP",
+    )
     return p.parse_args(argv)
 
 
@@ -82,8 +90,16 @@ def build(workdir: Path, model: str = "demo") -> tuple[Path, str]:
     from loraguard.registry import Registry
 
     if model == "wide":
-        base = build_tiny_base(workdir / "base", seed=4, hidden_size=256, num_layers=4, intermediate_size=1280,
-                               num_heads=4, num_kv_heads=2, initializer_range=BASE_INIT_RANGE)
+        base = build_tiny_base(
+            workdir / "base",
+            seed=4,
+            hidden_size=256,
+            num_layers=4,
+            intermediate_size=1280,
+            num_heads=4,
+            num_kv_heads=2,
+            initializer_range=BASE_INIT_RANGE,
+        )
     else:
         base = build_probe_base(workdir / "base")
     healthy = build_healthy_adapter(base, workdir / "adapters" / "healthy")
@@ -100,9 +116,27 @@ def free_port() -> int:
 
 
 def start_server(base: Path, url: str, port: int, max_batch: int, args: argparse.Namespace) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "loraguard", "serve", "--registry", url, "--base", str(base), "--port", str(port),
-           "--max-batch", str(max_batch), "--max-wait-ms", str(args.max_wait_ms), "--threads", str(args.threads),
-           "--log-level", "warning", *args.extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "loraguard",
+        "serve",
+        "--registry",
+        url,
+        "--base",
+        str(base),
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max_batch),
+        "--max-wait-ms",
+        str(args.max_wait_ms),
+        "--threads",
+        str(args.threads),
+        "--log-level",
+        "warning",
+        *args.extra,
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "LORAGUARD_API_KEY": ""}
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -135,8 +169,9 @@ def batch_stats(text: str) -> tuple[int, int]:
     return int(count), int(total)
 
 
-async def load(mode: str, base: Path, url: str, max_batch: int, args: argparse.Namespace,
-               items: list[dict[str, Any]]) -> Result:
+async def load(
+    mode: str, base: Path, url: str, max_batch: int, args: argparse.Namespace, items: list[dict[str, Any]]
+) -> Result:
     import httpx
 
     port = free_port()
@@ -171,8 +206,10 @@ async def load(mode: str, base: Path, url: str, max_batch: int, args: argparse.N
                 try:
                     for _ in range(n):
                         body = json.dumps({**rng.choice(items), "key": f"user-{rng.randrange(10_000)}"}).encode()
-                        head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+                        head = (
+                            f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                        )
                         t0 = time.perf_counter()
                         writer.write(head.encode() + body)
                         status, length = 0, 0
@@ -191,8 +228,7 @@ async def load(mode: str, base: Path, url: str, max_batch: int, args: argparse.N
                     writer.close()
 
             worker = raw_worker if args.client == "raw" else httpx_worker
-            await asyncio.gather(*(worker(args.warmup // args.concurrency + 1, False)
-                                   for _ in range(args.concurrency)))
+            await asyncio.gather(*(worker(args.warmup // args.concurrency + 1, False) for _ in range(args.concurrency)))
             before = batch_stats((await client.get("/metrics")).text)
             per, extra = divmod(args.requests, args.concurrency)
             started = time.perf_counter()
@@ -210,14 +246,20 @@ async def load(mode: str, base: Path, url: str, max_batch: int, args: argparse.N
 
 def print_table(results: Sequence[Result], args: argparse.Namespace) -> float:
     model = "tiny demo base" if args.model == "demo" else "wide base (hidden 256, 4 layers, MLP 1280)"
-    print(f"\nloraguard serve, {model} + healthy adapter, {args.requests} single-item requests, "
-          f"concurrency {args.concurrency}, torch threads {args.threads}, cpu count {os.cpu_count()}")
-    print(f"{'mode':<26} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-          f"{'batches':>8} {'mean batch':>10}")
+    print(
+        f"\nloraguard serve, {model} + healthy adapter, {args.requests} single-item requests, "
+        f"concurrency {args.concurrency}, torch threads {args.threads}, cpu count {os.cpu_count()}"
+    )
+    print(
+        f"{'mode':<26} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+        f"{'batches':>8} {'mean batch':>10}"
+    )
     for r in results:
         mean = r.batched_items / r.batches if r.batches else float("nan")
-        print(f"{r.mode:<26} {r.requests:>8} {r.errors:>6} {r.quantile(0.5):>8.1f} {r.quantile(0.99):>8.1f} "
-              f"{r.throughput:>8.1f} {r.batches:>8} {mean:>10.2f}")
+        print(
+            f"{r.mode:<26} {r.requests:>8} {r.errors:>6} {r.quantile(0.5):>8.1f} {r.quantile(0.99):>8.1f} "
+            f"{r.throughput:>8.1f} {r.batches:>8} {mean:>10.2f}"
+        )
     ratio = results[0].throughput / results[1].throughput
     print(f"throughput ratio (micro-batching / one at a time): {ratio:.2f}x (target >= {args.target:g}x)")
     p50 = [statistics.median(r.latencies) for r in results]
@@ -230,9 +272,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loraguard.demo.faults_bases import quiet
     from loraguard.demo.rows import builtin_rows
 
-    items = [{"body": r["body"], "rule": r["rule"], "subreddit": r["subreddit"],
-              "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
-              "negative_examples": [r["negative_example_1"], r["negative_example_2"]]} for r in builtin_rows()]
+    items = [
+        {
+            "body": r["body"],
+            "rule": r["rule"],
+            "subreddit": r["subreddit"],
+            "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
+            "negative_examples": [r["negative_example_1"], r["negative_example_2"]],
+        }
+        for r in builtin_rows()
+    ]
     with tempfile.TemporaryDirectory(prefix="loraguard-serve-bench-") as tmp:
         with quiet():
             base, url = build(Path(tmp), args.model)

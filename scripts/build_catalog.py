@@ -30,11 +30,25 @@ DEFAULT_OUT = REPO / "src" / "loraguard" / "basemodel" / "catalog.json"
 DEFAULT_BASE_CONFIGS = REPO.parent / "shared" / "corpus" / "base-configs"
 
 MINIMAL_KEYS = (
-    "model_type", "architectures",
-    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings",
-    "attention_bias", "mlp_bias", "qk_layernorm",
-    "n_embd", "n_layer", "n_head", "n_inner", "n_positions", "n_ctx",
+    "model_type",
+    "architectures",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "tie_word_embeddings",
+    "attention_bias",
+    "mlp_bias",
+    "qk_layernorm",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_inner",
+    "n_positions",
+    "n_ctx",
 )
 
 
@@ -118,8 +132,13 @@ def render(entries: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("base_configs", nargs="?", type=Path, default=None,
-                        help="folder of <org>__<name>/config.json (default: ../shared/corpus/base-configs)")
+    parser.add_argument(
+        "base_configs",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="folder of <org>__<name>/config.json (default: ../shared/corpus/base-configs)",
+    )
     parser.add_argument("--from-hub", action="store_true", help="fetch each config.json from the Hub first")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write catalog.json")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out is stale; write nothing")

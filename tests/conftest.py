@@ -55,8 +55,10 @@ def probe_models(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: Non
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if SHARED is None:
-        pytest.skip("../shared (real adapters, base configs, Jigsaw CSV) is absent beside the repo; "
-                    "set LORAGUARD_SHARED to its path to run this test")
+        pytest.skip(
+            "../shared (real adapters, base configs, Jigsaw CSV) is absent beside the repo; "
+            "set LORAGUARD_SHARED to its path to run this test"
+        )
     return SHARED
 
 

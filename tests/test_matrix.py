@@ -46,9 +46,14 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make_adapter(ads / ".hidden" / "skipped")
     (ads / "notes").mkdir()
     (ads / "notes" / "model.safetensors").write_bytes(b"not an adapter: no config beside it")
-    out |= {"loose1": loose / "v1.safetensors", "loose2": loose / "v2.safetensors", "root": root, "adapters": ads,
-            "base": make_base(root / "bases" / "tiny"), "wide_base": make_base(root / "bases" / "wide", hidden_size=96,
-                                                                              _name_or_path="test/wide-llama")}
+    out |= {
+        "loose1": loose / "v1.safetensors",
+        "loose2": loose / "v2.safetensors",
+        "root": root,
+        "adapters": ads,
+        "base": make_base(root / "bases" / "tiny"),
+        "wide_base": make_base(root / "bases" / "wide", hidden_size=96, _name_or_path="test/wide-llama"),
+    }
     return out
 
 
@@ -153,7 +158,7 @@ def test_engine_columns_with_and_without_engine_profiles(tree: dict[str, Path], 
     def old_check(adapter, base=None, *, scan_values=True):  # a check() without the engines= parameter
         return real(adapter, base, scan_values=scan_values)
 
-    monkeypatch.setattr(matrix_run, "_engine_verdicts", lambda: (lambda report: {"vllm": "ok"}))
+    monkeypatch.setattr(matrix_run, "_engine_verdicts", lambda: lambda report: {"vllm": "ok"})
     monkeypatch.setattr("loraguard.checker.check", old_check)
     row = run_matrix([tree["healthy"]], [str(tree["base"])], engines=["vllm"]).rows[0]
     assert row.verdict == "pass" and row.engines == (("vllm", "ok"),)
@@ -174,8 +179,20 @@ def test_csv_is_written_atomically_and_never_clobbered(tree: dict[str, Path], tm
 
 def test_cli_matrix_writes_csv_and_html(tree: dict[str, Path], tmp_path: Path, capsys) -> None:
     out, html = tmp_path / "m.csv", tmp_path / "m.html"
-    args = ["matrix", str(tree["adapters"]), "--base", str(tree["base"]), "--base", str(tree["wide_base"]),
-            "--out", str(out), "--html", str(html), "--jobs", "2"]
+    args = [
+        "matrix",
+        str(tree["adapters"]),
+        "--base",
+        str(tree["base"]),
+        "--base",
+        str(tree["wide_base"]),
+        "--out",
+        str(out),
+        "--html",
+        str(html),
+        "--jobs",
+        "2",
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "6 adapter(s) × 2 base(s) = 12 checks" in text and f"CSV in {out}" in text
@@ -187,20 +204,28 @@ def test_cli_matrix_writes_csv_and_html(tree: dict[str, Path], tmp_path: Path, c
     assert main([*args, "--overwrite", "--header-only", "--executor", "thread"]) == 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["matrix", "NOWHERE", "--out", "OUT"], "no such file or folder"),
-    (["matrix", "EMPTY", "--out", "OUT"], "no adapter found"),
-    (["matrix", "ADAPTERS", "--out", "OUT", "--base", "NOBASE"], "has no config.json"),
-    (["matrix", "ADAPTERS", "--out", "OUT", "--engine", "nope"], "nope"),
-    (["matrix", "ADAPTERS"], "--out is required"),
-    (["matrix", "--out", "OUT"], "no adapters to check"),
-    (["matrix", "ADAPTERS", "--out", "OUT", "--jobs", "0"], "--jobs"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["matrix", "NOWHERE", "--out", "OUT"], "no such file or folder"),
+        (["matrix", "EMPTY", "--out", "OUT"], "no adapter found"),
+        (["matrix", "ADAPTERS", "--out", "OUT", "--base", "NOBASE"], "has no config.json"),
+        (["matrix", "ADAPTERS", "--out", "OUT", "--engine", "nope"], "nope"),
+        (["matrix", "ADAPTERS"], "--out is required"),
+        (["matrix", "--out", "OUT"], "no adapters to check"),
+        (["matrix", "ADAPTERS", "--out", "OUT", "--jobs", "0"], "--jobs"),
+    ],
+)
 def test_cli_bad_input_exits_2(tree: dict[str, Path], tmp_path: Path, capsys, args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "nobase").mkdir()
-    subst = {"NOWHERE": str(tmp_path / "nowhere"), "NOBASE": str(tmp_path / "nobase"), "EMPTY": str(tmp_path / "empty"),
-             "OUT": str(tmp_path / "o.csv"), "ADAPTERS": str(tree["adapters"])}
+    subst = {
+        "NOWHERE": str(tmp_path / "nowhere"),
+        "NOBASE": str(tmp_path / "nobase"),
+        "EMPTY": str(tmp_path / "empty"),
+        "OUT": str(tmp_path / "o.csv"),
+        "ADAPTERS": str(tree["adapters"]),
+    }
     assert main([subst.get(a, a) for a in args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
@@ -209,12 +234,25 @@ def test_cli_bad_input_exits_2(tree: dict[str, Path], tmp_path: Path, capsys, ar
 def test_matrix_does_not_import_torch(tree: dict[str, Path], tmp_path: Path) -> None:
     import subprocess
 
-    code = ("import sys; from loraguard.cli.app import main;"
-            " rc = main(['matrix', sys.argv[1], '--base', sys.argv[2], '--out', sys.argv[3], '--html', sys.argv[4]]);"
-            " print('HEAVY', [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tree["adapters"]), str(tree["base"]),
-                           str(tmp_path / "m.csv"), str(tmp_path / "m.html")], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys; from loraguard.cli.app import main;"
+        " rc = main(['matrix', sys.argv[1], '--base', sys.argv[2], '--out', sys.argv[3], '--html', sys.argv[4]]);"
+        " print('HEAVY', [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tree["adapters"]),
+            str(tree["base"]),
+            str(tmp_path / "m.csv"),
+            str(tmp_path / "m.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
 

@@ -25,10 +25,19 @@ __all__ = ["check"]
 _TASKS = {"CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"}
 
 
-def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, task: str | None = None,
-          select: Iterable[str] = (), ignore: Iterable[str] = (), scan_values: bool = True,
-          norms: bool = False, engines: str | Iterable[str] = ("peft",), max_lora_rank: int | None = None,
-          lora_target_modules: str | Iterable[str] | None = None) -> CheckReport:
+def check(
+    adapter: str | Path,
+    base: str | Path | BaseSpec | None = None,
+    *,
+    task: str | None = None,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+    scan_values: bool = True,
+    norms: bool = False,
+    engines: str | Iterable[str] = ("peft",),
+    max_lora_rank: int | None = None,
+    lora_target_modules: str | Iterable[str] | None = None,
+) -> CheckReport:
     """Check `adapter` (folder, weights file or Hub id) against `base` (folder, catalog name, Hub id).
 
     Without `base`, the adapter's claimed base is looked up in the catalog and the local Hub cache
@@ -44,8 +53,15 @@ def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, tas
     data = read_adapter(adapter, scan_values=scan_values, norms=norms)
     task = task or _task_of(data)
     spec, base_problem, claimed = _resolve(data, base, task)
-    ctx = CheckContext(data, spec, base_given=base is not None, base_problem=base_problem, claimed=claimed,
-                       engines=engine_names, engine_options=options)
+    ctx = CheckContext(
+        data,
+        spec,
+        base_given=base is not None,
+        base_problem=base_problem,
+        claimed=claimed,
+        engines=engine_names,
+        engine_options=options,
+    )
     ctx.inferred = _inferred(ctx, spec) if ctx.signature else ()
     findings: list[Finding] = []
     for rule in select_rules(select, ignore, probe=False):  # LG6xx need a model: `loraguard probe` runs them
@@ -66,8 +82,11 @@ def check(adapter: str | Path, base: str | Path | BaseSpec | None = None, *, tas
 def _inferred(ctx: CheckContext, spec: BaseSpec | None) -> tuple[InferredBase, ...]:
     """Catalog models the tensors fit; the given or claimed base first when it is among them."""
     fits = infer_bases(ctx.signature, max_layer_index=ctx.max_layer_index)
-    preferred = {normalize_model_name(n) for n in (spec.name if spec else None,
-                                                   ctx.config.base_model if ctx.config else None) if n}
+    preferred = {
+        normalize_model_name(n)
+        for n in (spec.name if spec else None, ctx.config.base_model if ctx.config else None)
+        if n
+    }
     return tuple(sorted(fits, key=lambda b: normalize_model_name(b.name) not in preferred))
 
 
@@ -76,8 +95,9 @@ def _task_of(data: AdapterData) -> str:
     return task if task in _TASKS else "CAUSAL_LM"
 
 
-def _resolve(data: AdapterData, base: str | Path | BaseSpec | None,
-             task: str) -> tuple[BaseSpec | None, str | None, BaseSpec | None]:
+def _resolve(
+    data: AdapterData, base: str | Path | BaseSpec | None, task: str
+) -> tuple[BaseSpec | None, str | None, BaseSpec | None]:
     claim = (data.config.base_model if data.config is not None else None) or card_base_model(data.folder)
     spec: BaseSpec | None = None
     problem = None

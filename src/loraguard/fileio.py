@@ -16,8 +16,13 @@ from typing import IO, Any
 from loraguard.errors import OutputExistsError
 
 
-def atomic_write(path: str | os.PathLike[str], content: str | bytes | Callable[[IO[Any]], None], *,
-                 overwrite: bool = False, binary: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike[str],
+    content: str | bytes | Callable[[IO[Any]], None],
+    *,
+    overwrite: bool = False,
+    binary: bool = False,
+) -> Path:
     """Write `content` (a string, bytes, or a function given the open handle) to `path` atomically.
 
     The handle is text (UTF-8, no newline translation) unless `binary` or `content` is bytes."""

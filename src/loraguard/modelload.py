@@ -107,7 +107,9 @@ def _check_base(base: str | Path) -> Path:
     if not path.is_dir():
         raise BaseModelResolutionError(
             f"base {str(base)!r}: not a local folder. Only local model folders are supported for now "
-            "(download the model first, e.g. with `hf download`)", path=path)
+            "(download the model first, e.g. with `hf download`)",
+            path=path,
+        )
     if not (path / "config.json").is_file():
         raise BaseModelResolutionError(f"base {path}: no config.json in the folder", path=path)
     return path
@@ -124,13 +126,13 @@ def _check_adapter(adapter: str | Path) -> Path:
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise AdapterFormatError(f"adapter {path}: adapter_config.json is not valid JSON: {exc}",
-                                 path=path) from exc
+        raise AdapterFormatError(f"adapter {path}: adapter_config.json is not valid JSON: {exc}", path=path) from exc
     task = data.get("task_type")
     if task not in (None, "CAUSAL_LM"):
         raise InputError(
-            f"adapter {path}: task_type is {task}; scoring reads next-token logits, so it needs a "
-            "CAUSAL_LM adapter", path=path)
+            f"adapter {path}: task_type is {task}; scoring reads next-token logits, so it needs a CAUSAL_LM adapter",
+            path=path,
+        )
     return path
 
 
@@ -159,13 +161,14 @@ def load_model(
         hf_logging.disable_progress_bar()
     try:
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(base_path), local_files_only=True,
-                                                      trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(str(base_path), local_files_only=True, trust_remote_code=False)
             model: Any = AutoModelForCausalLM.from_pretrained(
-                str(base_path), dtype=torch_dtype, local_files_only=True, trust_remote_code=False)
+                str(base_path), dtype=torch_dtype, local_files_only=True, trust_remote_code=False
+            )
         except (OSError, ValueError, KeyError) as exc:
-            raise BaseModelResolutionError(f"base {base_path}: cannot load it as a causal LM: {exc}",
-                                           path=base_path) from exc
+            raise BaseModelResolutionError(
+                f"base {base_path}: cannot load it as a causal LM: {exc}", path=base_path
+            ) from exc
         model = model.to(dev)
         if adapter_paths:
             model = _attach_adapters(model, adapter_paths, names)
@@ -173,9 +176,14 @@ def load_model(
         if bars and not show_progress:
             hf_logging.enable_progress_bar()
     model.eval()
-    return LoadedModel(model=model, tokenizer=tokenizer, adapter_names=names,
-                       adapter_paths=tuple(str(p) for p in adapter_paths), device=dev,
-                       dtype=str(torch_dtype).removeprefix("torch."))
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        adapter_names=names,
+        adapter_paths=tuple(str(p) for p in adapter_paths),
+        device=dev,
+        dtype=str(torch_dtype).removeprefix("torch."),
+    )
 
 
 def _attach_adapters(model: Any, paths: Sequence[Path], names: Sequence[str]) -> Any:
@@ -187,14 +195,15 @@ def _attach_adapters(model: Any, paths: Sequence[Path], names: Sequence[str]) ->
     for path, name in zip(paths, names, strict=True):
         try:
             if peft_model is None:
-                peft_model = PeftModel.from_pretrained(model, str(path), adapter_name=name,
-                                                       is_trainable=False)
+                peft_model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
             else:
                 peft_model.load_adapter(str(path), adapter_name=name, is_trainable=False)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise AdapterFormatError(f"adapter {path}: PEFT could not load it onto the base: {exc}",
-                                     path=path) from exc
+            raise AdapterFormatError(f"adapter {path}: PEFT could not load it onto the base: {exc}", path=path) from exc
         if peft_model.peft_config[name].is_prompt_learning:
-            raise InputError(f"adapter {path}: {peft_model.peft_config[name].peft_type} is a prompt-learning "
-                             "adapter; scoring supports LoRA-style adapters", path=path)
+            raise InputError(
+                f"adapter {path}: {peft_model.peft_config[name].peft_type} is a prompt-learning "
+                "adapter; scoring supports LoRA-style adapters",
+                path=path,
+            )
     return peft_model

@@ -188,6 +188,7 @@ def write_predictions(
     predictions: Predictions, path: str | Path, *, column: str = DEFAULT_COLUMN, overwrite: bool = False
 ) -> Path:
     """Write `row_id,<column>` atomically (temp file in the same folder + `os.replace`)."""
+
     def write(handle: IO[str]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["row_id", column])

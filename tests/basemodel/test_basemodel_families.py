@@ -13,8 +13,12 @@ from loraguard.basemodel.spec import ModuleShape, layer_relative
 from loraguard.errors import BaseModelResolutionError
 
 SMALL = {
-    "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 300,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 300,
 }
 GPT2_SMALL = {"n_embd": 64, "n_head": 4, "n_layer": 2, "vocab_size": 300}
 
@@ -53,7 +57,7 @@ def _assert_same_as_transformers(config_dict: dict[str, Any], config_obj: Any, t
     assert spec is not None
     assert spec.architecture == type(model).__name__
     real = leaf_shapes(model)
-    assert set(spec.modules) == set(real), (set(real) ^ set(spec.modules))
+    assert set(spec.modules) == set(real), set(real) ^ set(spec.modules)
     assert dict(spec.modules) == real
     assert spec.param_count == real_param_count(model)  # exact, not just within the 2% budget
     # Layer prefixes are real containers of numbered blocks.
@@ -83,8 +87,13 @@ def test_minimal_config_uses_the_config_class_defaults(model_type: str) -> None:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     minimal = {
-        "model_type": model_type, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 4,
-        "num_hidden_layers": 3, "vocab_size": 320, "pad_token_id": 0,
+        "model_type": model_type,
+        "hidden_size": 64,
+        "intermediate_size": 96,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 3,
+        "vocab_size": 320,
+        "pad_token_id": 0,
     }
     config = CONFIG_MAPPING[model_type].from_dict(minimal)
     _assert_same_as_transformers(minimal, config, "CAUSAL_LM")
@@ -111,8 +120,14 @@ def test_every_supported_real_base_config_matches_transformers_exactly(shared_di
 
 def test_qwen3_head_dim_is_independent_of_hidden_size() -> None:
     config = {
-        "model_type": "qwen3", "hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+        "model_type": "qwen3",
+        "hidden_size": 2560,
+        "intermediate_size": 9728,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "vocab_size": 151936,
         "tie_word_embeddings": True,
     }
     spec = spec_from_config(config, name="Qwen/Qwen3-4B")
@@ -131,8 +146,13 @@ def test_qwen3_head_dim_is_independent_of_hidden_size() -> None:
 
 def test_gemma_without_head_dim_uses_256_and_ties_embeddings() -> None:
     base = {
-        "model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,
-        "num_attention_heads": 8, "num_key_value_heads": 1, "vocab_size": 256000,
+        "model_type": "gemma",
+        "hidden_size": 2048,
+        "intermediate_size": 16384,
+        "num_hidden_layers": 18,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 1,
+        "vocab_size": 256000,
     }
     spec = spec_from_config(base, name="gemma")
     assert spec is not None
@@ -145,8 +165,13 @@ def test_gemma_without_head_dim_uses_256_and_ties_embeddings() -> None:
 
 def test_phi3_fused_projections() -> None:
     config = {
-        "model_type": "phi3", "hidden_size": 5120, "intermediate_size": 17920, "num_hidden_layers": 40,
-        "num_attention_heads": 40, "num_key_value_heads": 10, "vocab_size": 100352,
+        "model_type": "phi3",
+        "hidden_size": 5120,
+        "intermediate_size": 17920,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 10,
+        "vocab_size": 100352,
     }
     spec = spec_from_config(config, name="microsoft/phi-4")
     assert spec is not None
@@ -190,9 +215,12 @@ def test_task_none_follows_architectures() -> None:
     causal = spec_from_config({**SMALL, "model_type": "qwen2"}, name="x", task=None)
     assert causal is not None and "lm_head" in causal.modules
     # An architecture this module does not model: the skeleton decides.
-    assert spec_from_config(
-        {**SMALL, "model_type": "qwen2", "architectures": ["Qwen2ForTokenClassification"]}, name="x", task=None
-    ) is None
+    assert (
+        spec_from_config(
+            {**SMALL, "model_type": "qwen2", "architectures": ["Qwen2ForTokenClassification"]}, name="x", task=None
+        )
+        is None
+    )
 
 
 def test_unsupported_model_types_and_tasks_return_none() -> None:
@@ -224,8 +252,13 @@ def test_broken_supported_config_raises_a_clear_error(patch: dict[str, Any], fra
 def test_explicit_null_kv_heads_means_multi_head_attention() -> None:
     """Phi-2's config.json has `"num_key_value_heads": null`."""
     config = {
-        "model_type": "phi", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": None, "vocab_size": 51200,
+        "model_type": "phi",
+        "hidden_size": 2560,
+        "intermediate_size": 10240,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": None,
+        "vocab_size": 51200,
     }
     spec = spec_from_config(config, name="microsoft/phi-2")
     assert spec is not None

@@ -84,10 +84,14 @@ def test_inference_is_fast() -> None:
 def test_describe_dims() -> None:
     dims = describe_dims({**QWEN3_4B, "self_attn.o_proj": (4096, 2560), "mlp.down_proj": (9728, 2560)})
     assert dims == {"hidden_size": 2560, "q_width": 4096, "kv_width": 1024, "mlp_width": 9728}
-    bert = describe_dims({
-        "attention.self.query": (768, 768), "attention.output.dense": (768, 768),
-        "intermediate.dense": (768, 3072), "output.dense": (3072, 768),
-    })
+    bert = describe_dims(
+        {
+            "attention.self.query": (768, 768),
+            "attention.output.dense": (768, 768),
+            "intermediate.dense": (768, 3072),
+            "output.dense": (3072, 768),
+        }
+    )
     assert bert == {"hidden_size": 768, "q_width": 768, "mlp_width": 3072}
     fused = describe_dims({"attn.c_attn": (768, 2304), "mlp.gate_up_proj": (768, 6144), "lm_head": (768, 50257)})
     assert fused == {"hidden_size": 768, "fused_qkv_width": 2304, "mlp_width": 3072, "vocab_size": 50257}

@@ -24,8 +24,14 @@ from loraguard.basemodel.spec import ModuleShape
 from loraguard.errors import BaseModelResolutionError, HubUnavailableError, InputError
 
 QWEN_1_5B = {
-    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 1536, "intermediate_size": 8960,
-    "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "hidden_size": 1536,
+    "intermediate_size": 8960,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 2,
+    "vocab_size": 151936,
     "tie_word_embeddings": True,
 }
 
@@ -162,13 +168,28 @@ def test_unusable_reference(tmp_path: Path) -> None:
 def test_multimodal_wrapper_goes_to_the_skeleton(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LORAGUARD_CACHE", str(tmp_path / "cache"))
     text = {
-        "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "num_hidden_layers": 2, "vocab_size": 300, "head_dim": 16,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "num_hidden_layers": 2,
+        "vocab_size": 300,
+        "head_dim": 16,
     }
-    vision = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
-              "image_size": 28, "patch_size": 14}
-    config = {"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"],
-              "text_config": {**text, "model_type": "gemma3_text"}, "vision_config": vision}
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 1,
+        "image_size": 28,
+        "patch_size": 14,
+    }
+    config = {
+        "model_type": "gemma3",
+        "architectures": ["Gemma3ForConditionalGeneration"],
+        "text_config": {**text, "model_type": "gemma3_text"},
+        "vision_config": vision,
+    }
     _write(tmp_path / "gemma3-mm", config)
     spec = resolve_base(tmp_path / "gemma3-mm")
     assert spec.source == "skeleton" and spec.architecture == "Gemma3ForConditionalGeneration"
@@ -259,8 +280,9 @@ def test_quantization_of(name: str | None, config: dict[str, Any] | None, expect
 
 
 @pytest.mark.shared
-def test_every_shared_base_config_resolves_cleanly(shared_dir: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_shared_base_config_resolves_cleanly(
+    shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LORAGUARD_CACHE", str(tmp_path / "cache"))
     root = shared_dir / "corpus" / "base-configs"
     specs = {}
@@ -327,7 +349,9 @@ def test_resolving_config_families_never_imports_torch(tmp_path: Path) -> None:
 def test_importtime_has_no_torch() -> None:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import loraguard.basemodel.resolve, loraguard.basemodel.infer"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}

@@ -16,18 +16,33 @@ from loraguard.basemodel.spec import ModuleShape
 from loraguard.errors import BaseModelResolutionError, MissingExtraError
 
 BERT = {
-    "model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 32, "intermediate_size": 64,
-    "num_attention_heads": 4, "num_hidden_layers": 3, "vocab_size": 100,
+    "model_type": "bert",
+    "architectures": ["BertForMaskedLM"],
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 3,
+    "vocab_size": 100,
     "id2label": {"0": "neg", "1": "neu", "2": "pos"},
 }
 DISTILBERT = {"model_type": "distilbert", "dim": 32, "hidden_dim": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 90}
 T5 = {
-    "model_type": "t5", "d_model": 32, "d_ff": 64, "num_heads": 4, "d_kv": 8, "num_layers": 2,
-    "num_decoder_layers": 3, "vocab_size": 110,
+    "model_type": "t5",
+    "d_model": 32,
+    "d_ff": 64,
+    "num_heads": 4,
+    "d_kv": 8,
+    "num_layers": 2,
+    "num_decoder_layers": 3,
+    "vocab_size": 110,
 }
 ROBERTA = {
-    "model_type": "roberta", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
-    "num_hidden_layers": 2, "vocab_size": 120,
+    "model_type": "roberta",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "vocab_size": 120,
 }
 
 
@@ -132,9 +147,15 @@ def test_corrupt_cache_file_is_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
     target.parent.mkdir(parents=True)
     target.write_text("{not json")
     record = {
-        "format": skeleton.CACHE_FORMAT, "model_type": "bert", "architecture": "BertForSequenceClassification",
-        "modules": {"classifier": [32, 3, "linear"]}, "num_layers": 3, "hidden_size": 32, "vocab_size": 100,
-        "layer_prefixes": ["bert.encoder.layer"], "param_count": 1,
+        "format": skeleton.CACHE_FORMAT,
+        "model_type": "bert",
+        "architecture": "BertForSequenceClassification",
+        "modules": {"classifier": [32, 3, "linear"]},
+        "num_layers": 3,
+        "hidden_size": 32,
+        "vocab_size": 100,
+        "layer_prefixes": ["bert.encoder.layer"],
+        "param_count": 1,
     }
     monkeypatch.setattr(skeleton, "_build_skeleton", lambda *a, **k: record)
     spec = spec_from_skeleton(BERT, name="b", task="SEQ_CLS")
@@ -152,8 +173,10 @@ def test_missing_torch_raises_missing_extra(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.slow
 def test_remote_code_config_is_refused_cleanly() -> None:
     config = {
-        "model_type": "my-custom-arch", "architectures": ["MyModelForCausalLM"],
-        "auto_map": {"AutoModelForCausalLM": "modeling_my.MyModelForCausalLM"}, "hidden_size": 64,
+        "model_type": "my-custom-arch",
+        "architectures": ["MyModelForCausalLM"],
+        "auto_map": {"AutoModelForCausalLM": "modeling_my.MyModelForCausalLM"},
+        "hidden_size": 64,
     }
     with pytest.raises(BaseModelResolutionError, match="remote code") as info:
         spec_from_skeleton(config, name="someone/custom", task="CAUSAL_LM")

@@ -47,8 +47,10 @@ def test_corpus_adapter_verdicts(shared_dir: Path, name: str) -> None:
 
 @pytest.mark.shared
 def test_remote_code_base_is_a_clean_unreadable_finding(shared_dir: Path) -> None:
-    report = check(shared_dir / "corpus" / "adapters" / "phi1_5-fin-qv",
-                   shared_dir / "corpus" / "base-configs" / "microsoft__phi-1_5-legacy-mixformer")
+    report = check(
+        shared_dir / "corpus" / "adapters" / "phi1_5-fin-qv",
+        shared_dir / "corpus" / "base-configs" / "microsoft__phi-1_5-legacy-mixformer",
+    )
     assert "unreadable" in report.categories()
     assert report.verdict.value == "fail"
 
@@ -65,7 +67,9 @@ def test_case_study_configs(shared_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_non_lora_adapter_gets_no_structure_findings(shared_dir: Path) -> None:
-    report = check(shared_dir / "corpus" / "adapters" / "bloom-1b1-prompt-tuning-bin",
-                   shared_dir / "corpus" / "base-configs" / "Qwen__Qwen2.5-0.5B-Instruct")
+    report = check(
+        shared_dir / "corpus" / "adapters" / "bloom-1b1-prompt-tuning-bin",
+        shared_dir / "corpus" / "base-configs" / "Qwen__Qwen2.5-0.5B-Instruct",
+    )
     assert "prefix-mismatch" not in report.categories()
     assert any(f.code == "LG104" for f in report.findings)

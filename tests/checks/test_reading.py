@@ -30,8 +30,9 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray], header_extra:
 
 def _adapter(folder: Path, tensors: dict[str, np.ndarray]) -> Path:
     folder.mkdir()
-    (folder / "adapter_config.json").write_text(json.dumps(
-        {"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"], "base_model_name_or_path": "x"}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"], "base_model_name_or_path": "x"})
+    )
     _write_safetensors(folder / "adapter_model.safetensors", tensors)
     return folder
 
@@ -41,12 +42,15 @@ def test_values_are_streamed_zero_nan_and_norm(tmp_path: Path) -> None:
     b = np.zeros((4, 2), dtype=np.float32)
     b_nan = b.copy()
     b_nan[1, 1] = np.nan
-    folder = _adapter(tmp_path / "ad", {
-        "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": a,
-        "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": b,
-        "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight": a,
-        "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight": b_nan,
-    })
+    folder = _adapter(
+        tmp_path / "ad",
+        {
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": a,
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": b,
+            "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight": a,
+            "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight": b_nan,
+        },
+    )
     data = read_adapter(folder)
     stats = data.stats
     assert stats is not None
@@ -55,7 +59,8 @@ def test_values_are_streamed_zero_nan_and_norm(tmp_path: Path) -> None:
     normed = read_adapter(folder, norms=True).stats
     assert normed is not None
     assert normed["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"].norm == pytest.approx(
-        float(np.linalg.norm(a)), rel=1e-6)
+        float(np.linalg.norm(a)), rel=1e-6
+    )
 
 
 def test_header_json_corruption_is_unreadable_not_a_crash(tmp_path: Path) -> None:
@@ -108,7 +113,9 @@ def test_torch_bin_tensors_are_read_without_torch_load(tmp_path: Path) -> None:
     scan = scan_torch_pickle(path)
     assert scan.unsafe_globals == ()
     assert {k: v.shape for k, v in scan.tensors.items()} == {
-        "base_model.model.x.lora_A.weight": (2, 3), "base_model.model.x.lora_B.weight": (4, 2)}
+        "base_model.model.x.lora_A.weight": (2, 3),
+        "base_model.model.x.lora_B.weight": (4, 2),
+    }
 
 
 @pytest.mark.slow
@@ -132,5 +139,6 @@ def test_header_parser_agrees_with_huggingface_hub(built_cases) -> None:
         readable += 1
         assert metadata == dict(theirs.metadata or {})
         assert {k: (t.dtype, t.shape) for k, t in ours.items()} == {
-            k: (t.dtype, tuple(t.shape)) for k, t in theirs.tensors.items()}
+            k: (t.dtype, tuple(t.shape)) for k, t in theirs.tensors.items()
+        }
     assert readable >= 25

@@ -8,9 +8,16 @@ from loraguard.adapter.config import AdapterConfig
 from loraguard.checks.targets import matches_target, pattern_key
 
 KEYS = [
-    "model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj", "model.layers.10.mlp.down_proj",
-    "model.embed_tokens", "lm_head", "transformer.h.3.attn.c_attn", "transformer.h.3.mlp.c_proj",
-    "model.layers.2.self_attn.o_proj", "score", "model.language_model.layers.0.self_attn.q_proj",
+    "model.layers.0.self_attn.q_proj",
+    "model.layers.1.self_attn.v_proj",
+    "model.layers.10.mlp.down_proj",
+    "model.embed_tokens",
+    "lm_head",
+    "transformer.h.3.attn.c_attn",
+    "transformer.h.3.mlp.c_proj",
+    "model.layers.2.self_attn.o_proj",
+    "score",
+    "model.language_model.layers.0.self_attn.q_proj",
 ]
 CONFIGS = [
     {"target_modules": ["q_proj", "v_proj"]},

@@ -45,10 +45,13 @@ def test_explain_prints_rule_docs(capsys) -> None:
 @pytest.mark.slow
 def test_static_check_does_not_import_torch(built_cases) -> None:
     item = built_cases["plain-qv"]
-    code = ("import sys; from loraguard.cli.app import main; rc = main(['check', sys.argv[1], '--base', sys.argv[2]]);"
-            " heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules];"
-            " print('HEAVY', heavy); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(item.adapter), str(item.base)],
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from loraguard.cli.app import main; rc = main(['check', sys.argv[1], '--base', sys.argv[2]]);"
+        " heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules];"
+        " print('HEAVY', heavy); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(item.adapter), str(item.base)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout

@@ -141,8 +141,7 @@ def test_every_case_is_built(factory: tuple[BaseFixture, dict[str, BuiltCase], f
     assert sum(f.stat().st_size for f in built["case-study-at-scale"].adapter.iterdir()) < 4_000_000
 
 
-def test_build_refuses_a_used_folder(factory: tuple[BaseFixture, dict[str, BuiltCase], float],
-                                     tmp_path: Path) -> None:
+def test_build_refuses_a_used_folder(factory: tuple[BaseFixture, dict[str, BuiltCase], float], tmp_path: Path) -> None:
     fx = factory[0]
     case = case_named("no-weights-file")
     build_all(tmp_path, [case], fixture=fx)
@@ -150,8 +149,7 @@ def test_build_refuses_a_used_folder(factory: tuple[BaseFixture, dict[str, Built
         build_all(tmp_path, [case], fixture=fx)
 
 
-def test_build_base_reuses_an_existing_tiny_base(
-        factory: tuple[BaseFixture, dict[str, BuiltCase], float]) -> None:
+def test_build_base_reuses_an_existing_tiny_base(factory: tuple[BaseFixture, dict[str, BuiltCase], float]) -> None:
     first = factory[0].tiny
     workdir = first.parent.parent  # <workdir>/bases/<tiny>
     stamp = (first / "model.safetensors").stat().st_mtime_ns
@@ -258,8 +256,13 @@ def _gpt2(item: BuiltCase) -> None:
     assert got["base_model.model.transformer.h.1.attn.c_attn.lora_B.weight"] == [192, 8]
 
 
-@proves("catalog-instruct", "instruct-on-base-model", "newer-on-older-generation",
-        "quantized-variant-claimed", "name-hint-conflict")
+@proves(
+    "catalog-instruct",
+    "instruct-on-base-model",
+    "newer-on-older-generation",
+    "quantized-variant-claimed",
+    "name-hint-conflict",
+)
 def _fits_catalog(item: BuiltCase) -> None:
     claim, base = adapter_config(item.adapter)["base_model_name_or_path"], base_config(item)
     assert fits_qwen(item.adapter, base), "the tensors fit the base: only the names disagree"
@@ -307,8 +310,10 @@ def _layers(item: BuiltCase) -> None:
 
 @proves("nested-prefix", "other-class-prefix")
 def _prefix(item: BuiltCase) -> None:
-    prefix = {"nested-prefix": "base_model.model.language_model.model.layers.",
-              "other-class-prefix": "base_model.model.transformer.h."}[item.case.name]
+    prefix = {
+        "nested-prefix": "base_model.model.language_model.model.layers.",
+        "other-class-prefix": "base_model.model.transformer.h.",
+    }[item.case.name]
     got = shapes(item.adapter)
     assert len(got) == 8 and all(k.startswith(prefix) for k in got)
 
@@ -382,8 +387,10 @@ def _vocab(item: BuiltCase) -> None:
     got, vocab = shapes(item.adapter), base_config(item)["vocab_size"]
     assert got["base_model.model.lm_head.weight"] == [vocab + EXTRA_TOKENS, 64]
     assert got["base_model.model.model.embed_tokens.weight"] == [vocab + EXTRA_TOKENS, 64]
-    assert {k for k in got if ".layers." not in k} == {"base_model.model.lm_head.weight",
-                                                       "base_model.model.model.embed_tokens.weight"}
+    assert {k for k in got if ".layers." not in k} == {
+        "base_model.model.lm_head.weight",
+        "base_model.model.model.embed_tokens.weight",
+    }
 
 
 @proves("causal-with-score-head")
@@ -489,8 +496,9 @@ def test_healthy_adapter_loads_and_changes_logits(built: dict[str, BuiltCase], n
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["wider-base-claims-this-base", "rank-edited", "rank-pattern-disagrees",
-                                  "vocab-mismatch"])
+@pytest.mark.parametrize(
+    "name", ["wider-base-claims-this-base", "rank-edited", "rank-pattern-disagrees", "vocab-mismatch"]
+)
 def test_peft_raises_size_mismatch(built: dict[str, BuiltCase], name: str) -> None:
     with pytest.raises(RuntimeError, match="size mismatch"):
         _load(built[name])

@@ -23,10 +23,21 @@ def _config(probe_models: Any, data: Path, **over: Any) -> Any:
     from loraguard.distributed.worker import ScorerConfig
 
     kw: dict[str, Any] = {
-        "base": str(probe_models.base), "adapters": (str(probe_models.healthy), str(probe_models.degenerate)),
-        "names": ("healthy", "degenerate"), "columns": read_columns(data), "source": str(data), "template": "chat",
-        "method": "logits", "answers": ("Yes", "No"), "batch_size": 8, "prefix_cache": True, "max_new_tokens": 10,
-        "dtype": "float32", "device": "cpu", "threads": 1}
+        "base": str(probe_models.base),
+        "adapters": (str(probe_models.healthy), str(probe_models.degenerate)),
+        "names": ("healthy", "degenerate"),
+        "columns": read_columns(data),
+        "source": str(data),
+        "template": "chat",
+        "method": "logits",
+        "answers": ("Yes", "No"),
+        "batch_size": 8,
+        "prefix_cache": True,
+        "max_new_tokens": 10,
+        "dtype": "float32",
+        "device": "cpu",
+        "threads": 1,
+    }
     return ScorerConfig(**{**kw, **over})
 
 
@@ -93,7 +104,7 @@ def test_cells_are_decoded_like_load_rows(tmp_path: Path, scorer: Any) -> None:
     rows[0]["row_id"] = "007"
     rows[2]["subreddit"] = ""
     path = _write(tmp_path / "odd.csv", rows)
-    raw = path.read_bytes().replace(b"007,\"", b"007,\"\xff", 1)  # an undecodable byte in row 1's body
+    raw = path.read_bytes().replace(b'007,"', b'007,"\xff', 1)  # an undecodable byte in row 1's body
     path.write_bytes(raw)
     expected = load_rows(path)
     collected = collect_batches(_batches(scorer, path, [3]), scorer.config)

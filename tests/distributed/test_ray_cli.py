@@ -28,25 +28,43 @@ def _hide_ray(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("command", ["score", "matrix"])
-def test_ray_without_the_extra_is_a_clean_one_line_error(run_cli: Any, monkeypatch: pytest.MonkeyPatch,
-                                                         rows_csv: Path, tmp_path: Path, command: str) -> None:
+def test_ray_without_the_extra_is_a_clean_one_line_error(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch, rows_csv: Path, tmp_path: Path, command: str
+) -> None:
     adapter = make_adapter(tmp_path / "adapter")
-    args = {"score": ["score", str(rows_csv), "--base", str(tmp_path), "--out", str(tmp_path / "p.csv")],
-            "matrix": ["matrix", str(adapter), "--out", str(tmp_path / "m.csv")]}[command]
+    args = {
+        "score": ["score", str(rows_csv), "--base", str(tmp_path), "--out", str(tmp_path / "p.csv")],
+        "matrix": ["matrix", str(adapter), "--out", str(tmp_path / "m.csv")],
+    }[command]
     _hide_ray(monkeypatch)
     code, out, err = run_cli([*args, "--ray"])
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
         f"Error: {'--ray' if command == 'score' else 'matrix --ray'} needs the 'ray' extra: "
-        "pip install 'loraguard[ray]'"]
+        "pip install 'loraguard[ray]'"
+    ]
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.csv").exists()
 
 
 def test_an_unreachable_address_fails_fast_with_what_to_do(tmp_path: Path) -> None:
     """In a fresh process (this one may already hold the session's Ray, which would be reused)."""
     adapter = make_adapter(tmp_path / "adapter")
-    proc = subprocess.run([sys.executable, "-m", "loraguard", "matrix", str(adapter), "--out", str(tmp_path / "m.csv"),
-                           "--ray-address", "127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loraguard",
+            "matrix",
+            str(adapter),
+            "--out",
+            str(tmp_path / "m.csv"),
+            "--ray-address",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "cannot reach the Ray cluster at 127.0.0.1:1" in proc.stderr and "ray status" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "m.csv").exists()
@@ -62,13 +80,17 @@ def test_address_checks() -> None:
         probe_address("ray://127.0.0.1:1")
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--workers", "3"], "--workers only apply with --ray"),
-    (["--gpus-per-worker", "1", "--ray-batch-rows", "8"], "--gpus-per-worker, --ray-batch-rows only apply"),
-    (["--ray", "--time-budget", "1h"], "--time-budget is not supported with --ray"),
-])
-def test_ray_only_options_are_refused_without_ray(run_cli: Any, rows_csv: Path, tmp_path: Path, extra: list[str],
-                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--workers", "3"], "--workers only apply with --ray"),
+        (["--gpus-per-worker", "1", "--ray-batch-rows", "8"], "--gpus-per-worker, --ray-batch-rows only apply"),
+        (["--ray", "--time-budget", "1h"], "--time-budget is not supported with --ray"),
+    ],
+)
+def test_ray_only_options_are_refused_without_ray(
+    run_cli: Any, rows_csv: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
     pytest.importorskip("ray")
     code, _, err = run_cli(["score", str(rows_csv), "--base", str(tmp_path), "--out", str(tmp_path / "p.csv"), *extra])
     assert code == 2 and message in err
@@ -84,9 +106,11 @@ def test_parquet_needs_ray(run_cli: Any, rows_csv: Path, tmp_path: Path, which: 
 
 
 def test_importing_the_cli_and_the_package_does_not_import_ray() -> None:
-    code = ("import sys; import loraguard, loraguard.distributed, loraguard.cli.cmd_score, loraguard.cli.cmd_matrix;"
-            " from loraguard.cli.app import main; main(['score', '--help']); main(['matrix', '--help']);"
-            " print('HEAVY', [m for m in ('ray', 'pyarrow', 'torch') if m in sys.modules])")
+    code = (
+        "import sys; import loraguard, loraguard.distributed, loraguard.cli.cmd_score, loraguard.cli.cmd_matrix;"
+        " from loraguard.cli.app import main; main(['score', '--help']); main(['matrix', '--help']);"
+        " print('HEAVY', [m for m in ('ray', 'pyarrow', 'torch') if m in sys.modules])"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
@@ -95,8 +119,9 @@ def test_importing_the_cli_and_the_package_does_not_import_ray() -> None:
     assert proc.stdout.count("--ray ") >= 2  # both commands document the flag
 
 
-def test_workers_get_absolute_local_adapters_and_hub_ids_as_given(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_get_absolute_local_adapters_and_hub_ids_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from loraguard.distributed.score import _for_workers
 
     (tmp_path / "fold0").mkdir()

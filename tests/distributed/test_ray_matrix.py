@@ -47,8 +47,9 @@ def test_ray_matrix_equals_the_local_matrix(ray_local: Any, tree: dict[str, Path
     assert {r.verdict for r in dist.rows} >= {"pass", "fail"}  # not a matrix of identical rows
 
 
-def test_a_cell_that_keeps_killing_its_worker_is_an_error_row(ray_local: Any, tree: dict[str, Path],
-                                                              tmp_path: Path) -> None:
+def test_a_cell_that_keeps_killing_its_worker_is_an_error_row(
+    ray_local: Any, tree: dict[str, Path], tmp_path: Path
+) -> None:
     from ray_faults import killing_check
 
     from loraguard.distributed import run_matrix_ray
@@ -56,8 +57,9 @@ def test_a_cell_that_keeps_killing_its_worker_is_an_error_row(ray_local: Any, tr
     deaths = tmp_path / "deaths.log"
     paths = [tree["healthy"], tree["nan"], tree["wide"], tree["healthy"]]
     local = run_matrix(paths, [str(tree["base"])], discover=False)
-    dist = run_matrix_ray(paths, [str(tree["base"])], discover=False, max_retries=1,
-                          cell_fn=killing_check("nan", deaths))
+    dist = run_matrix_ray(
+        paths, [str(tree["base"])], discover=False, max_retries=1, cell_fn=killing_check("nan", deaths)
+    )
     assert [r.verdict for r in dist.rows] == ["pass", "error", "fail", "pass"]
     assert dist.rows[1].error.startswith("worker process failed") and dist.rows[1].categories == ()
     for i in (0, 2, 3):
@@ -66,16 +68,18 @@ def test_a_cell_that_keeps_killing_its_worker_is_an_error_row(ray_local: Any, tr
     assert len(deaths.read_text().split()) == 4
 
 
-def test_cli_matrix_ray_writes_the_same_csv(ray_local: Any, run_cli: Any, tree: dict[str, Path],
-                                            tmp_path: Path) -> None:
+def test_cli_matrix_ray_writes_the_same_csv(
+    ray_local: Any, run_cli: Any, tree: dict[str, Path], tmp_path: Path
+) -> None:
     def rows(path: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in r.items() if k != "ms"} for r in csv.DictReader(path.open())]
 
     common = [str(tree["adapters"]), "--base", str(tree["base"]), "--base", str(tree["wide_base"])]
     code, _, err = run_cli(["matrix", *common, "--out", str(tmp_path / "local.csv")])
     assert code == 0, err
-    code, out, err = run_cli(["matrix", *common, "--out", str(tmp_path / "ray.csv"), "--html",
-                              str(tmp_path / "ray.html"), "--ray"])
+    code, out, err = run_cli(
+        ["matrix", *common, "--out", str(tmp_path / "ray.csv"), "--html", str(tmp_path / "ray.html"), "--ray"]
+    )
     assert code == 0, err
     assert "4 adapter(s) × 2 base(s) = 8 checks" in out and "ray)" in out
     assert rows(tmp_path / "ray.csv") == rows(tmp_path / "local.csv")

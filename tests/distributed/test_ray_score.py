@@ -38,8 +38,14 @@ def local(probe_models: Any, rows_csv: Path, tmp_path_factory: pytest.TempPathFa
     from loraguard.scoring import score_file
 
     out = tmp_path_factory.mktemp("local")
-    report = score_file(rows_csv, probe_models.base, [probe_models.healthy, probe_models.degenerate],
-                        out=out / "pred.csv", metrics_json=out / "m.json", dump_prompts_to=out / "p.jsonl")
+    report = score_file(
+        rows_csv,
+        probe_models.base,
+        [probe_models.healthy, probe_models.degenerate],
+        out=out / "pred.csv",
+        metrics_json=out / "m.json",
+        dump_prompts_to=out / "p.jsonl",
+    )
     return report
 
 
@@ -49,13 +55,20 @@ def opts(**kw: Any) -> Any:
     return RayScoreOptions(**{"workers": 2, "batch_rows": 5, **kw})
 
 
-def test_csv_in_parquet_out_equals_score_file(ray_local: Any, probe_models: Any, rows_csv: Path, local: Any,
-                                              tmp_path: Path) -> None:
+def test_csv_in_parquet_out_equals_score_file(
+    ray_local: Any, probe_models: Any, rows_csv: Path, local: Any, tmp_path: Path
+) -> None:
     from loraguard.distributed import score_distributed
 
-    dist = score_distributed(rows_csv, probe_models.base, [probe_models.healthy, probe_models.degenerate],
-                             out=tmp_path / "pred.parquet", ray=opts(), metrics_json=tmp_path / "m.json",
-                             dump_prompts_to=tmp_path / "p.jsonl")
+    dist = score_distributed(
+        rows_csv,
+        probe_models.base,
+        [probe_models.healthy, probe_models.degenerate],
+        out=tmp_path / "pred.parquet",
+        ray=opts(),
+        metrics_json=tmp_path / "m.json",
+        dump_prompts_to=tmp_path / "p.jsonl",
+    )
     assert dist.batches == 5 and sum(dist.batches_per_worker.values()) == 5 and dist.session.reused
     for ref, run in zip(local.runs, dist.report.runs, strict=True):
         assert run.output.name == ref.output.name.replace(".csv", ".parquet")  # pred.<adapter>.parquet
@@ -78,16 +91,23 @@ def test_csv_in_parquet_out_equals_score_file(ray_local: Any, probe_models: Any,
     assert [r["rows"] for r in metrics["runs"]] == [24, 24] and metrics["schema"] == "loraguard.score/1"
 
 
-def test_a_worker_that_dies_mid_run_is_retried(ray_local: Any, probe_models: Any, rows_csv: Path, local: Any,
-                                               tmp_path: Path) -> None:
+def test_a_worker_that_dies_mid_run_is_retried(
+    ray_local: Any, probe_models: Any, rows_csv: Path, local: Any, tmp_path: Path
+) -> None:
     from ray_faults import kill_once
 
     from loraguard.distributed import score_distributed
 
     marker = tmp_path / "kill.marker"
     marker.write_text("2")  # the first actor to reach its 2nd batch exits the process, once
-    dist = score_distributed(rows_csv, probe_models.base, [probe_models.healthy], out=tmp_path / "pred.csv",
-                             ray=opts(batch_rows=4), scorer_cls=kill_once(marker))
+    dist = score_distributed(
+        rows_csv,
+        probe_models.base,
+        [probe_models.healthy],
+        out=tmp_path / "pred.csv",
+        ray=opts(batch_rows=4),
+        scorer_cls=kill_once(marker),
+    )
     claimed = marker.with_suffix(".claimed")
     assert not marker.exists() and claimed.exists(), "no worker died: the fault was not injected"
     dropped = [r.strip("b'") for r in claimed.read_text().split()]
@@ -98,8 +118,9 @@ def test_a_worker_that_dies_mid_run_is_retried(ray_local: Any, probe_models: Any
     assert dist.batches == 6 and len(dist.batches_per_worker) >= 2  # the restarted actor is a new process
 
 
-def test_a_batch_that_keeps_killing_its_worker_fails_the_run(ray_local: Any, probe_models: Any, rows_csv: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_batch_that_keeps_killing_its_worker_fails_the_run(
+    ray_local: Any, probe_models: Any, rows_csv: Path, tmp_path: Path
+) -> None:
     from ray_faults import always_die
 
     from loraguard.distributed import score_distributed
@@ -109,14 +130,21 @@ def test_a_batch_that_keeps_killing_its_worker_fails_the_run(ray_local: Any, pro
     deaths = tmp_path / "deaths.log"
     retried_once = r"Nothing was written\. A worker that dies is restarted and its batch retried 1 time"
     with pytest.raises(DistributedError, match=retried_once):
-        score_distributed(rows_csv, probe_models.base, [probe_models.healthy], out=tmp_path / "pred.csv",
-                          ray=opts(batch_rows=4, max_retries=1, workers=1), scorer_cls=always_die({poison}, deaths))
+        score_distributed(
+            rows_csv,
+            probe_models.base,
+            [probe_models.healthy],
+            out=tmp_path / "pred.csv",
+            ray=opts(batch_rows=4, max_retries=1, workers=1),
+            scorer_cls=always_die({poison}, deaths),
+        )
     assert len(deaths.read_text().split()) == 2  # the first try and one retry, then it gave up
     assert not (tmp_path / "pred.csv").exists() and list(tmp_path.iterdir()) == [deaths]
 
 
-def test_a_bad_row_is_a_data_error_not_a_cluster_error(ray_local: Any, run_cli: Any, probe_models: Any,
-                                                       rows_csv: Path, tmp_path: Path) -> None:
+def test_a_bad_row_is_a_data_error_not_a_cluster_error(
+    ray_local: Any, run_cli: Any, probe_models: Any, rows_csv: Path, tmp_path: Path
+) -> None:
     """A worker's `DataFormatError` reaches the user as itself (exit 2, the file and row_id named)."""
     from loraguard.scoring import load_rows
 
@@ -126,12 +154,29 @@ def test_a_bad_row_is_a_data_error_not_a_cluster_error(ray_local: Any, run_cli: 
         writer = csv.DictWriter(fh, fieldnames=list(rows.columns))
         writer.writeheader()
         writer.writerows({**r, "rule": "" if i == 13 else r["rule"]} for i, r in enumerate(rows))
-    code, _, err = run_cli(["score", str(bad), "--base", str(probe_models.base), "--adapter",
-                            str(probe_models.healthy), "--out", str(tmp_path / "p.csv"), "--ray", "--workers", "1",
-                            "--ray-batch-rows", "8", "--quiet"])
+    code, _, err = run_cli(
+        [
+            "score",
+            str(bad),
+            "--base",
+            str(probe_models.base),
+            "--adapter",
+            str(probe_models.healthy),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--ray",
+            "--workers",
+            "1",
+            "--ray-batch-rows",
+            "8",
+            "--quiet",
+        ]
+    )
     assert code == 2
-    assert (f"Error: {bad} (in the Ray batch of 8 rows starting at row_id '{rows.row_ids[8]}'; row and line numbers "
-            f"count from that batch): column rule is empty in row 6 (row_id '{rows.row_ids[13]}')") in err
+    assert (
+        f"Error: {bad} (in the Ray batch of 8 rows starting at row_id '{rows.row_ids[8]}'; row and line numbers "
+        f"count from that batch): column rule is empty in row 6 (row_id '{rows.row_ids[13]}')"
+    ) in err
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -145,20 +190,40 @@ def write_parquet_rows(rows_csv: Path, path: Path) -> Path:
     rows = load_rows(rows_csv)
     table = pa.table({c: [r[c] for r in rows] for c in rows.columns})
     table = table.set_column(0, "row_id", pa.array([int(r) for r in rows.row_ids], pa.int64()))
-    table = table.set_column(table.column_names.index("rule_violation"), "rule_violation",
-                             pa.array([int(x) for x in rows.labels], pa.int8()))
+    table = table.set_column(
+        table.column_names.index("rule_violation"), "rule_violation", pa.array([int(x) for x in rows.labels], pa.int8())
+    )
     pq.write_table(table, path)
     return path
 
 
-def test_cli_parquet_in_fails_on_degenerate_and_never_overwrites(ray_local: Any, run_cli: Any, probe_models: Any,
-                                                                 rows_csv: Path, local: Any, tmp_path: Path) -> None:
+def test_cli_parquet_in_fails_on_degenerate_and_never_overwrites(
+    ray_local: Any, run_cli: Any, probe_models: Any, rows_csv: Path, local: Any, tmp_path: Path
+) -> None:
     """Parquet with integer ids in, CSV out: the ids come back as the same text `load_rows` reads."""
     data = write_parquet_rows(rows_csv, tmp_path / "rows.parquet")
     out, html = tmp_path / "pred.csv", tmp_path / "r.html"
-    args = ["score", str(data), "--base", str(probe_models.base), "--adapter", str(probe_models.healthy),
-            "--adapter", str(probe_models.degenerate), "--out", str(out), "--ray", "--workers", "2",
-            "--ray-batch-rows", "12", "--fail-on-degenerate", "--report", str(html), "--quiet"]
+    args = [
+        "score",
+        str(data),
+        "--base",
+        str(probe_models.base),
+        "--adapter",
+        str(probe_models.healthy),
+        "--adapter",
+        str(probe_models.degenerate),
+        "--out",
+        str(out),
+        "--ray",
+        "--workers",
+        "2",
+        "--ray-batch-rows",
+        "12",
+        "--fail-on-degenerate",
+        "--report",
+        str(html),
+        "--quiet",
+    ]
     code, stdout, _ = run_cli(args)
     assert code == 1, stdout
     assert "ray: 2 worker(s) on existing" in stdout and "2 batches" in stdout
@@ -175,8 +240,9 @@ def test_cli_parquet_in_fails_on_degenerate_and_never_overwrites(ray_local: Any,
 
 
 @pytest.mark.shared
-def test_real_jigsaw_rows_equal_score_file(ray_local: Any, probe_models: Any, jigsaw_train: Path,
-                                           tmp_path: Path) -> None:
+def test_real_jigsaw_rows_equal_score_file(
+    ray_local: Any, probe_models: Any, jigsaw_train: Path, tmp_path: Path
+) -> None:
     """The first 60 rows of the real train.csv (long posts, embedded newlines, quotes)."""
     from loraguard.distributed import score_distributed
     from loraguard.scoring import load_rows, score_file
@@ -189,8 +255,9 @@ def test_real_jigsaw_rows_equal_score_file(ray_local: Any, probe_models: Any, ji
         writer.writerows(rows.rows[:60])
     assert any("\n" in r["body"] for r in rows.rows[:60]), "the subset should hold multi-line cells"
     ref = score_file(subset, probe_models.base, [probe_models.healthy], out=tmp_path / "local.csv")
-    dist = score_distributed(subset, probe_models.base, [probe_models.healthy], out=tmp_path / "ray.csv",
-                             ray=opts(batch_rows=32))
+    dist = score_distributed(
+        subset, probe_models.base, [probe_models.healthy], out=tmp_path / "ray.csv", ray=opts(batch_rows=32)
+    )
     ids, probs = read_csv_preds(tmp_path / "ray.csv")
     ref_ids, ref_probs = read_csv_preds(tmp_path / "local.csv")
     assert ids == ref_ids == list(rows.row_ids[:60])

@@ -33,9 +33,21 @@ from loraguard.report.model import CheckReport
 
 SERVING = ("vllm", "sglang", "lorax")
 SILENT_CODES = {"LG709", "LG710", "LG732", "LG733"}
-FACTORY_CASES = ("plain-qv", "all-linear", "rslora", "seq-cls-with-head", "phi3-fused", "layers-to-transform",
-                 "dora", "modules-to-save-lm-head", "embedding-lora", "nested-prefix", "other-class-prefix",
-                 "unknown-target-module", "vocab-mismatch")
+FACTORY_CASES = (
+    "plain-qv",
+    "all-linear",
+    "rslora",
+    "seq-cls-with-head",
+    "phi3-fused",
+    "layers-to-transform",
+    "dora",
+    "modules-to-save-lm-head",
+    "embedding-lora",
+    "nested-prefix",
+    "other-class-prefix",
+    "unknown-target-module",
+    "vocab-mismatch",
+)
 
 
 def _copy_edit(src: Path, dst: Path, changes: dict[str, Any]) -> Path:
@@ -65,18 +77,31 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pat
             "lora-bias": save_peft(fx.model(TINY), extra / "lora-bias", claim=claim, lora_bias=True),
             "pissa": save_peft(fx.model(TINY), extra / "pissa", claim=claim, init_lora_weights="pissa"),
             "rank-32": save_peft(fx.model(TINY), extra / "rank-32", claim=claim, r=32, lora_alpha=64),
-            "rank-pattern-32": save_peft(fx.model(TINY), extra / "rank-pattern-32", claim=claim,
-                                         rank_pattern={"q_proj": 32}, alpha_pattern={"q_proj": 64}),
-            "embedding-big-vocab": save_peft(fx.model(BIG_VOCAB), extra / "embedding-big-vocab", claim=claim,
-                                             target_modules=["embed_tokens", "q_proj"], embeddings="auto"),
+            "rank-pattern-32": save_peft(
+                fx.model(TINY),
+                extra / "rank-pattern-32",
+                claim=claim,
+                rank_pattern={"q_proj": 32},
+                alpha_pattern={"q_proj": 64},
+            ),
+            "embedding-big-vocab": save_peft(
+                fx.model(BIG_VOCAB),
+                extra / "embedding-big-vocab",
+                claim=claim,
+                target_modules=["embed_tokens", "q_proj"],
+                embeddings="auto",
+            ),
             "bias-all": _copy_edit(plain, extra / "bias-all", {"bias": "all"}),
             "alora": _copy_edit(plain, extra / "alora", {"alora_invocation_tokens": [5, 6]}),
-            "claims-other-name": _copy_edit(plain, extra / "claims-other-name",
-                                            {"base_model_name_or_path": "someone/tiny-qwen2-private"}),
-            "claims-phi3": _copy_edit(plain, extra / "claims-phi3",
-                                      {"base_model_name_or_path": str(fx.path(TINY_PHI3))}),
-            "claims-qwen2-sibling": _copy_edit(plain, extra / "claims-qwen2-sibling",
-                                               {"base_model_name_or_path": str(fx.path(TINY_SEQ_CLS))}),
+            "claims-other-name": _copy_edit(
+                plain, extra / "claims-other-name", {"base_model_name_or_path": "someone/tiny-qwen2-private"}
+            ),
+            "claims-phi3": _copy_edit(
+                plain, extra / "claims-phi3", {"base_model_name_or_path": str(fx.path(TINY_PHI3))}
+            ),
+            "claims-qwen2-sibling": _copy_edit(
+                plain, extra / "claims-qwen2-sibling", {"base_model_name_or_path": str(fx.path(TINY_SEQ_CLS))}
+            ),
         }
         vocab = json.loads((tiny / "config.json").read_text())["vocab_size"]
         for name, ids in (("added-tokens", [vocab, vocab + 1]), ("added-tokens-from-base", [3, 4])):
@@ -129,8 +154,11 @@ LIMITS: list[tuple[str, dict[str, Any], dict[str, set[str]]]] = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "options", "expected"), LIMITS,
-                         ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for c, o, _ in LIMITS])
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    LIMITS,
+    ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for c, o, _ in LIMITS],
+)
 def test_each_limit_is_caught_for_its_engine_only(cases, name, options, expected) -> None:
     adapter, base = cases[name]
     report = check(adapter, base, engines=SERVING, **options)
@@ -146,7 +174,7 @@ def test_each_limit_is_caught_for_its_engine_only(cases, name, options, expected
     verdicts = engine_verdicts(report)
     for engine in SERVING:
         errors = {c for c in expected.get(engine, set()) if RULES[c].severity is Severity.ERROR}
-        want = ("refused" if errors - SILENT_CODES else "silent-noop" if errors else "ok")
+        want = "refused" if errors - SILENT_CODES else "silent-noop" if errors else "ok"
         assert verdicts[engine] == want, (engine, verdicts)
 
 
@@ -237,11 +265,14 @@ def test_cli_engine_options(cases, capsys) -> None:
 @pytest.mark.slow
 def test_engine_checks_do_not_import_torch(cases) -> None:
     adapter, base = cases["nested-prefix"]
-    code = ("import sys; from loraguard.cli.app import main; rc = main(['check', sys.argv[1], '--base', sys.argv[2],"
-            " '-e', 'vllm', '-e', 'sglang', '-e', 'lorax', '--lora-target-modules', 'qkv_proj']);"
-            " heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; print('HEAVY', heavy)")
-    proc = subprocess.run([sys.executable, "-c", code, str(adapter), str(base)],
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from loraguard.cli.app import main; rc = main(['check', sys.argv[1], '--base', sys.argv[2],"
+        " '-e', 'vllm', '-e', 'sglang', '-e', 'lorax', '--lora-target-modules', 'qkv_proj']);"
+        " heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(adapter), str(base)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout and "LG709" in proc.stdout
 
@@ -281,8 +312,11 @@ def test_engine_verdicts_read_each_engines_errors() -> None:
     def finding(code: str, category: str, engine: str, severity: Severity = Severity.ERROR) -> Finding:
         return Finding(code, category, severity, "m", "f", {"engine": engine})
 
-    findings = (finding("LG701", "engine-incompatible", "vllm"), finding("LG709", "engine-silent-noop", "vllm"),
-                finding("LG733", "engine-silent-noop", "lorax"),
-                finding("LG723", "engine-incompatible", "sglang", Severity.WARNING))
+    findings = (
+        finding("LG701", "engine-incompatible", "vllm"),
+        finding("LG709", "engine-silent-noop", "vllm"),
+        finding("LG733", "engine-silent-noop", "lorax"),
+        finding("LG723", "engine-incompatible", "sglang", Severity.WARNING),
+    )
     report = CheckReport(verdict_of(findings), {}, None, findings, engines=("peft", "vllm", "sglang", "lorax"))
     assert engine_verdicts(report) == {"vllm": "refused", "sglang": "ok", "lorax": "silent-noop"}

@@ -43,14 +43,17 @@ def test_an_empty_monitor_round_trips() -> None:
     assert back.summary() == empty.summary() and back.n == 0
 
 
-@pytest.mark.parametrize("damage", [
-    lambda s: s.update(schema="something/else"),
-    lambda s: s.pop("fine"),
-    lambda s: s["fine"].update(index=[10_000]),
-    lambda s: s.update(n=s["n"] + 1),                      # counts no longer add up
-    lambda s: s["top"].update(keys=s["top"]["keys"][:-1]),
-    lambda s: s["config"].update(bins=1),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s.update(schema="something/else"),
+        lambda s: s.pop("fine"),
+        lambda s: s["fine"].update(index=[10_000]),
+        lambda s: s.update(n=s["n"] + 1),  # counts no longer add up
+        lambda s: s["top"].update(keys=s["top"]["keys"][:-1]),
+        lambda s: s["config"].update(bins=1),
+    ],
+)
 def test_damaged_states_are_refused(damage) -> None:
     state = json.loads(json.dumps(_fed(3).to_state()))
     damage(state)

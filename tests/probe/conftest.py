@@ -17,8 +17,15 @@ def probe_fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dic
     root = tmp_path_factory.mktemp("probe")
     with quiet():
         nonfinite = build_nonfinite_adapter(fx.base, root / "adapters" / "nonfinite")
-    return {"base": fx.base, "healthy": fx.healthy, "degenerate": fx.degenerate, "noop": fx.noop,
-            "nonfinite": nonfinite, "blind_template": write_blind_template(root / "blind.j2"), "root": root}
+    return {
+        "base": fx.base,
+        "healthy": fx.healthy,
+        "degenerate": fx.degenerate,
+        "noop": fx.noop,
+        "nonfinite": nonfinite,
+        "blind_template": write_blind_template(root / "blind.j2"),
+        "root": root,
+    }
 
 
 @pytest.fixture(scope="session")

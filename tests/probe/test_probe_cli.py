@@ -50,8 +50,20 @@ def test_noop_stops_after_check_unless_forced(probe_fx: dict[str, Any], capsys: 
 
 
 def test_text_output(probe_fx: dict[str, Any], rows_csv: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["probe", str(probe_fx["degenerate"]), "--base", str(probe_fx["base"]), "--data", str(rows_csv),
-                 "--samples", "8", "--device", "cpu"])
+    code = main(
+        [
+            "probe",
+            str(probe_fx["degenerate"]),
+            "--base",
+            str(probe_fx["base"]),
+            "--data",
+            str(rows_csv),
+            "--samples",
+            "8",
+            "--device",
+            "cpu",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and out.startswith("FAIL")
     assert "with adapter" in out and "base alone" in out and "mean KL" in out

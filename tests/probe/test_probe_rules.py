@@ -34,12 +34,25 @@ def side(values: Any, *, finite: Any = None, parsed: Any = None, texts: Any = No
     return Side(probabilities=p, parsed=ok, logits_finite=fin, texts=texts)
 
 
-def ctx(adapted: Any = SPREAD, base: Any = SPREAD, *, effect: Effect = HEALTHY_EFFECT, method: str = "logits",
-        batch: BatchCheck | None = None, **sides: Any) -> ProbeContext:
+def ctx(
+    adapted: Any = SPREAD,
+    base: Any = SPREAD,
+    *,
+    effect: Effect = HEALTHY_EFFECT,
+    method: str = "logits",
+    batch: BatchCheck | None = None,
+    **sides: Any,
+) -> ProbeContext:
     a = sides.get("adapted_side") or side(adapted)
     b = sides.get("base_side") or side(base)
-    return ProbeContext(row_ids=tuple(str(i) for i in range(a.probabilities.size)), method=method, adapted=a,
-                        base=b, effect=effect, batch=batch)
+    return ProbeContext(
+        row_ids=tuple(str(i) for i in range(a.probabilities.size)),
+        method=method,
+        adapted=a,
+        base=b,
+        effect=effect,
+        batch=batch,
+    )
 
 
 def codes(c: ProbeContext) -> dict[str, Severity]:
@@ -48,8 +61,15 @@ def codes(c: ProbeContext) -> dict[str, Severity]:
 
 def test_probe_rules_are_registered_documented_and_separate() -> None:
     probe_rules = [r for r in all_rules() if r.code.startswith("LG6")]
-    assert [r.name for r in probe_rules] == ["no-effect", "degenerate-output", "low-spread", "batch-inconsistency",
-                                             "non-finite-output", "parse-failure", "small-effect"]
+    assert [r.name for r in probe_rules] == [
+        "no-effect",
+        "degenerate-output",
+        "low-spread",
+        "batch-inconsistency",
+        "non-finite-output",
+        "parse-failure",
+        "small-effect",
+    ]
     for r in probe_rules:
         assert r.category in CATEGORIES
         for section in ("What it checks:", "Why it matters:", "How to fix:"):
@@ -150,8 +170,9 @@ def test_batch_inconsistency() -> None:
     assert differential(ctx(batch=bad), found)[0] is None
 
 
-@pytest.mark.parametrize(("failures", "expected"), [(0, None), (2, None), (3, Severity.WARNING),
-                                                    (8, Severity.WARNING), (9, Severity.ERROR)])
+@pytest.mark.parametrize(
+    ("failures", "expected"), [(0, None), (2, None), (3, Severity.WARNING), (8, Severity.WARNING), (9, Severity.ERROR)]
+)
 def test_parse_failure_thresholds(failures: int, expected: Severity | None) -> None:
     parsed = np.ones(40, dtype=bool)  # 2/40 = 5% is fine, 3/40 a warning, 8/40 = 20% still, 9/40 an error
     parsed[:failures] = False
@@ -164,9 +185,14 @@ def test_thresholds_are_configurable() -> None:
     rng = np.random.default_rng(2)
     values = 0.5 + 0.002 * rng.standard_normal(16)
     assert "LG602" not in codes(ctx(adapted=values))
-    strict = ProbeContext(row_ids=tuple(map(str, range(16))), method="logits", adapted=side(values),
-                          base=side(SPREAD), effect=HEALTHY_EFFECT,
-                          thresholds=ProbeThresholds(degenerate_std=0.01))
+    strict = ProbeContext(
+        row_ids=tuple(map(str, range(16))),
+        method="logits",
+        adapted=side(values),
+        base=side(SPREAD),
+        effect=HEALTHY_EFFECT,
+        thresholds=ProbeThresholds(degenerate_std=0.01),
+    )
     assert "LG602" in codes(strict)
 
 
@@ -181,9 +207,21 @@ def test_report_json_schema_without_nan() -> None:
     found = sort_findings(run_rules(c))
     blame, words = differential(c, found)
     static = CheckReport(verdict=verdict_of(()), adapter={}, base=None, findings=())
-    report = ProbeReport(verdict=verdict_of(found), adapter="a", base="b", method="logits", template="chat",
-                         data="builtin", samples=16, findings=found, check=static, stopped=False, blame=blame,
-                         differential=words, context=c)
+    report = ProbeReport(
+        verdict=verdict_of(found),
+        adapter="a",
+        base="b",
+        method="logits",
+        template="chat",
+        data="builtin",
+        samples=16,
+        findings=found,
+        check=static,
+        stopped=False,
+        blame=blame,
+        differential=words,
+        context=c,
+    )
     data = json.loads(report.to_json())
     assert data["schema"] == "loraguard.probe/1" and data["verdict"] == "fail" and data["blame"] == "adapter"
     assert set(data["stats"]) == {"adapted", "base"}

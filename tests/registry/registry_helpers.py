@@ -13,10 +13,15 @@ from loraguard.report.model import CheckReport
 
 def make_report(*codes: str, task: str = "SEQ_CLS") -> CheckReport:
     """A real CheckReport whose findings are errors with these codes (none: a pass)."""
-    findings = tuple(Finding(code, "zero-adapter", Severity.ERROR, f"{code}: every lora_B tensor is zero",
-                             fix="re-save after training") for code in codes)
-    return CheckReport(verdict=verdict_of(findings), adapter={"name": "fake", "task_type": task}, base=None,
-                       findings=findings)
+    findings = tuple(
+        Finding(
+            code, "zero-adapter", Severity.ERROR, f"{code}: every lora_B tensor is zero", fix="re-save after training"
+        )
+        for code in codes
+    )
+    return CheckReport(
+        verdict=verdict_of(findings), adapter={"name": "fake", "task_type": task}, base=None, findings=findings
+    )
 
 
 def passing(path: str, base: str) -> CheckReport:

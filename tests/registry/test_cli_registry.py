@@ -53,9 +53,9 @@ def test_add_list_show_promote_set_traffic_retire(cli: RunCli, adapter: Path, ba
     assert code == 0 and [line.split()[3] for line in out.strip().splitlines()] == ["retired", "promoted", "added"]
 
 
-def test_rejection_prints_verdict_findings_and_hint_and_writes_nothing(cli: RunCli, adapter: Path, base: Path,
-                                                                       url: str,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rejection_prints_verdict_findings_and_hint_and_writes_nothing(
+    cli: RunCli, adapter: Path, base: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("loraguard.checker.check", failing)
     code, out, err = cli(["add", "tox", str(adapter), "--base", str(base)])
     assert code == 1 and err == ""
@@ -86,17 +86,21 @@ def test_verify_exit_codes(cli: RunCli, adapter: Path, base: Path) -> None:
     assert code == 1 and data["ok"] is False and data["results"][0]["changed"] == ["tokenizer/vocab.txt"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["show", "nope"], "no adapter nope"),
-    (["show", "tox@x"], "expected NAME or NAME@VERSION"),
-    (["promote", "tox@7"], "no adapter tox@7"),
-    (["set-traffic", "tox@1", "nan"], "traffic weight"),
-    (["list", "--status", "live"], "status 'live'"),
-    (["add", "bad/name", "x", "--base", "b"], "adapter name"),
-    (["add", "tox", "/no/such/adapter", "--base", "b"], "no such folder"),
-])
-def test_bad_input_is_one_error_line_and_exit_2(cli: RunCli, adapter: Path, base: Path, args: list[str],
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "nope"], "no adapter nope"),
+        (["show", "tox@x"], "expected NAME or NAME@VERSION"),
+        (["promote", "tox@7"], "no adapter tox@7"),
+        (["set-traffic", "tox@1", "nan"], "traffic weight"),
+        (["list", "--status", "live"], "status 'live'"),
+        (["add", "bad/name", "x", "--base", "b"], "adapter name"),
+        (["add", "tox", "/no/such/adapter", "--base", "b"], "no such folder"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(
+    cli: RunCli, adapter: Path, base: Path, args: list[str], message: str
+) -> None:
     cli(["add", "tox", str(adapter), "--base", str(base)])
     code, out, err = cli(args)
     assert code == 2 and message in err and "Traceback" not in err + out
@@ -133,8 +137,9 @@ def test_bad_registries_exit_2(run_cli: RunCli, tmp_path: Path, url: str, monkey
     assert code == 2 and "locked by another writer" in err and "--lock-timeout" in err
 
 
-def test_default_registry_is_env_then_working_folder(run_cli: RunCli, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_registry_is_env_then_working_folder(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from loraguard.registry import DEFAULT_URL, registry_url
 
     monkeypatch.chdir(tmp_path)
@@ -147,27 +152,51 @@ def test_default_registry_is_env_then_working_folder(run_cli: RunCli, tmp_path: 
 
 
 def test_cli_module_imports_neither_sqlalchemy_nor_torch() -> None:
-    code = ("import sys; import loraguard.cli.cmd_registry, loraguard.registry;"
-            " print([m for m in ('sqlalchemy', 'torch', 'transformers') if m in sys.modules])")
+    code = (
+        "import sys; import loraguard.cli.cmd_registry, loraguard.registry;"
+        " print([m for m in ('sqlalchemy', 'torch', 'transformers') if m in sys.modules])"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
 def test_missing_sqlalchemy_names_the_extra(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['sqlalchemy'] = None; from loraguard.cli.app import main;"
-            " sys.exit(main(['registry', 'list']))")
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None; from loraguard.cli.app import main;"
+        " sys.exit(main(['registry', 'list']))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "Error: The registry needs the 'registry' extra: pip install 'loraguard[registry]'")
+        "Error: The registry needs the 'registry' extra: pip install 'loraguard[registry]'"
+    )
 
 
 def test_hub_id_offline_is_a_clean_error(tmp_path: Path) -> None:
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin",
-           "LORAGUARD_REGISTRY": f"sqlite:///{tmp_path / 'r.db'}"}
-    proc = subprocess.run([sys.executable, "-m", "loraguard", "registry", "add", "tox", "some-org/no-such-lora",
-                           "--base", "Qwen/Qwen2.5-1.5B-Instruct"], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=tmp_path)
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "PATH": "/usr/bin:/bin",
+        "LORAGUARD_REGISTRY": f"sqlite:///{tmp_path / 'r.db'}",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loraguard",
+            "registry",
+            "add",
+            "tox",
+            "some-org/no-such-lora",
+            "--base",
+            "Qwen/Qwen2.5-1.5B-Instruct",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("Error: some-org/no-such-lora: could not fetch the adapter from the Hugging Face Hub")
     assert "Traceback" not in proc.stderr

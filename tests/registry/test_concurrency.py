@@ -22,8 +22,7 @@ def test_two_processes_add_and_set_traffic_concurrently(url: str, adapter: Path,
         pass  # created up front, so both workers only open it
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=add_many, args=(url, "a", str(adapter), str(base), N, start, out))
-             for _ in range(2)]
+    procs = [ctx.Process(target=add_many, args=(url, "a", str(adapter), str(base), N, start, out)) for _ in range(2)]
     for proc in procs:
         proc.start()
     results = [out.get(timeout=120) for _ in procs]
@@ -50,6 +49,7 @@ def test_one_registry_shared_by_threads(url: str, adapter: Path, base: Path) -> 
     errors: list[BaseException] = []
 
     with Registry(url) as reg:
+
         def work() -> None:
             try:
                 for _ in range(10):

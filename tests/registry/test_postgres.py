@@ -61,19 +61,38 @@ def pg_url() -> Iterator[str]:
         os.chown(root, user.pw_uid, user.pw_gid)
     data, port = root / "data", _free_port()
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True, timeout=60)
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30",
-                        "-o", f"-k {root} -p {port} -h 127.0.0.1 -F", "start"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                f"-k {root} -p {port} -h 127.0.0.1 -F",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     except subprocess.SubprocessError as exc:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"could not start a throw-away PostgreSQL: {exc}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True,
-                       timeout=60)
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
 
 

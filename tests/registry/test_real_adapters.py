@@ -21,12 +21,16 @@ def fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str,
 
     built = probe_models
     root = tmp_path_factory.mktemp("registry-real")
-    return {"base": built.base, "healthy": built.healthy, "degenerate": built.degenerate, "noop": built.noop,
-            "rows": write_rows_csv(root / "rows.csv")}
+    return {
+        "base": built.base,
+        "healthy": built.healthy,
+        "degenerate": built.degenerate,
+        "noop": built.noop,
+        "rows": write_rows_csv(root / "rows.csv"),
+    }
 
 
-def test_real_check_accepts_healthy_rejects_noop_and_probe_rejects_degenerate(fx: dict[str, Path],
-                                                                              url: str) -> None:
+def test_real_check_accepts_healthy_rejects_noop_and_probe_rejects_degenerate(fx: dict[str, Path], url: str) -> None:
     from loraguard.registry import Registry
 
     with Registry(url) as reg:
@@ -46,8 +50,9 @@ def test_real_check_accepts_healthy_rejects_noop_and_probe_rejects_degenerate(fx
         assert forced.forced and forced.check_report["findings"][0]["code"] == "LG401"
 
 
-def test_cli_with_the_real_check(fx: dict[str, Path], url: str,
-                                 run_cli: Callable[[Sequence[str]], tuple[int, str, str]]) -> None:
+def test_cli_with_the_real_check(
+    fx: dict[str, Path], url: str, run_cli: Callable[[Sequence[str]], tuple[int, str, str]]
+) -> None:
     def cli(*args: Any) -> tuple[int, str, str]:
         return run_cli(["registry", *map(str, args), "--registry", url])
 

@@ -33,12 +33,30 @@ INSERT INTO loraguard_state VALUES (1, 7);
 def _make_v1(path: Path, adapter: Path, base: Path) -> None:
     con = sqlite3.connect(path)
     con.executescript(V1_DDL)
-    row = ("tox", 1, str(adapter), str(adapter), json.dumps({"adapter_config.json": "ab" * 32}), str(base),
-           "CAUSAL_LM", "production", 1.0, json.dumps({"verdict": "pass"}), None, 1, "legacy reason", "dave",
-           "2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00")
-    con.execute("INSERT INTO loraguard_adapters (name, version, source, path, files, base, task, status, "
-                "traffic_weight, check_report, probe_report, forced, force_reason, created_by, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    row = (
+        "tox",
+        1,
+        str(adapter),
+        str(adapter),
+        json.dumps({"adapter_config.json": "ab" * 32}),
+        str(base),
+        "CAUSAL_LM",
+        "production",
+        1.0,
+        json.dumps({"verdict": "pass"}),
+        None,
+        1,
+        "legacy reason",
+        "dave",
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-02T00:00:00+00:00",
+    )
+    con.execute(
+        "INSERT INTO loraguard_adapters (name, version, source, path, files, base, task, status, "
+        "traffic_weight, check_report, probe_report, forced, force_reason, created_by, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row,
+    )
     con.commit()
     con.close()
 
@@ -58,7 +76,13 @@ def test_v1_file_upgrades_to_the_current_version_and_keeps_its_rows(tmp_path: Pa
         assert reg.upgraded_from == 1
         old = reg.get("tox@1")
         assert (old.status, old.traffic_weight, old.tags, old.forced, old.force_reason, old.created_by) == (
-            Status.PRODUCTION, 1.0, (), True, "legacy reason", "dave")
+            Status.PRODUCTION,
+            1.0,
+            (),
+            True,
+            "legacy reason",
+            "dave",
+        )
         assert old.files == {"adapter_config.json": "ab" * 32} and old.check_report == {"verdict": "pass"}
         assert reg.revision() == 7  # the counter survives the upgrade
         new = reg.add("tox", adapter, base=str(base), check_fn=passing, tags=["v2"])  # tags + events now work
@@ -81,8 +105,9 @@ def _layout(path: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def test_a_failing_migration_step_leaves_the_old_version_intact(tmp_path: Path, adapter: Path, base: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_migration_step_leaves_the_old_version_intact(
+    tmp_path: Path, adapter: Path, base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from loraguard.registry import db as db_module
     from loraguard.registry import schema
 

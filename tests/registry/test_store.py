@@ -26,8 +26,9 @@ def _snapshot(reg: Registry) -> tuple:
 
 
 def test_add_records_everything_and_starts_as_shadow(reg: Registry, adapter: Path, base: Path) -> None:
-    entry = reg.add("tox", adapter, base=str(base), tags=["team-a", "team-a", "nightly"], actor="alice",
-                    check_fn=passing)
+    entry = reg.add(
+        "tox", adapter, base=str(base), tags=["team-a", "team-a", "nightly"], actor="alice", check_fn=passing
+    )
     assert isinstance(entry, Entry)
     assert (entry.ref, entry.version, entry.status, entry.traffic_weight) == ("tox@1", 1, Status.CANDIDATE, 0.0)
     assert entry.shadow and not entry.forced and entry.force_reason is None
@@ -75,8 +76,9 @@ def test_rejected_adapter_writes_nothing(reg: Registry, adapter: Path, base: Pat
 
 
 def test_forced_entry_records_reason_and_event(reg: Registry, adapter: Path, base: Path) -> None:
-    entry = reg.add("tox", adapter, base=str(base), check_fn=failing, force=True, reason="  known no-op, A/B  ",
-                    actor="bob")
+    entry = reg.add(
+        "tox", adapter, base=str(base), check_fn=failing, force=True, reason="  known no-op, A/B  ", actor="bob"
+    )
     assert entry.forced and entry.force_reason == "known no-op, A/B"
     assert entry.check_report["verdict"] == "fail" and entry.check_report["findings"][0]["code"] == "LG401"
     kinds = {e.kind: e for e in reg.events("tox@1")}
@@ -86,8 +88,9 @@ def test_forced_entry_records_reason_and_event(reg: Registry, adapter: Path, bas
     assert not clean.forced and clean.force_reason is None  # force on a clean adapter is not "forced"
 
 
-def test_probe_runs_after_a_clean_check_and_its_errors_reject(reg: Registry, adapter: Path, base: Path,
-                                                               tmp_path: Path) -> None:
+def test_probe_runs_after_a_clean_check_and_its_errors_reject(
+    reg: Registry, adapter: Path, base: Path, tmp_path: Path
+) -> None:
     calls: list[tuple] = []
 
     def probe_fn(path: str, base_: str, *, rows: str) -> object:
@@ -100,16 +103,22 @@ def test_probe_runs_after_a_clean_check_and_its_errors_reject(reg: Registry, ada
     with pytest.raises(AdapterRejectedError, match="check found"):  # a failing check stops before the probe
         reg.add("tox", adapter, base=str(base), check_fn=failing, probe_fn=probe_fn, probe_data="rows.csv")
     assert len(calls) == 1
-    entry = reg.add("tox", adapter, base=str(base), check_fn=passing, probe_fn=lambda *a, **k: make_report(),
-                    probe_data="rows.csv")
+    entry = reg.add(
+        "tox", adapter, base=str(base), check_fn=passing, probe_fn=lambda *a, **k: make_report(), probe_data="rows.csv"
+    )
     assert entry.probe_report is not None and entry.probe_report["verdict"] == "pass"
     with pytest.raises(InputError, match="local base folder"):
-        reg.add("tox", adapter, base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing, probe_fn=probe_fn,
-                probe_data="rows.csv")
+        reg.add(
+            "tox",
+            adapter,
+            base="Qwen/Qwen2.5-1.5B-Instruct",
+            check_fn=passing,
+            probe_fn=probe_fn,
+            probe_data="rows.csv",
+        )
 
 
-def test_promote_retires_previous_production_of_the_same_name_only(reg: Registry, adapter: Path,
-                                                                    base: Path) -> None:
+def test_promote_retires_previous_production_of_the_same_name_only(reg: Registry, adapter: Path, base: Path) -> None:
     for name in ("tox", "tox", "tox", "spam"):
         reg.add(name, adapter, base=str(base), check_fn=passing)
     assert reg.promote("spam@1").status is Status.PRODUCTION
@@ -119,8 +128,12 @@ def test_promote_retires_previous_production_of_the_same_name_only(reg: Registry
     second = reg.promote("tox@2")
     assert (second.status, second.traffic_weight) == (Status.PRODUCTION, 3.0)  # a non-zero weight is kept
     states = {e.ref: (e.status, e.traffic_weight) for e in reg.list()}
-    assert states == {"tox@1": (Status.RETIRED, 0.0), "tox@2": (Status.PRODUCTION, 3.0),
-                      "tox@3": (Status.CANDIDATE, 0.0), "spam@1": (Status.PRODUCTION, 1.0)}
+    assert states == {
+        "tox@1": (Status.RETIRED, 0.0),
+        "tox@2": (Status.PRODUCTION, 3.0),
+        "tox@3": (Status.CANDIDATE, 0.0),
+        "spam@1": (Status.PRODUCTION, 1.0),
+    }
     promoted = reg.events("tox@2")[0]
     assert promoted.kind == "promoted" and promoted.detail["retired"] == ["tox@1"]
     assert [e.kind for e in reg.events("tox@1")][:2] == ["retired", "promoted"]
@@ -147,8 +160,9 @@ def test_retire_and_set_traffic_validation(reg: Registry, adapter: Path, base: P
     assert reg.promote("tox@1").status is Status.PRODUCTION  # a rollback may bring a retired version back
 
 
-def test_serving_matches_the_normalised_base(reg: Registry, adapter: Path, base: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serving_matches_the_normalised_base(
+    reg: Registry, adapter: Path, base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     reg.add("tox", adapter, base="bases/qwen", check_fn=passing)
     reg.add("tox", adapter, base=str(base) + "/", check_fn=passing)
@@ -163,8 +177,9 @@ def test_serving_matches_the_normalised_base(reg: Registry, adapter: Path, base:
     assert [e.ref for e in reg.list(base="bases/qwen")] == ["old@1", "tox@1", "tox@2"]
 
 
-def test_verify_flags_a_one_byte_change_a_deleted_and_an_added_file(reg: Registry, adapter: Path, base: Path,
-                                                                    tmp_path: Path) -> None:
+def test_verify_flags_a_one_byte_change_a_deleted_and_an_added_file(
+    reg: Registry, adapter: Path, base: Path, tmp_path: Path
+) -> None:
     other = make_adapter(tmp_path / "adapters" / "other")
     reg.add("tox", adapter, base=str(base), check_fn=passing)
     reg.add("other", other, base=str(base), check_fn=passing)
@@ -181,7 +196,10 @@ def test_verify_flags_a_one_byte_change_a_deleted_and_an_added_file(reg: Registr
     (result,) = reg.verify("tox")
     assert not result.ok
     assert (result.changed, result.missing, result.added) == (
-        ("adapter_model.safetensors",), ("tokenizer/vocab.txt",), ("extra.bin",))
+        ("adapter_model.safetensors",),
+        ("tokenizer/vocab.txt",),
+        ("extra.bin",),
+    )
     assert reg.revision() == before + 1
     failed = reg.events("tox@1")[0]
     assert failed.kind == "verify-failed" and failed.detail["changed"] == ["adapter_model.safetensors"]
@@ -205,7 +223,9 @@ def test_record_event_and_revision_bumps_on_every_change_only(reg: Registry, ada
     assert reg.revision() == rev + 4
     newest = reg.events(limit=2)
     assert [(e.kind, e.ref, dict(e.detail)) for e in newest] == [
-        ("alert", None, {"metric": "drift", "value": 0.4}), ("alert", "tox@1", {"message": "p95 latency 2.1 s > 1 s"})]
+        ("alert", None, {"metric": "drift", "value": 0.4}),
+        ("alert", "tox@1", {"message": "p95 latency 2.1 s > 1 s"}),
+    ]
     assert newest[1].actor == "server"
     assert [e.kind for e in reg.events("tox")] == ["alert", "added"]  # a name matches its versions, not "toxic"
     assert len(reg.events(limit=1)) == 1
@@ -215,8 +235,9 @@ def test_record_event_and_revision_bumps_on_every_change_only(reg: Registry, ada
         reg.events(limit=0)
 
 
-def test_sources_folders_files_and_hub_ids(reg: Registry, adapter: Path, base: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sources_folders_files_and_hub_ids(
+    reg: Registry, adapter: Path, base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import huggingface_hub
 
     with pytest.raises(InputError, match="a file"):
@@ -263,7 +284,8 @@ def test_hash_files_is_recursive_sorted_and_follows_file_symlinks(tmp_path: Path
 
 
 def test_monitor_snapshots_are_kept_per_base_and_instance_without_bumping_the_revision(
-        reg: Registry, base: Path, tmp_path: Path) -> None:
+    reg: Registry, base: Path, tmp_path: Path
+) -> None:
     other_base = tmp_path / "other-base"
     other_base.mkdir()
     revision = reg.revision()

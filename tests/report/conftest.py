@@ -23,8 +23,14 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
     root = tmp_path_factory.mktemp("synthetic")
     base = make_base(root / "base")
     healthy = make_adapter(root / "healthy", modules=("q_proj", "k_proj", "v_proj", "o_proj"))
-    broken = make_adapter(root / "broken", layers=[0, 2, 3, 4, 5, 6, 7],
-                          modules=("q_proj", "k_proj", "v_proj", "o_proj"), zero=[2], nan=[3], scale={0: 60.0})
+    broken = make_adapter(
+        root / "broken",
+        layers=[0, 2, 3, 4, 5, 6, 7],
+        modules=("q_proj", "k_proj", "v_proj", "o_proj"),
+        zero=[2],
+        nan=[3],
+        scale={0: 60.0},
+    )
     assert LAYERS == 4
     return Synthetic(base, healthy, broken)
 

@@ -43,8 +43,11 @@ def read_png(path: Path) -> np.ndarray:
             arr = np.frombuffer(bytes(line), dtype=np.uint8).reshape(width, bpp).astype(np.int64)
             line = bytearray((np.cumsum(arr, axis=0) % 256).astype(np.uint8).tobytes())
         elif kind == 2:  # Up
-            line = bytearray(((np.frombuffer(bytes(line), np.uint8).astype(np.int64)
-                               + np.frombuffer(bytes(prior), np.uint8)) % 256).astype(np.uint8).tobytes())
+            line = bytearray(
+                ((np.frombuffer(bytes(line), np.uint8).astype(np.int64) + np.frombuffer(bytes(prior), np.uint8)) % 256)
+                .astype(np.uint8)
+                .tobytes()
+            )
         elif kind == 3:  # Average
             for i in range(stride):
                 left = line[i - bpp] if i >= bpp else 0

@@ -17,13 +17,26 @@ import numpy as np
 HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM = 64, 4, 4, 2, 16
 BASE_NAME = "test/tiny-llama"
 BASE_CONFIG = {
-    "_name_or_path": BASE_NAME, "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-    "hidden_size": HIDDEN, "intermediate_size": 128, "num_hidden_layers": LAYERS,
-    "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM, "vocab_size": 128,
-    "tie_word_embeddings": False, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
+    "_name_or_path": BASE_NAME,
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": HIDDEN,
+    "intermediate_size": 128,
+    "num_hidden_layers": LAYERS,
+    "num_attention_heads": HEADS,
+    "num_key_value_heads": KV_HEADS,
+    "head_dim": HEAD_DIM,
+    "vocab_size": 128,
+    "tie_word_embeddings": False,
+    "max_position_embeddings": 256,
+    "rms_norm_eps": 1e-5,
 }
-OUT_FEATURES = {"q_proj": HEADS * HEAD_DIM, "k_proj": KV_HEADS * HEAD_DIM, "v_proj": KV_HEADS * HEAD_DIM,
-                "o_proj": HIDDEN}
+OUT_FEATURES = {
+    "q_proj": HEADS * HEAD_DIM,
+    "k_proj": KV_HEADS * HEAD_DIM,
+    "v_proj": KV_HEADS * HEAD_DIM,
+    "o_proj": HIDDEN,
+}
 
 
 def write_safetensors(path: Path, tensors: Mapping[str, np.ndarray]) -> Path:
@@ -48,11 +61,20 @@ def make_base(folder: Path, **overrides: object) -> Path:
     return folder
 
 
-def make_adapter(folder: Path, *, layers: Iterable[int] = range(LAYERS),
-                 modules: Iterable[str] = ("q_proj", "v_proj"), r: int = 4, zero: Iterable[int] = (),
-                 nan: Iterable[int] = (), scale: Mapping[int, float] | None = None, hidden: int = HIDDEN,
-                 base: str = BASE_NAME, weights_name: str = "adapter_model.safetensors",
-                 seed: int = 0) -> Path:
+def make_adapter(
+    folder: Path,
+    *,
+    layers: Iterable[int] = range(LAYERS),
+    modules: Iterable[str] = ("q_proj", "v_proj"),
+    r: int = 4,
+    zero: Iterable[int] = (),
+    nan: Iterable[int] = (),
+    scale: Mapping[int, float] | None = None,
+    hidden: int = HIDDEN,
+    base: str = BASE_NAME,
+    weights_name: str = "adapter_model.safetensors",
+    seed: int = 0,
+) -> Path:
     """A LoRA adapter on `modules` of `layers`; layers in `zero` get lora_B = 0, in `nan` one NaN,
     in `scale` their B multiplied (an outlier)."""
     rng = np.random.default_rng(seed)
@@ -73,8 +95,17 @@ def make_adapter(folder: Path, *, layers: Iterable[int] = range(LAYERS),
                 a[0, 0] = np.nan
             tensors[f"{key}.lora_A.weight"], tensors[f"{key}.lora_B.weight"] = a, b
     write_safetensors(folder / weights_name, tensors)
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": 2 * r, "lora_dropout": 0.0,
-              "target_modules": list(modules), "base_model_name_or_path": base, "bias": "none",
-              "fan_in_fan_out": False, "inference_mode": True}
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": r,
+        "lora_alpha": 2 * r,
+        "lora_dropout": 0.0,
+        "target_modules": list(modules),
+        "base_model_name_or_path": base,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+    }
     (folder / "adapter_config.json").write_text(json.dumps(config))
     return folder

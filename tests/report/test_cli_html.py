@@ -24,19 +24,35 @@ def test_check_html_writes_the_page_and_keeps_stdout_clean(synthetic, tmp_path: 
 
 
 def test_check_html_does_not_import_torch(synthetic, tmp_path: Path) -> None:
-    code = ("import sys; from loraguard.cli.app import main;"
-            " rc = main(['check', sys.argv[1], '--base', sys.argv[2], '--html', sys.argv[3]]);"
-            " print('HEAVY', [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(synthetic.healthy), str(synthetic.base),
-                           str(tmp_path / "c.html")], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from loraguard.cli.app import main;"
+        " rc = main(['check', sys.argv[1], '--base', sys.argv[2], '--html', sys.argv[3]]);"
+        " print('HEAVY', [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(synthetic.healthy), str(synthetic.base), str(tmp_path / "c.html")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
 
 
 def test_gate_html(gate_files, tmp_path: Path, capsys) -> None:
     out = tmp_path / "gate.html"
-    code = main(["gate", str(gate_files.candidate), "--baseline", str(gate_files.baseline), "--labels",
-                 str(gate_files.labels), "--html", str(out)])
+    code = main(
+        [
+            "gate",
+            str(gate_files.candidate),
+            "--baseline",
+            str(gate_files.baseline),
+            "--labels",
+            str(gate_files.labels),
+            "--html",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code in (0, 1) and text.startswith("loraguard gate:")
     page = out.read_text()

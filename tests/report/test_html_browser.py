@@ -27,8 +27,10 @@ WIDTH, HEIGHT = 1200, 900
 @pytest.fixture(scope="module")
 def chromium() -> str:
     if CHROMIUM is None:
-        pytest.skip("headless Chromium is absent (/usr/bin/chromium): install Debian's `chromium` package "
-                    "(`.ci/run` does) to render the HTML reports")
+        pytest.skip(
+            "headless Chromium is absent (/usr/bin/chromium): install Debian's `chromium` package "
+            "(`.ci/run` does) to render the HTML reports"
+        )
     return CHROMIUM
 
 
@@ -48,10 +50,24 @@ class _Text(HTMLParser):
 def render(chromium: str, page: Path, tmp_path: Path) -> tuple[np.ndarray, str, int]:
     """Screenshot and DOM of `page` in one headless run; returns (pixels, visible text, number of <svg>)."""
     shot = tmp_path / f"{page.stem}.png"
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-           "--dump-dom", f"--window-size={WIDTH},{HEIGHT}", page.resolve().as_uri()]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={shot}",
+        "--dump-dom",
+        f"--window-size={WIDTH},{HEIGHT}",
+        page.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]

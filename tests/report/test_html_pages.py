@@ -61,16 +61,20 @@ def test_check_page_shows_verdict_findings_and_heatmap(synthetic) -> None:
 
 
 def test_heatmap_grid_rows_cover_base_and_adapter_layers() -> None:
-    norms = (ModuleNorm("model.layers.0.self_attn.q_proj", 0, "self_attn.q_proj", 1.0, False, False),
-             ModuleNorm("model.layers.2.mlp.down_proj", 2, "mlp.down_proj", 0.0, True, False),
-             ModuleNorm("lm_head", None, "lm_head", 3.0, False, False))
+    norms = (
+        ModuleNorm("model.layers.0.self_attn.q_proj", 0, "self_attn.q_proj", 1.0, False, False),
+        ModuleNorm("model.layers.2.mlp.down_proj", 2, "mlp.down_proj", 0.0, True, False),
+        ModuleNorm("lm_head", None, "lm_head", 3.0, False, False),
+    )
     rows, cols, cells, notes = heatmap_grid(norms, base_layers=5)
     assert rows == [f"layer {i}" for i in range(5)] and cols == ["self_attn.q_proj", "mlp.down_proj"]
     assert set(cells) == {(0, 0), (2, 1)} and cells[(2, 1)].zero and not notes
     rows, _, _, notes = heatmap_grid(norms, base_layers=2)
     assert len(rows) == 3 and set(notes) == {2}
-    t5 = (ModuleNorm("encoder.block.0.layer.0.SelfAttention.q", 0, "layer.0.SelfAttention.q", 1.0, False, False),
-          ModuleNorm("decoder.block.0.layer.0.SelfAttention.q", 0, "layer.0.SelfAttention.q", 2.0, False, False))
+    t5 = (
+        ModuleNorm("encoder.block.0.layer.0.SelfAttention.q", 0, "layer.0.SelfAttention.q", 1.0, False, False),
+        ModuleNorm("decoder.block.0.layer.0.SelfAttention.q", 0, "layer.0.SelfAttention.q", 2.0, False, False),
+    )
     _, cols, cells, _ = heatmap_grid(t5)
     assert sorted(cols) == ["decoder:layer.0.SelfAttention.q", "encoder:layer.0.SelfAttention.q"] and len(cells) == 2
 
@@ -86,9 +90,21 @@ def test_check_page_without_norms_or_base_says_so(synthetic) -> None:
 def test_check_page_escapes_every_name() -> None:
     finding = Finding("LG301", "shape-mismatch", Severity.ERROR, f"module {EVIL}", fix=EVIL)
     norms = tuple(ModuleNorm(f"model.layers.{i}.{EVIL}", i, EVIL, 1.0 + i, False, False) for i in range(5))
-    report = CheckReport(Verdict.FAIL, {"name": EVIL, "ref": EVIL, "claimed_base": EVIL, "target_modules": [EVIL]},
-                         {"name": EVIL, "architecture": EVIL, "num_layers": 5, "hidden_size": 1, "vocab_size": 1,
-                          "params_b": 0.1, "source": EVIL}, (finding,), module_norms=norms)
+    report = CheckReport(
+        Verdict.FAIL,
+        {"name": EVIL, "ref": EVIL, "claimed_base": EVIL, "target_modules": [EVIL]},
+        {
+            "name": EVIL,
+            "architecture": EVIL,
+            "num_layers": 5,
+            "hidden_size": 1,
+            "vocab_size": 1,
+            "params_b": 0.1,
+            "source": EVIL,
+        },
+        (finding,),
+        module_norms=norms,
+    )
     page = render_check_html(report)
     assert_self_contained(page)
     assert "<script>" not in page and "<img" not in page and "&lt;script&gt;" in page
@@ -156,8 +172,10 @@ def test_matrix_page_with_error_rows_and_hostile_names() -> None:
     from loraguard.matrix import MatrixResult, MatrixRow
     from loraguard.report.html_matrix import render_matrix_html
 
-    rows = (MatrixRow(f"/a/{EVIL}", EVIL, "error", error=f"RuntimeError: {EVIL}"),
-            MatrixRow("/a/ok", EVIL, "pass", categories=("provenance",), ms=2.0))
+    rows = (
+        MatrixRow(f"/a/{EVIL}", EVIL, "error", error=f"RuntimeError: {EVIL}"),
+        MatrixRow("/a/ok", EVIL, "pass", categories=("provenance",), ms=2.0),
+    )
     page = render_matrix_html(MatrixResult(rows, (f"/a/{EVIL}", "/a/ok"), (EVIL,), 2, "process", True, 0.5))
     assert_self_contained(page)
     assert "Checks that could not run" in page and "<script>" not in page and 'class="c-error"' in page

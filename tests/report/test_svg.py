@@ -84,8 +84,12 @@ def heat(rows: int, cols: int, **states: set[tuple[int, int]]) -> dict[tuple[int
         for c in range(cols):
             if (r, c) in states.get("missing", set()):
                 continue
-            cells[(r, c)] = HeatCell(1.0 + 0.01 * r, zero=(r, c) in states.get("zero", set()),
-                                     non_finite=(r, c) in states.get("nan", set()), title=f"m{r}.{c}")
+            cells[(r, c)] = HeatCell(
+                1.0 + 0.01 * r,
+                zero=(r, c) in states.get("zero", set()),
+                non_finite=(r, c) in states.get("nan", set()),
+                title=f"m{r}.{c}",
+            )
     return cells
 
 
@@ -121,8 +125,9 @@ def test_heatmap_flags_outliers_within_a_column_only() -> None:
 
 
 def test_heatmap_row_notes_and_empty_input() -> None:
-    root = parse(heatmap_svg(["0", "1", "2"], ["q"], heat(3, 1), row_notes={2: "beyond the base"},
-                             flag_label="not in base"))
+    root = parse(
+        heatmap_svg(["0", "1", "2"], ["q"], heat(3, 1), row_notes={2: "beyond the base"}, flag_label="not in base")
+    )
     assert len(with_class(root, "row-flagged")) == 1 and len(with_class(root, "row-flag")) == 1
     assert "not in base" in ET.tostring(root, encoding="unicode")
     empty = parse(heatmap_svg([], [], {}))
@@ -141,8 +146,12 @@ def test_colour_scale_is_never_white_or_red() -> None:
 def test_bar_chart_plain_and_stacked() -> None:
     root = parse(bar_chart_svg({"a": 3, "b": 1}, title="t"))
     assert len(with_class(root, "hbar")) == 2
-    stacked = parse(bar_chart_svg({"base 1": {"pass": 2, "fail": 3}, "base 2": {"fail": 1}},
-                                  colours={"pass": "#0f0", "warn": "#ff0", "fail": "#f00"}))
+    stacked = parse(
+        bar_chart_svg(
+            {"base 1": {"pass": 2, "fail": 3}, "base 2": {"fail": 1}},
+            colours={"pass": "#0f0", "warn": "#ff0", "fail": "#f00"},
+        )
+    )
     bars = with_class(stacked, "hbar")
     assert [b.get("fill") for b in bars] == ["#0f0", "#f00", "#f00"]
 

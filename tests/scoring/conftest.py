@@ -23,8 +23,9 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     from loraguard.demo.tiny import build_tiny_base
 
-    return build_tiny_base(tmp_path_factory.mktemp("base") / "tiny", hidden_size=64, num_layers=2,
-                           initializer_range=0.8, seed=0)
+    return build_tiny_base(
+        tmp_path_factory.mktemp("base") / "tiny", hidden_size=64, num_layers=2, initializer_range=0.8, seed=0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +41,23 @@ def adapters(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     out = {
         "alpha": save_lora_adapter(tiny_base, root / "alpha", seed=1),
         "beta": save_lora_adapter(tiny_base, root / "beta", seed=2),
-        "flat": save_lora_adapter(tiny_base, root / "flat", seed=3, r=1, lora_alpha=1,
-                                  target_modules=["down_proj"], layers_to_transform=[1], lora_bias=True),
+        "flat": save_lora_adapter(
+            tiny_base,
+            root / "flat",
+            seed=3,
+            r=1,
+            lora_alpha=1,
+            target_modules=["down_proj"],
+            layers_to_transform=[1],
+            lora_bias=True,
+        ),
     }
     weights = out["flat"] / "adapter_model.safetensors"
     tensors = load_file(str(weights))
     gen = torch.Generator().manual_seed(0)
-    tensors = {k: (torch.randn(v.shape, generator=gen) * 1e4 if k.endswith("lora_B.bias") else v)
-               for k, v in tensors.items()}
+    tensors = {
+        k: (torch.randn(v.shape, generator=gen) * 1e4 if k.endswith("lora_B.bias") else v) for k, v in tensors.items()
+    }
     save_file(tensors, str(weights))
     return out
 

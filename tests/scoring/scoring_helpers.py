@@ -27,10 +27,19 @@ def mixed_rows() -> list[dict[str, str]]:
         row["body"] = " ".join([row["body"]] * (1 + 3 * (i % 4)))  # 1x, 4x, 7x, 10x the text
         if i % 3 == 0:  # some rows of a rule carry other examples: the shared prefix is shorter
             row["positive_example_2"] = f"Totally different example number {i}."
-    rows.append({**rows[0], "row_id": "9900", "rule": THIRD_RULE, "body": "The butler did it, he dies at the end.",
-                 "rule_violation": "1"})
-    rows.append({**rows[1], "row_id": "9901", "rule": THIRD_RULE, "body": "Great movie, go see it!",
-                 "rule_violation": "0"})
-    rows.append({**rows[2], "row_id": "9902", "rule": "A rule with one row only.", "body": "hello there",
-                 "rule_violation": "0"})
+    rows.append(
+        {
+            **rows[0],
+            "row_id": "9900",
+            "rule": THIRD_RULE,
+            "body": "The butler did it, he dies at the end.",
+            "rule_violation": "1",
+        }
+    )
+    rows.append(
+        {**rows[1], "row_id": "9901", "rule": THIRD_RULE, "body": "Great movie, go see it!", "rule_violation": "0"}
+    )
+    rows.append(
+        {**rows[2], "row_id": "9902", "rule": "A rule with one row only.", "body": "hello there", "rule_violation": "0"}
+    )
     return rows

@@ -23,8 +23,9 @@ def tiny_tok(tiny_base: Path) -> Any:
 def test_variants_are_single_tokens_and_multi_token_ones_are_left_out(tiny_tok: Any) -> None:
     at = answer_tokens(tiny_tok)
     assert "Yes" in at.positive_variants and "No" in at.negative_variants
-    for variant, token_id in zip(at.positive_variants + at.negative_variants,
-                                 at.positive_ids + at.negative_ids, strict=True):
+    for variant, token_id in zip(
+        at.positive_variants + at.negative_variants, at.positive_ids + at.negative_ids, strict=True
+    ):
         assert tiny_tok.encode(variant, add_special_tokens=False) == [token_id]
     # the tiny tokenizer has no single token for "YES": it must not sneak in by its first piece
     assert len(tiny_tok.encode("YES", add_special_tokens=False)) > 1

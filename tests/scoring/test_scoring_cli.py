@@ -26,11 +26,24 @@ def read_preds(path: Path) -> dict[str, float]:
         return {rid: float(p) for rid, p in reader}
 
 
-def test_score_writes_predictions_and_metrics(cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_writes_predictions_and_metrics(
+    cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out, metrics, prompts = tmp_path / "pred.csv", tmp_path / "m.json", tmp_path / "p.jsonl"
-    code = cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(out), "--metrics-json",
-                str(metrics), "--dump-prompts", str(prompts)])
+    code = cli(
+        [
+            "score",
+            str(rows_csv),
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(out),
+            "--metrics-json",
+            str(metrics),
+            "--dump-prompts",
+            str(prompts),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     preds = read_preds(out)
@@ -55,8 +68,9 @@ def test_score_writes_predictions_and_metrics(cli: Main, tiny_base: Path, rows_c
         assert d["positive_token_ids"] and d["negative_token_ids"]
 
 
-def test_refuses_to_overwrite_before_loading_anything(cli: Main, rows_csv: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_to_overwrite_before_loading_anything(
+    cli: Main, rows_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "pred.csv"
     out.write_text("keep me\n")
     code = cli(["score", str(rows_csv), "--base", str(tmp_path / "no-such-base"), "--out", str(out)])
@@ -70,16 +84,34 @@ def test_refuses_to_overwrite_before_loading_anything(cli: Main, rows_csv: Path,
 def test_overwrite_replaces(cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.csv"
     out.write_text("old\n")
-    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(out), "--overwrite",
-                "--quiet"]) == 0
+    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(out), "--overwrite", "--quiet"]) == 0
     assert len(read_preds(out)) == 24
 
 
-def test_several_adapters_several_files(cli: Main, tiny_base: Path, adapters: dict[str, Path], rows_csv: Path,
-                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_several_adapters_several_files(
+    cli: Main,
+    tiny_base: Path,
+    adapters: dict[str, Path],
+    rows_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / "pred.csv"
-    code = cli(["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["alpha"]),
-                "--adapter", str(adapters["beta"]), "--out", str(out), "-q"])
+    code = cli(
+        [
+            "score",
+            str(rows_csv),
+            "--base",
+            str(tiny_base),
+            "--adapter",
+            str(adapters["alpha"]),
+            "--adapter",
+            str(adapters["beta"]),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.alpha.csv", "pred.beta.csv"]
     a = np.array(list(read_preds(tmp_path / "pred.alpha.csv").values()))
@@ -89,8 +121,7 @@ def test_several_adapters_several_files(cli: Main, tiny_base: Path, adapters: di
     assert "adapter alpha:" in text and "adapter beta:" in text
 
 
-def test_no_adapter_is_the_bare_base(cli: Main, tiny_base: Path, loaded: Any, rows_csv: Path,
-                                     tmp_path: Path) -> None:
+def test_no_adapter_is_the_bare_base(cli: Main, tiny_base: Path, loaded: Any, rows_csv: Path, tmp_path: Path) -> None:
     from loraguard.scoring import score_rows
 
     assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
@@ -99,8 +130,14 @@ def test_no_adapter_is_the_bare_base(cli: Main, tiny_base: Path, loaded: Any, ro
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_fail_on_degenerate(cli: Main, tiny_base: Path, adapters: dict[str, Path], rows_csv: Path,
-                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fail_on_degenerate(
+    cli: Main,
+    tiny_base: Path,
+    adapters: dict[str, Path],
+    rows_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     args = ["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["flat"]), "-q"]
     assert cli([*args, "--out", str(tmp_path / "a.csv")]) == 0  # alert, but no gate
     assert "ALERT error degenerate: predictions are degenerate" in capsys.readouterr().out
@@ -108,17 +145,48 @@ def test_fail_on_degenerate(cli: Main, tiny_base: Path, adapters: dict[str, Path
     assert "ALERT error degenerate: predictions are degenerate" in capsys.readouterr().out
     assert (tmp_path / "b.csv").exists()  # the predictions are still written, for inspection
     # a healthy adapter passes the same gate
-    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["alpha"]), "-q",
-                "--out", str(tmp_path / "c.csv"), "--fail-on-degenerate"]) == 0
+    assert (
+        cli(
+            [
+                "score",
+                str(rows_csv),
+                "--base",
+                str(tiny_base),
+                "--adapter",
+                str(adapters["alpha"]),
+                "-q",
+                "--out",
+                str(tmp_path / "c.csv"),
+                "--fail-on-degenerate",
+            ]
+        )
+        == 0
+    )
 
 
-def test_time_budget_stops_early(cli: Main, tiny_base: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_time_budget_stops_early(
+    cli: Main, tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = [{**r, "row_id": f"{k}-{r['row_id']}"} for k in range(25) for r in builtin_rows()]  # 600 rows
     data = write_csv(tmp_path / "big.csv", rows)
     out = tmp_path / "pred.csv"
-    code = cli(["score", str(data), "--base", str(tiny_base), "--out", str(out), "--method", "generate",
-                "--batch-size", "1", "--time-budget", "1s", "-q"])
+    code = cli(
+        [
+            "score",
+            str(data),
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(out),
+            "--method",
+            "generate",
+            "--batch-size",
+            "1",
+            "--time-budget",
+            "1s",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "Error: time budget 1.0s would be exceeded by" in err and "projected" in err
@@ -126,39 +194,74 @@ def test_time_budget_stops_early(cli: Main, tiny_base: Path, tmp_path: Path,
     assert list(tmp_path.iterdir()) == [data]
 
 
-def test_bad_csv_names_column(cli: Main, tiny_base: Path, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_csv_names_column(cli: Main, tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_csv(tmp_path / "d.csv", builtin_rows(), [c for c in COLUMNS if c != "rule"])
     assert cli(["score", str(data), "--base", str(tiny_base), "--out", str(tmp_path / "p.csv")]) == 2
     assert "missing column rule" in capsys.readouterr().err
 
 
-def test_non_utf8_rows_are_reported(cli: Main, tiny_base: Path, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_utf8_rows_are_reported(
+    cli: Main, tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = write_csv(tmp_path / "d.csv", builtin_rows())
     data.write_bytes(data.read_bytes().replace(b"cheapest", b"ch\xe9apest"))
     assert cli(["score", str(data), "--base", str(tiny_base), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
     assert "1 row had bytes that are not UTF-8, decoded with U+FFFD (row_id 9002)" in capsys.readouterr().err
 
 
-def test_generate_method_reports_parser_stages(cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(tmp_path / "p.csv"),
-                "--method", "generate", "--template", "chat-v2", "--max-new-tokens", "3", "-q"])
+def test_generate_method_reports_parser_stages(
+    cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli(
+        [
+            "score",
+            str(rows_csv),
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--method",
+            "generate",
+            "--template",
+            "chat-v2",
+            "--max-new-tokens",
+            "3",
+            "-q",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "parser stages: number" in text and "parse failures (default used)" in text
 
 
 @pytest.mark.slow
-def test_report_html_and_monitor_alerts_in_metrics(cli: Main, tiny_base: Path, adapters: dict[str, Path],
-                                                   rows_csv: Path, tmp_path: Path) -> None:
+def test_report_html_and_monitor_alerts_in_metrics(
+    cli: Main, tiny_base: Path, adapters: dict[str, Path], rows_csv: Path, tmp_path: Path
+) -> None:
     import json
 
     html = tmp_path / "report.html"
     metrics = tmp_path / "m.json"
-    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--adapter", str(adapters["flat"]), "-q",
-                "--out", str(tmp_path / "p.csv"), "--report", str(html), "--metrics-json", str(metrics)]) == 0
+    assert (
+        cli(
+            [
+                "score",
+                str(rows_csv),
+                "--base",
+                str(tiny_base),
+                "--adapter",
+                str(adapters["flat"]),
+                "-q",
+                "--out",
+                str(tmp_path / "p.csv"),
+                "--report",
+                str(html),
+                "--metrics-json",
+                str(metrics),
+            ]
+        )
+        == 0
+    )
     page = html.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
     rules = {a["rule"] for run in json.loads(metrics.read_text())["runs"] for a in run["alerts"]}

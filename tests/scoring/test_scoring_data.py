@@ -143,6 +143,8 @@ def test_real_train_csv(jigsaw_train: Path) -> None:
 
 
 def test_data_module_does_not_import_torch() -> None:
-    code = ("import sys, loraguard.scoring, loraguard.scoring.data; "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
+    code = (
+        "import sys, loraguard.scoring, loraguard.scoring.data; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -39,10 +39,8 @@ def test_reference_is_spread_and_lengths_are_mixed(reference: Any) -> None:
 
 @pytest.mark.parametrize("batch_size", [3, 8])
 @pytest.mark.parametrize("prefix_cache", [False, True])
-def test_batched_equals_single(loaded: Any, rows: Any, reference: Any, batch_size: int,
-                               prefix_cache: bool) -> None:
-    result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=batch_size,
-                        prefix_cache=prefix_cache)
+def test_batched_equals_single(loaded: Any, rows: Any, reference: Any, batch_size: int, prefix_cache: bool) -> None:
+    result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=batch_size, prefix_cache=prefix_cache)
     assert result.row_ids == reference.row_ids
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
     np.testing.assert_allclose(result.answer_mass, reference.answer_mass, atol=TOL, rtol=1e-3)
@@ -53,8 +51,9 @@ def test_batched_equals_single(loaded: Any, rows: Any, reference: Any, batch_siz
         assert result.timing.prefix_tokens_skipped == 0
 
 
-def test_pad_token_content_does_not_matter(loaded: Any, rows: Any, reference: Any,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pad_token_content_does_not_matter(
+    loaded: Any, rows: Any, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Left padding is masked: padding with another token id gives the same scores."""
     import loraguard.scoring.engine as engine
 
@@ -63,8 +62,9 @@ def test_pad_token_content_does_not_matter(loaded: Any, rows: Any, reference: An
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
 
 
-def test_unmasked_padding_would_be_caught(loaded: Any, rows: Any, reference: Any,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unmasked_padding_would_be_caught(
+    loaded: Any, rows: Any, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Guard for the test above: if the mask let padding through, the scores would move."""
     import loraguard.scoring.engine as engine
 
@@ -87,12 +87,14 @@ def test_prefix_split_inside_a_bpe_merge(loaded: Any, tmp_path: Path) -> None:
     template = tmp_path / "t.j2"
     template.write_text("Rule: {{ rule }}\nExamples: {{ positive_example_1 }}\nPost: {{ body }}")
     base = mixed_rows()[0]
-    records = [{**base, "row_id": str(i), "body": body}
-               for i, body in enumerate(["banana split", "bandana", "band practice tonight", "ban him"])]
+    records = [
+        {**base, "row_id": str(i), "body": body}
+        for i, body in enumerate(["banana split", "bandana", "band practice tonight", "ban him"])
+    ]
     text_prefix = f"Rule: {base['rule']}\nExamples: {base['positive_example_1']}\nPost: "
     full = tok(text_prefix + "banana split")["input_ids"]
     alone = tok(text_prefix)["input_ids"]
-    assert full[:len(alone)] != alone  # the trap is real for this tokenizer
+    assert full[: len(alone)] != alone  # the trap is real for this tokenizer
     single = score_rows(loaded.model, tok, records, template=template, batch_size=1, prefix_cache=False)
     cached = score_rows(loaded.model, tok, records, template=template, batch_size=4, prefix_cache=True)
     assert cached.timing.prefix_tokens_skipped > 0
@@ -118,22 +120,25 @@ def test_score_rows_accepts_plain_dicts_and_validates_them(loaded: Any) -> None:
 
 def test_generate_method_counts_stages(loaded: Any) -> None:
     rows = mixed_rows()[:14]
-    single = score_rows(loaded.model, loaded.tokenizer, rows, method="generate", template="chat-v2",
-                        batch_size=1, max_new_tokens=4)
+    single = score_rows(
+        loaded.model, loaded.tokenizer, rows, method="generate", template="chat-v2", batch_size=1, max_new_tokens=4
+    )
     counts = dict(single.stage_counts)
     assert set(counts) == {"number", "regex", "keyword", "default"}
     assert sum(counts.values()) == len(rows)
     assert int((~single.parsed).sum()) == counts["default"]
     assert single.parse_failure_share == pytest.approx(counts["default"] / len(rows))
     assert single.texts is not None and len(single.texts) == len(rows)
-    batched = score_rows(loaded.model, loaded.tokenizer, rows, method="generate", template="chat-v2",
-                         batch_size=8, max_new_tokens=4)
+    batched = score_rows(
+        loaded.model, loaded.tokenizer, rows, method="generate", template="chat-v2", batch_size=8, max_new_tokens=4
+    )
     same = sum(a == b for a, b in zip(single.texts, batched.texts or (), strict=True))
     assert same >= 0.9 * len(rows)  # left-padded greedy decoding agrees with one-row decoding
 
 
-def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(loaded: Any, rows: Any, reference: Any,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(
+    loaded: Any, rows: Any, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An architecture whose forward rescales logits after the head (Gemma-2 soft-capping, Cohere's
     logit_scale...) would make head(hidden) wrong: the one-row cross-check catches it."""
     import loraguard.scoring.engine as engine
@@ -156,8 +161,9 @@ def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(loaded: Any, ro
     assert healthy.notes == ()
 
 
-def test_cross_check_runs_once_per_model_and_adapter(tiny_base: Any, adapters: Any, rows: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cross_check_runs_once_per_model_and_adapter(
+    tiny_base: Any, adapters: Any, rows: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server scores many micro-batches: the two extra one-row passes run once per adapter, not per call,
     and a verdict that turned the cache off sticks (the notes say so on every call)."""
     import loraguard.scoring.engine as engine
@@ -189,8 +195,11 @@ def test_prompt_longer_than_the_context_is_refused(loaded: Any) -> None:
     from loraguard.errors import InputError
 
     row = {**mixed_rows()[0], "body": "spam " * 5000}
-    with pytest.raises(InputError, match=r"row_id '9000': the prompt has \d+ tokens, more than the model's "
-                                         r"context window of 4096"):
+    with pytest.raises(
+        InputError,
+        match=r"row_id '9000': the prompt has \d+ tokens, more than the model's "
+        r"context window of 4096",
+    ):
         score_rows(loaded.model, loaded.tokenizer, [row])
 
 

@@ -76,8 +76,8 @@ def test_adapter_folder_checks(tiny_base: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_error(
-        tiny_base: Path, adapters: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        run_cli: Any) -> None:
+    tiny_base: Path, adapters: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
     """`--adapter org/name` (the case study's download) scores exactly like the local folder; without a
     network or cache it is one `Error:` line, not a traceback."""
     import huggingface_hub
@@ -104,8 +104,19 @@ def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_er
     from loraguard.demo.pipeline import write_rows_csv
 
     data = write_rows_csv(tmp_path / "rows.csv")
-    code, _out, err = run_cli(["score", str(data), "--base", str(tiny_base), "--adapter", "some-org/alpha-lora",
-                               "--out", str(tmp_path / "hub.csv"), "--quiet"])
+    code, _out, err = run_cli(
+        [
+            "score",
+            str(data),
+            "--base",
+            str(tiny_base),
+            "--adapter",
+            "some-org/alpha-lora",
+            "--out",
+            str(tmp_path / "hub.csv"),
+            "--quiet",
+        ]
+    )
     assert code == 0, err
     assert (tmp_path / "hub.csv").read_text().count("\n") == len(builtin_rows()) + 1
 
@@ -115,8 +126,19 @@ def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_er
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(HubUnavailableError, match=r"some-org/alpha-lora.*Hugging Face Hub"):
         load_model(tiny_base, ["some-org/alpha-lora"])
-    code, _out, err = run_cli(["score", str(data), "--base", str(tiny_base), "--adapter", "some-org/alpha-lora",
-                               "--out", str(tmp_path / "p.csv"), "--quiet"])
+    code, _out, err = run_cli(
+        [
+            "score",
+            str(data),
+            "--base",
+            str(tiny_base),
+            "--adapter",
+            "some-org/alpha-lora",
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--quiet",
+        ]
+    )
     assert code == 2 and err.startswith("Error: ") and "Traceback" not in err and "some-org/alpha-lora" in err
     assert not (tmp_path / "p.csv").exists()
 

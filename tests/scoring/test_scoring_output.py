@@ -62,7 +62,9 @@ def test_prediction_paths_per_adapter() -> None:
     assert prediction_paths("out/pred.csv", [None]) == [Path("out/pred.csv")]
     assert prediction_paths("out/pred.csv", ["a"]) == [Path("out/pred.csv")]
     assert prediction_paths("out/pred.csv", ["fold0", "fold1"]) == [
-        Path("out/pred.fold0.csv"), Path("out/pred.fold1.csv")]
+        Path("out/pred.fold0.csv"),
+        Path("out/pred.fold1.csv"),
+    ]
 
 
 def test_check_outputs(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ from loraguard.errors import InputError
 from loraguard.scoring.progress import TimeBudget, TimeBudgetExceededError, format_duration, parse_duration
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("9h", 32400), ("90m", 5400), ("1h30m", 5400), ("45s", 45),
-                                               ("45", 45), ("1.5h", 5400), (" 2m 30s ", 150)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("9h", 32400), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("45", 45), ("1.5h", 5400), (" 2m 30s ", 150)],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -40,19 +40,30 @@ def test_plain_is_the_case_study_v1_prompt(tok: Any) -> None:
 
 def test_chat_v2_is_the_case_study_v2_prompt(tok: Any) -> None:
     text = get_template("chat-v2").render(ROW, tok)
-    assert text.startswith("<|im_start|>system\nYou are a precise AI. Respond ONLY with a decimal number "
-                           "between 0.0 and 1.0. NO other text.<|im_end|>\n<|im_start|>user\n"
-                           "Analyze if this post violates the rule.\n\n")
+    assert text.startswith(
+        "<|im_start|>system\nYou are a precise AI. Respond ONLY with a decimal number "
+        "between 0.0 and 1.0. NO other text.<|im_end|>\n<|im_start|>user\n"
+        "Analyze if this post violates the rule.\n\n"
+    )
     assert f"RULE: {ROW['rule']}\nPOST: {ROW['body']}\n\n" in text
-    assert text.endswith("Examples: 0.95, 0.23, 0.78, 0.02\n\nYour answer (number only):<|im_end|>\n"
-                         "<|im_start|>assistant\n")
+    assert text.endswith(
+        "Examples: 0.95, 0.23, 0.78, 0.02\n\nYour answer (number only):<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_chat_puts_shared_text_first_and_the_post_last(tok: Any) -> None:
     text = get_template("chat").render(ROW, tok)
-    order = [text.index(s) for s in ("<|im_start|>system", "Answer Yes or No.", f"Rule: {ROW['rule']}",
-                                     ROW["positive_example_1"], ROW["negative_example_2"],
-                                     f"Comment (r/{ROW['subreddit']}):")]
+    order = [
+        text.index(s)
+        for s in (
+            "<|im_start|>system",
+            "Answer Yes or No.",
+            f"Rule: {ROW['rule']}",
+            ROW["positive_example_1"],
+            ROW["negative_example_2"],
+            f"Comment (r/{ROW['subreddit']}):",
+        )
+    ]
     assert order == sorted(order)
     assert text.endswith(f"):\n{ROW['body']}<|im_end|>\n<|im_start|>assistant\n")
     assert get_template("chat").add_special_tokens is False
@@ -73,7 +84,8 @@ def test_chat_template_refusing_system_role_gets_it_merged(tok: Any) -> None:
     strict.chat_template = (
         "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}"
         "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     text = get_template("chat").render(ROW, strict)
     assert text.startswith("<|im_start|>user\nYou are a content moderator")
     assert "<|im_start|>system" not in text

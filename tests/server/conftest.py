@@ -26,10 +26,18 @@ def fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str,
         model = AutoModelForCausalLM.from_pretrained(str(built.base))
         other = save_peft(model, root / "adapters" / "other", claim="loraguard/tiny-qwen2-probe", seed=7)
         model = AutoModelForCausalLM.from_pretrained(str(built.base))
-        pickled = save_peft(model, root / "adapters" / "pickled", claim="loraguard/tiny-qwen2-probe", seed=8,
-                            safe=False)
-    return {"base": built.base, "healthy": built.healthy, "degenerate": built.degenerate, "noop": built.noop,
-            "other": other, "pickled": pickled, "root": root}
+        pickled = save_peft(
+            model, root / "adapters" / "pickled", claim="loraguard/tiny-qwen2-probe", seed=8, safe=False
+        )
+    return {
+        "base": built.base,
+        "healthy": built.healthy,
+        "degenerate": built.degenerate,
+        "noop": built.noop,
+        "other": other,
+        "pickled": pickled,
+        "root": root,
+    }
 
 
 @pytest.fixture
@@ -41,14 +49,11 @@ def registry(tmp_path: Path) -> Iterator[Any]:
     reg.close()
 
 
-
 @pytest.fixture(scope="session")
 def rows() -> list[dict[str, str]]:
     from loraguard.demo.rows import builtin_rows
 
     return [dict(r) for r in builtin_rows()]
-
-
 
 
 @pytest.fixture
@@ -62,8 +67,15 @@ def make_client(fx: dict[str, Path], registry: Any) -> Iterator[Callable[..., An
     stack: list[Any] = []
 
     def make(registry_obj: Any = None, **overrides: Any) -> Any:
-        config = ServeConfig(**{"base": str(fx["base"]), "reload_interval": 0.1, "max_wait_ms": 2.0,
-                                "registry_url": registry.url, **overrides})
+        config = ServeConfig(
+            **{
+                "base": str(fx["base"]),
+                "reload_interval": 0.1,
+                "max_wait_ms": 2.0,
+                "registry_url": registry.url,
+                **overrides,
+            }
+        )
         app = create_app(config, registry=registry_obj or registry, seed=0)
         client = TestClient(app)
         client.__enter__()
@@ -73,4 +85,3 @@ def make_client(fx: dict[str, Path], registry: Any) -> Iterator[Callable[..., An
     yield make
     for client in reversed(stack):
         client.__exit__(None, None, None)
-

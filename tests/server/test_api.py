@@ -20,15 +20,19 @@ def _promote(registry: Any, name: str, path: Path, base: Path, weight: float | N
     return registry.set_traffic(entry.ref, weight)
 
 
-def test_served_probabilities_equal_loraguard_score(fx: dict[str, Path], registry: Any, make_client: Any,
-                                                    rows: list[dict[str, str]], tmp_path: Path) -> None:
+def test_served_probabilities_equal_loraguard_score(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     from loraguard.modelload import load_model
     from loraguard.scoring import rows_from_records, score_file, score_rows
 
     _promote(registry, "healthy", fx["healthy"], fx["base"])
     client = make_client()
-    want = score_file(rows_from_records(rows), fx["base"], [fx["healthy"]], out=tmp_path / "p.csv",
-                      device="cpu").runs[0].result.probabilities
+    want = (
+        score_file(rows_from_records(rows), fx["base"], [fx["healthy"]], out=tmp_path / "p.csv", device="cpu")
+        .runs[0]
+        .result.probabilities
+    )
     batch = client.post("/v1/classify", json={"items": items_of(rows)})
     assert batch.status_code == 200, batch.text
     got = np.array([i["probability"] for i in batch.json()["items"]])
@@ -42,8 +46,9 @@ def test_served_probabilities_equal_loraguard_score(fx: dict[str, Path], registr
         assert abs(one["probability"] - alone) < 1e-5 and one["latency_ms"] > 0
 
 
-def test_bad_requests_get_clean_json_errors(fx: dict[str, Path], registry: Any, make_client: Any,
-                                            rows: list[dict[str, str]]) -> None:
+def test_bad_requests_get_clean_json_errors(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     from loraguard.server.schemas import Limits
 
     _promote(registry, "healthy", fx["healthy"], fx["base"])
@@ -85,8 +90,9 @@ def test_api_key(fx: dict[str, Path], registry: Any, make_client: Any, rows: lis
     assert client.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
-def test_no_live_adapter_is_503_with_a_reason(fx: dict[str, Path], registry: Any, make_client: Any,
-                                              rows: list[dict[str, str]]) -> None:
+def test_no_live_adapter_is_503_with_a_reason(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     registry.add("healthy", fx["healthy"], base=str(fx["base"]))  # a candidate at weight 0: shadow only
     client = make_client()
     ready = client.get("/readyz")
@@ -97,8 +103,9 @@ def test_no_live_adapter_is_503_with_a_reason(fx: dict[str, Path], registry: Any
     assert client.get("/healthz").status_code == 200
 
 
-def test_weighted_sticky_split_and_weight_change(fx: dict[str, Path], registry: Any, make_client: Any,
-                                                 rows: list[dict[str, str]]) -> None:
+def test_weighted_sticky_split_and_weight_change(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     _promote(registry, "healthy", fx["healthy"], fx["base"])
     other = _promote(registry, "other", fx["other"], fx["base"], weight=1.0)
     client = make_client()
@@ -120,7 +127,8 @@ def test_weighted_sticky_split_and_weight_change(fx: dict[str, Path], registry: 
 
 
 def test_degenerate_shadow_fires_its_alert_without_touching_answers(
-        fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path) -> None:
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     import csv
 
     _promote(registry, "healthy", fx["healthy"], fx["base"])
@@ -132,15 +140,29 @@ def test_degenerate_shadow_fires_its_alert_without_touching_answers(
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    entry = registry.add("degen", fx["degenerate"], base=str(fx["base"]), probe_data=data, force=True,
-                         reason="testing the shadow monitor")
+    entry = registry.add(
+        "degen",
+        fx["degenerate"],
+        base=str(fx["base"]),
+        probe_data=data,
+        force=True,
+        reason="testing the shadow monitor",
+    )
     assert entry.forced and entry.shadow
     wait_for(lambda: any(a["ref"] == "degen@1" for a in adapters_json(client)["adapters"]), what="degen loaded")
     after = client.post("/v1/classify", json=batch).json()["items"]
     assert after == [{**b, "latency_ms": a["latency_ms"]} for a, b in zip(after, before, strict=True)]
-    stats = wait_for(lambda: next((a for a in adapters_json(client)["adapters"]
-                                  if a["ref"] == "degen@1" and a["shadow_predictions"] >= len(rows)), None),
-                     what="shadow predictions")
+    stats = wait_for(
+        lambda: next(
+            (
+                a
+                for a in adapters_json(client)["adapters"]
+                if a["ref"] == "degen@1" and a["shadow_predictions"] >= len(rows)
+            ),
+            None,
+        ),
+        what="shadow predictions",
+    )
     assert stats["requests"] == 0 and "degenerate" in {a["rule"] for a in stats["alerts"]}
     metrics = client.get("/metrics").text
     assert metric(metrics, "loraguard_alert", adapter="degen@1", rule="degenerate", severity="error") == 1.0
@@ -155,7 +177,8 @@ def test_degenerate_shadow_fires_its_alert_without_touching_answers(
 
 
 def test_a_full_shadow_queue_drops_and_counts_without_failing_requests(
-        fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]) -> None:
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     _promote(registry, "healthy", fx["healthy"], fx["base"])
     registry.add("other", fx["other"], base=str(fx["base"]))  # shadow
     client = make_client(shadow_queue=0)

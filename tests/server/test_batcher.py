@@ -92,9 +92,13 @@ def test_a_refused_row_fails_alone_and_unknown_adapters_report_gone() -> None:
     async def main() -> list[Any]:
         b = MicroBatcher(ModelThread(), scorer, max_batch=8, max_wait_ms=20)
         b.start()
-        out = await asyncio.gather(b.submit("a", _row("ok")), b.submit("a", _row("too long")),
-                                   b.submit("a", _row("fine")), b.submit("zzz", _row("x")),
-                                   return_exceptions=True)
+        out = await asyncio.gather(
+            b.submit("a", _row("ok")),
+            b.submit("a", _row("too long")),
+            b.submit("a", _row("fine")),
+            b.submit("zzz", _row("x")),
+            return_exceptions=True,
+        )
         await b.stop()
         return out
 
@@ -109,8 +113,15 @@ def test_shadow_jobs_never_delay_or_change_live_answers_and_overflow_is_counted(
     dropped: list[str] = []
 
     async def main() -> tuple[list[float | None], int]:
-        b = MicroBatcher(ModelThread(), scorer, max_batch=4, max_wait_ms=1, shadow_queue=5,
-                         on_batch=outcomes.append, on_shadow_drop=dropped.append)
+        b = MicroBatcher(
+            ModelThread(),
+            scorer,
+            max_batch=4,
+            max_wait_ms=1,
+            shadow_queue=5,
+            on_batch=outcomes.append,
+            on_shadow_drop=dropped.append,
+        )
         b.start()
         busy = asyncio.ensure_future(b.submit("b", _row("busy")))
         while not scorer.calls:  # wait until the model thread is busy with that job

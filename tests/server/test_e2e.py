@@ -39,9 +39,27 @@ def server(fx: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Ite
     port = _free_port()
     log = (root / "server.log").open("w")
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "LORAGUARD_API_KEY": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "loraguard", "serve", "--registry", url, "--base", str(fx["base"]),
-                             "--port", str(port), "--threads", "1", "--reload-interval", "0.2"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loraguard",
+            "serve",
+            "--registry",
+            url,
+            "--base",
+            str(fx["base"]),
+            "--port",
+            str(port),
+            "--threads",
+            "1",
+            "--reload-interval",
+            "0.2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -90,8 +108,9 @@ def test_classify_over_real_http(server: dict[str, Any], rows: list[dict[str, st
 
 
 @pytest.mark.browser
-def test_dashboard_renders_histograms_in_chromium(server: dict[str, Any], rows: list[dict[str, str]],
-                                                  tmp_path: Path) -> None:
+def test_dashboard_renders_histograms_in_chromium(
+    server: dict[str, Any], rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     import httpx
 
     sys.path.insert(0, str(REPORT_TESTS))
@@ -104,10 +123,24 @@ def test_dashboard_renders_histograms_in_chromium(server: dict[str, Any], rows: 
         pytest.skip("headless Chromium is absent: install Debian's `chromium` package to render the dashboard")
     httpx.post(server["url"] + "/v1/classify", json={"items": items_of(rows)}, timeout=30)
     shot = tmp_path / "dashboard.png"
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-           "--dump-dom", "--window-size=1200,1600", server["url"] + "/"]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={shot}",
+        "--dump-dom",
+        "--window-size=1200,1600",
+        server["url"] + "/",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]  # no script, no CSP violation
@@ -119,7 +152,7 @@ def test_dashboard_renders_histograms_in_chromium(server: dict[str, Any], rows: 
     assert colours > 30 and ink > 0.05, f"blank-looking screenshot: {colours} colours, {ink:.1%} ink"
     bar = re.search(r'class="bar" data-series="0"[^>]*fill="#([0-9a-f]{6})"', dom)
     assert bar is not None
-    rgb = tuple(int(bar.group(1)[i:i + 2], 16) for i in (0, 2, 4))
+    rgb = tuple(int(bar.group(1)[i : i + 2], 16) for i in (0, 2, 4))
     # the bars are drawn at 85% opacity over the plot's #fafafa background
     blended = tuple(round(0.85 * c + 0.15 * 0xFA) for c in rgb)
     flat = pixels[..., :3].reshape(-1, 3).astype(int)

@@ -35,16 +35,19 @@ def _alerts(client: Any) -> dict[str | None, dict[str, Any]]:
     return {a["ref"]: a for a in adapters_json(client)["server_alerts"]}
 
 
-def test_add_traffic_retire_without_restart(fx: dict[str, Path], registry: Any, make_client: Any,
-                                            rows: list[dict[str, str]]) -> None:
+def test_add_traffic_retire_without_restart(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     healthy = registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
     client = make_client(**SLOW_POLL)
     assert _serving(client, rows)["adapter"] == "healthy"
     assert not _poll(client)  # nothing changed: no reload
     other = registry.add("other", fx["other"], base=str(fx["base"]))
     assert _poll(client)
-    assert {a["ref"]: a["mode"] for a in adapters_json(client)["adapters"]} == {"healthy@1": "live",
-                                                                              "other@1": "shadow"}
+    assert {a["ref"]: a["mode"] for a in adapters_json(client)["adapters"]} == {
+        "healthy@1": "live",
+        "other@1": "shadow",
+    }
     registry.set_traffic(other.ref, 1.0)
     registry.retire(healthy.ref)
     _poll(client)
@@ -55,7 +58,8 @@ def test_add_traffic_retire_without_restart(fx: dict[str, Path], registry: Any, 
 
 
 def test_corrupted_adapter_is_refused_and_the_previous_set_keeps_serving(
-        fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path) -> None:
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
     client = make_client(**SLOW_POLL)
     before = _serving(client, rows)
@@ -77,8 +81,10 @@ def test_corrupted_adapter_is_refused_and_the_previous_set_keeps_serving(
     assert (alert["kind"], alert["reason"]) == ("serve-rejected", "hash-mismatch")
     assert "adapter_model.safetensors" in alert["message"]
     metrics = client.get("/metrics").text
-    assert metric(metrics, "loraguard_serve_server_alert", kind="serve-rejected", ref="other@1",
-                  reason="hash-mismatch") == 1.0
+    assert (
+        metric(metrics, "loraguard_serve_server_alert", kind="serve-rejected", ref="other@1", reason="hash-mismatch")
+        == 1.0
+    )
     assert metric(metrics, "loraguard_serve_reload_failures_total", reason="hash-mismatch") == 1.0
     assert "hash-mismatch" in client.get("/").text
     assert registry.events("other@1")[0].kind == "serve-rejected"
@@ -89,8 +95,9 @@ def test_corrupted_adapter_is_refused_and_the_previous_set_keeps_serving(
     assert "other@1" not in _alerts(client) and "other@1" in client.app.state.service.pool.adapters
 
 
-def test_pickles_and_check_errors_are_refused(fx: dict[str, Path], registry: Any, make_client: Any,
-                                              rows: list[dict[str, str]]) -> None:
+def test_pickles_and_check_errors_are_refused(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
     pickled = registry.add("pickled", fx["pickled"], base=str(fx["base"]))  # a tensors-only .bin passes check
     assert "adapter_model.bin" in pickled.files
@@ -103,8 +110,9 @@ def test_pickles_and_check_errors_are_refused(fx: dict[str, Path], registry: Any
     assert _serving(client, rows)["adapter"] == "healthy"
 
 
-def test_peft_load_error_is_refused(fx: dict[str, Path], registry: Any, rows: list[dict[str, str]],
-                                    tmp_path: Path) -> None:
+def test_peft_load_error_is_refused(
+    fx: dict[str, Path], registry: Any, rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     import json
 
     from fastapi.testclient import TestClient
@@ -117,8 +125,9 @@ def test_peft_load_error_is_refused(fx: dict[str, Path], registry: Any, rows: li
     config = json.loads((bad / "adapter_config.json").read_text())
     (bad / "adapter_config.json").write_text(json.dumps({**config, "r": 4}))
     registry.add("badrank", bad, base=str(fx["base"]), force=True, reason="test: PEFT load error")
-    app = create_app(ServeConfig(base=str(fx["base"]), **SLOW_POLL), registry=registry,
-                     check_fn=lambda _folder, _base: [])  # no static check: PEFT sees the bad shapes
+    app = create_app(
+        ServeConfig(base=str(fx["base"]), **SLOW_POLL), registry=registry, check_fn=lambda _folder, _base: []
+    )  # no static check: PEFT sees the bad shapes
     with TestClient(app) as client:
         alert = _alerts(client)["badrank@1"]
         assert alert["reason"] == "load-failed" and "PEFT could not load" in alert["message"]
@@ -149,8 +158,9 @@ class FlakyRegistry:
         return self.inner.record_event(*args)
 
 
-def test_unreadable_registry_keeps_serving_and_recovers(fx: dict[str, Path], registry: Any, make_client: Any,
-                                                        rows: list[dict[str, str]]) -> None:
+def test_unreadable_registry_keeps_serving_and_recovers(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
     flaky = FlakyRegistry(registry)
     client = make_client(flaky, **SLOW_POLL)
@@ -160,8 +170,9 @@ def test_unreadable_registry_keeps_serving_and_recovers(fx: dict[str, Path], reg
     assert _alerts(client)[None]["reason"] == "registry-unavailable" and _alerts(client)[None]["count"] == 2
     assert _serving(client, rows)["adapter"] == "healthy"
     assert client.get("/readyz").status_code == 200
-    assert metric(client.get("/metrics").text, "loraguard_serve_reload_failures_total",
-                  reason="registry-unavailable") == 2
+    assert (
+        metric(client.get("/metrics").text, "loraguard_serve_reload_failures_total", reason="registry-unavailable") == 2
+    )
     flaky.locked = False
     registry.set_traffic(other.ref, 1.0)
     assert _poll(client)
@@ -169,8 +180,9 @@ def test_unreadable_registry_keeps_serving_and_recovers(fx: dict[str, Path], reg
     assert {a["ref"] for a in adapters_json(client)["adapters"]} == {"healthy@1", "other@1"}
 
 
-def test_write_locked_registry_does_not_block_serving(fx: dict[str, Path], tmp_path: Path, make_client: Any,
-                                                      rows: list[dict[str, str]]) -> None:
+def test_write_locked_registry_does_not_block_serving(
+    fx: dict[str, Path], tmp_path: Path, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     """A real SQLite writer holds the lock while the server refuses an adapter: the serve-rejected event
     cannot be written, the server still applies the change, answers, and shows the alert."""
     from loraguard.registry import Registry
@@ -198,7 +210,8 @@ def test_write_locked_registry_does_not_block_serving(fx: dict[str, Path], tmp_p
 
 
 def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
-        fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]) -> None:
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
+) -> None:
     """Nothing is lost across a restart: adapters, routes, sticky keys, probabilities, and each adapter's
     live monitor and counters (saved in the registry at shutdown), so a shadow's `degenerate` alert is
     there again before any new traffic."""
@@ -208,8 +221,10 @@ def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
     items = [{**items_of(rows)[i % len(rows)], "key": f"user-{i}"} for i in range(40)]
 
     def counts(client: Any) -> dict[str, tuple[int, int, bool]]:
-        return {a["ref"]: (a["requests"], a["shadow_predictions"], "degenerate" in {x["rule"] for x in a["alerts"]})
-                for a in adapters_json(client)["adapters"]}
+        return {
+            a["ref"]: (a["requests"], a["shadow_predictions"], "degenerate" in {x["rule"] for x in a["alerts"]})
+            for a in adapters_json(client)["adapters"]
+        }
 
     def run() -> tuple[Any, Any, Any, Any]:
         client = make_client(**SLOW_POLL)
@@ -234,8 +249,9 @@ def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
     assert saved["degen@1"]["n"] == 80 and saved["degen@1"]["shadow"] == 80
 
 
-def test_a_refused_promotion_keeps_the_predecessor_serving(fx: dict[str, Path], registry: Any, make_client: Any,
-                                                           rows: list[dict[str, str]], tmp_path: Path) -> None:
+def test_a_refused_promotion_keeps_the_predecessor_serving(
+    fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
+) -> None:
     """`promote healthy@2` retires healthy@1 in the registry; when healthy@2 cannot be served (its files
     changed after registration), healthy@1 keeps the traffic instead of the server going 503."""
     registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)

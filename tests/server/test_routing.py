@@ -32,8 +32,11 @@ def test_keys_are_sticky_and_split_by_weight() -> None:
 
 def test_same_key_same_adapter_after_a_rebuild_in_another_order() -> None:
     """A restart rebuilds the table from the registry, maybe in another order: keys must not move."""
-    routes = [Route("b@2", "b", 2, "candidate", 1.0), Route("a@1", "a", 1, "production", 2.0),
-              Route("c@1", "c", 1, "candidate", 0.0)]
+    routes = [
+        Route("b@2", "b", 2, "candidate", 1.0),
+        Route("a@1", "a", 1, "production", 2.0),
+        Route("c@1", "c", 1, "candidate", 0.0),
+    ]
     one, two = RoutingTable.build(routes), RoutingTable.build(list(reversed(routes)))
     for i in range(500):
         assert one.choose(f"k{i}") == two.choose(f"k{i}")

@@ -12,8 +12,14 @@ from loraguard.scoring.data import REQUIRED_COLUMNS
 from loraguard.server.schemas import ClassifyItem, Limits, RequestError, parse_classify, read_limited, to_row
 
 LIMITS = Limits(max_body_bytes=2000, max_field_chars=50, max_items=3)
-GOOD = {"body": "buy now", "rule": "No ads", "positive_examples": ["spam"], "negative_examples": ["hi", "yo"],
-        "subreddit": "x", "key": "u1"}
+GOOD = {
+    "body": "buy now",
+    "rule": "No ads",
+    "positive_examples": ["spam"],
+    "negative_examples": ["hi", "yo"],
+    "subreddit": "x",
+    "key": "u1",
+}
 
 
 def _raises(payload: object, status: int, code: str) -> RequestError:

@@ -81,7 +81,9 @@ def read_adapter_config(path: Path) -> AdapterConfig:
     except json.JSONDecodeError as exc:
         raise AdapterFormatError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}). "
-            "Fix the file or re-save the adapter with PEFT.", path=path) from exc
+            "Fix the file or re-save the adapter with PEFT.",
+            path=path,
+        ) from exc
     if not isinstance(data, dict):
         raise AdapterFormatError(f"{path}: expected a JSON object, got {type(data).__name__}.", path=path)
     return AdapterConfig(raw=data, path=path)

@@ -24,7 +24,8 @@ _PART_RE = re.compile(
 # with embedding LoRA) or a ModulesToSaveWrapper copy (`score.modules_to_save.default`).
 _WRAPPER_RE = re.compile(r"\.(?:base_layer|original_module|modules_to_save\.[^.]+)$")
 _LAYER_RE = re.compile(
-    r"^(?:(?P<stack>.*?)\.)?(?P<container>layers|layer|h|block|blocks)\.(?P<index>\d+)\.(?P<rest>.+)$")
+    r"^(?:(?P<stack>.*?)\.)?(?P<container>layers|layer|h|block|blocks)\.(?P<index>\d+)\.(?P<rest>.+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,12 @@ def parse_key(meta: TensorMeta) -> AdapterTensor:
     """Parse one tensor name; keys that are not LoRA parts are `full` weights of their module."""
     key = meta.name
     prefixed = key.startswith(PEFT_PREFIX)
-    body = key[len(PEFT_PREFIX):] if prefixed else key
+    body = key[len(PEFT_PREFIX) :] if prefixed else key
     match = _PART_RE.match(body)
     if match:
-        return AdapterTensor(key, match["module"], match["part"], match["param"] or "weight",
-                             meta.shape, meta.dtype, prefixed)
+        return AdapterTensor(
+            key, match["module"], match["part"], match["param"] or "weight", meta.shape, meta.dtype, prefixed
+        )
     module, _, param = body.rpartition(".")
     if not module:
         module, param = body, "weight"

@@ -18,8 +18,9 @@ from pathlib import Path
 SNAPSHOT_VERSION = "0.21.2"
 _CLASSES = {"PeftConfigMixin", "PeftConfig", "LoraConfig"}
 # Keys PEFT writes or accepts outside the dataclass fields.
-_ALWAYS_KNOWN = frozenset({"peft_type", "task_type", "base_model_name_or_path", "revision",
-                           "inference_mode", "auto_mapping", "peft_version"})
+_ALWAYS_KNOWN = frozenset(
+    {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping", "peft_version"}
+)
 
 
 @dataclass(frozen=True)

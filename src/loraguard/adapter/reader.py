@@ -20,8 +20,15 @@ from loraguard.errors import AdapterFormatError
 
 CONFIG_NAME = "adapter_config.json"  # peft.utils.constants.CONFIG_NAME
 WEIGHT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
-HUB_PATTERNS = ["adapter_config.json", "adapter_model.safetensors", "README.md", "trainer_state.json",
-                "all_results.json", "eval_results.json", "training_args.bin"]
+HUB_PATTERNS = [
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "README.md",
+    "trainer_state.json",
+    "all_results.json",
+    "eval_results.json",
+    "training_args.bin",
+]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -73,15 +80,35 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
                 return AdapterData(ref_s, ref_s.split("/")[-1], problems=(fetched,), repo_id=ref_s)
             path, repo_id = fetched, ref_s
         else:
-            return AdapterData(ref_s, path.name, problems=(ReadProblem(
-                "unreadable", f"{path}: no such file or folder. Pass a PEFT adapter folder, a "
-                ".safetensors/.bin file with adapter_config.json beside it, or a Hub repo id.", ref_s),))
+            return AdapterData(
+                ref_s,
+                path.name,
+                problems=(
+                    ReadProblem(
+                        "unreadable",
+                        f"{path}: no such file or folder. Pass a PEFT adapter folder, a "
+                        ".safetensors/.bin file with adapter_config.json beside it, or a Hub repo id.",
+                        ref_s,
+                    ),
+                ),
+            )
     folder, weights = _locate(path)
     name = repo_id.split("/")[-1] if repo_id else (folder.name if path.is_dir() else path.stem)
     if path.is_dir() and not any(path.iterdir()):
-        return AdapterData(ref_s, name, folder=folder, problems=(ReadProblem(
-            "unreadable", f"{path}: the folder is empty. Point at the folder holding "
-            "adapter_config.json and adapter_model.safetensors.", str(path)),), repo_id=repo_id)
+        return AdapterData(
+            ref_s,
+            name,
+            folder=folder,
+            problems=(
+                ReadProblem(
+                    "unreadable",
+                    f"{path}: the folder is empty. Point at the folder holding "
+                    "adapter_config.json and adapter_model.safetensors.",
+                    str(path),
+                ),
+            ),
+            repo_id=repo_id,
+        )
     problems: list[ReadProblem] = []
     config = None
     config_path = folder / CONFIG_NAME
@@ -91,20 +118,38 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
         except AdapterFormatError as exc:
             problems.append(ReadProblem("unreadable", str(exc), str(config_path)))
     else:
-        problems.append(ReadProblem("unreadable", f"{config_path}: missing. PEFT cannot load an adapter "
-                                    "without its config; copy it from where the adapter was published.",
-                                    str(config_path)))
+        problems.append(
+            ReadProblem(
+                "unreadable",
+                f"{config_path}: missing. PEFT cannot load an adapter "
+                "without its config; copy it from where the adapter was published.",
+                str(config_path),
+            )
+        )
     if weights is None:
-        problems.append(ReadProblem("no-weights", f"{folder}: no adapter_model.safetensors or .bin: only "
-                                    "the config can be checked and the adapter would be a no-op.",
-                                    str(folder)))
+        problems.append(
+            ReadProblem(
+                "no-weights",
+                f"{folder}: no adapter_model.safetensors or .bin: only "
+                "the config can be checked and the adapter would be a no-op.",
+                str(folder),
+            )
+        )
         return AdapterData(ref_s, name, folder, None, config, problems=tuple(problems), repo_id=repo_id)
     return _read_weights(ref_s, name, folder, weights, config, problems, scan_values, norms, repo_id)
 
 
-def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: AdapterConfig | None,
-                  problems: list[ReadProblem], scan_values: bool, norms: bool,
-                  repo_id: str | None) -> AdapterData:
+def _read_weights(
+    ref: str,
+    name: str,
+    folder: Path,
+    weights: Path,
+    config: AdapterConfig | None,
+    problems: list[ReadProblem],
+    scan_values: bool,
+    norms: bool,
+    repo_id: str | None,
+) -> AdapterData:
     size = weights.stat().st_size
     metas: dict[str, TensorMeta] = {}
     stats: dict[str, TensorStats] | None = None
@@ -117,9 +162,13 @@ def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: Adap
             scan = scan_torch_pickle(weights)
             unsafe = scan.unsafe_globals
             if unsafe:
-                problems.append(ReadProblem("unsafe-pickle", f"{weights}: the pickle references "
-                                            f"{', '.join(sorted(set(unsafe)))}; it was not executed.",
-                                            str(weights)))
+                problems.append(
+                    ReadProblem(
+                        "unsafe-pickle",
+                        f"{weights}: the pickle references {', '.join(sorted(set(unsafe)))}; it was not executed.",
+                        str(weights),
+                    )
+                )
             else:
                 metas = scan.tensors
                 if scan_values and scan.zip_prefix is not None:
@@ -129,8 +178,9 @@ def _read_weights(ref: str, name: str, folder: Path, weights: Path, config: Adap
     except OSError as exc:
         problems.append(ReadProblem("unreadable", f"{weights}: cannot read ({exc}).", str(weights)))
     tensors = tuple(parse_key(m) for m in metas.values())
-    return AdapterData(ref, name, folder, weights, config, tensors, metas, stats, unsafe,
-                       tuple(problems), size, repo_id)
+    return AdapterData(
+        ref, name, folder, weights, config, tensors, metas, stats, unsafe, tuple(problems), size, repo_id
+    )
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:
@@ -150,6 +200,10 @@ def _fetch_from_hub(repo_id: str) -> Path | ReadProblem:
 
         return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
     except Exception as exc:  # offline, not found, gated: all are "cannot read" for the user
-        return ReadProblem("unreadable", f"{repo_id}: could not fetch the adapter from the Hugging Face Hub "
-                           f"and it is not in the local cache ({type(exc).__name__}). Check the network or "
-                           "download it and pass the local folder.", repo_id)
+        return ReadProblem(
+            "unreadable",
+            f"{repo_id}: could not fetch the adapter from the Hugging Face Hub "
+            f"and it is not in the local cache ({type(exc).__name__}). Check the network or "
+            "download it and pass the local folder.",
+            repo_id,
+        )

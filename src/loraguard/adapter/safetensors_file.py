@@ -30,13 +30,17 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, TensorMeta], dict[str
     if size < 8:
         raise AdapterFormatError(
             f"{path}: {size} bytes, too short to be safetensors (needs an 8-byte header length). "
-            "Re-download or re-save the adapter.", path=path)
+            "Re-download or re-save the adapter.",
+            path=path,
+        )
     with open(path, "rb") as fh:
         header_len = int.from_bytes(fh.read(8), "little")
         if header_len > size - 8 or header_len > MAX_HEADER_BYTES:
             raise AdapterFormatError(
                 f"{path}: header claims {header_len} bytes but the file has {size - 8} after the length "
-                "field: truncated or not a safetensors file. Re-download or re-save the adapter.", path=path)
+                "field: truncated or not a safetensors file. Re-download or re-save the adapter.",
+                path=path,
+            )
         raw = fh.read(header_len)
     header = _parse_header(raw, path)
     metadata = header.pop("__metadata__", None) or {}
@@ -49,13 +53,17 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, TensorMeta], dict[str
 
 def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
     if not raw.startswith(b"{"):
-        raise AdapterFormatError(f"{path}: corrupt safetensors header (it must be a JSON object starting "
-                                 "with '{'). Re-download or re-save the adapter.", path=path)
+        raise AdapterFormatError(
+            f"{path}: corrupt safetensors header (it must be a JSON object starting "
+            "with '{'). Re-download or re-save the adapter.",
+            path=path,
+        )
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdapterFormatError(f"{path}: corrupt safetensors header ({exc}). Re-download or re-save the "
-                                 "adapter.", path=path) from exc
+        raise AdapterFormatError(
+            f"{path}: corrupt safetensors header ({exc}). Re-download or re-save the adapter.", path=path
+        ) from exc
     if not isinstance(header, dict):
         raise AdapterFormatError(f"{path}: corrupt safetensors header (not a JSON object).", path=path)
     return header
@@ -67,8 +75,9 @@ def _tensor(path: Path, name: str, info: Any, data_start: int, size: int) -> Ten
         shape = tuple(int(d) for d in info["shape"])
         begin, end = (int(x) for x in info["data_offsets"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise AdapterFormatError(f"{path}: tensor {name!r} has an invalid entry ({exc!r}): corrupt header.",
-                                 path=path) from exc
+        raise AdapterFormatError(
+            f"{path}: tensor {name!r} has an invalid entry ({exc!r}): corrupt header.", path=path
+        ) from exc
     width = DTYPE_BYTES.get(dtype)
     if width is None:
         raise AdapterFormatError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}.", path=path)
@@ -76,11 +85,15 @@ def _tensor(path: Path, name: str, info: Any, data_start: int, size: int) -> Ten
     if end - begin != expected or begin < 0 or any(d < 0 for d in shape):
         raise AdapterFormatError(
             f"{path}: tensor {name!r} spans bytes [{begin}, {end}) but shape {list(shape)} of "
-            f"{dtype} needs {expected} bytes: corrupt header.", path=path)
+            f"{dtype} needs {expected} bytes: corrupt header.",
+            path=path,
+        )
     if data_start + end > size:
         raise AdapterFormatError(
             f"{path}: tensor {name!r} ends at byte {data_start + end} but the file has {size} bytes: "
-            "the file is truncated. Re-download or re-save the adapter.", path=path)
+            "the file is truncated. Re-download or re-save the adapter.",
+            path=path,
+        )
     return TensorMeta(name, dtype, shape, data_start + begin, end - begin)
 
 

@@ -29,12 +29,16 @@ def resolve_adapter_folder(source: str | Path) -> Path:
     if local.is_dir():
         return local.resolve()
     if local.exists():
-        raise InputError(f"{local}: a file, not a folder. Pass the adapter's folder (adapter_config.json and "
-                         "its weights), so every file of it is read.", path=local)
+        raise InputError(
+            f"{local}: a file, not a folder. Pass the adapter's folder (adapter_config.json and "
+            "its weights), so every file of it is read.",
+            path=local,
+        )
     if isinstance(source, str) and _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
         fetched = _fetch_from_hub(text)
         if isinstance(fetched, ReadProblem):
             raise HubUnavailableError(fetched.message, path=text)
         return fetched.resolve()
-    raise AdapterNotFoundError(f"{local}: no such folder. Pass a PEFT adapter folder or a Hub repo id "
-                               "(org/name).", path=local)
+    raise AdapterNotFoundError(
+        f"{local}: no such folder. Pass a PEFT adapter folder or a Hub repo id (org/name).", path=local
+    )

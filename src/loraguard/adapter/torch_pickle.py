@@ -19,20 +19,45 @@ from loraguard.adapter.tensors import DTYPE_BYTES, TensorMeta
 from loraguard.errors import AdapterFormatError
 
 STORAGE_DTYPES = {
-    "FloatStorage": "F32", "DoubleStorage": "F64", "HalfStorage": "F16", "BFloat16Storage": "BF16",
-    "LongStorage": "I64", "IntStorage": "I32", "ShortStorage": "I16", "CharStorage": "I8",
-    "ByteStorage": "U8", "BoolStorage": "BOOL",
+    "FloatStorage": "F32",
+    "DoubleStorage": "F64",
+    "HalfStorage": "F16",
+    "BFloat16Storage": "BF16",
+    "LongStorage": "I64",
+    "IntStorage": "I32",
+    "ShortStorage": "I16",
+    "CharStorage": "I8",
+    "ByteStorage": "U8",
+    "BoolStorage": "BOOL",
 }
-_DTYPE_NAMES = {"float32": "F32", "float": "F32", "float64": "F64", "float16": "F16", "half": "F16",
-                "bfloat16": "BF16", "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
-                "uint8": "U8", "bool": "BOOL"}
-_REBUILDERS = {"_rebuild_tensor_v2", "_rebuild_tensor", "_rebuild_parameter",
-               "_rebuild_parameter_with_state"}
+_DTYPE_NAMES = {
+    "float32": "F32",
+    "float": "F32",
+    "float64": "F64",
+    "float16": "F16",
+    "half": "F16",
+    "bfloat16": "BF16",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
+_REBUILDERS = {"_rebuild_tensor_v2", "_rebuild_tensor", "_rebuild_parameter", "_rebuild_parameter_with_state"}
 SAFE_GLOBALS = frozenset(
-    {("collections", "OrderedDict"), ("torch", "Size"), ("torch.storage", "UntypedStorage"),
-     ("torch", "UntypedStorage"), ("torch._utils", "_rebuild_tensor_v2"),
-     ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_parameter"),
-     ("torch._utils", "_rebuild_parameter_with_state"), ("torch", "device"), ("torch", "strided")}
+    {
+        ("collections", "OrderedDict"),
+        ("torch", "Size"),
+        ("torch.storage", "UntypedStorage"),
+        ("torch", "UntypedStorage"),
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("torch._utils", "_rebuild_tensor"),
+        ("torch._utils", "_rebuild_parameter"),
+        ("torch._utils", "_rebuild_parameter_with_state"),
+        ("torch", "device"),
+        ("torch", "strided"),
+    }
     | {("torch", name) for name in STORAGE_DTYPES}
     | {("torch", name) for name in _DTYPE_NAMES}
 )
@@ -108,8 +133,7 @@ def scan_torch_pickle(path: Path) -> PickleScan:
             return _scan_zip(path)
         data = path.read_bytes()
     except (OSError, zipfile.BadZipFile) as exc:
-        raise AdapterFormatError(f"{path}: cannot read the pickle archive ({exc}). Re-download it.",
-                                 path=path) from exc
+        raise AdapterFormatError(f"{path}: cannot read the pickle archive ({exc}). Re-download it.", path=path) from exc
     unpickler = _Unpickler(data)
     try:
         unpickler.load()
@@ -125,8 +149,7 @@ def _scan_zip(path: Path) -> PickleScan:
     with zipfile.ZipFile(path) as zf:
         pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
         if not pkl:
-            raise AdapterFormatError(f"{path}: zip archive without data.pkl: not a PyTorch checkpoint.",
-                                     path=path)
+            raise AdapterFormatError(f"{path}: zip archive without data.pkl: not a PyTorch checkpoint.", path=path)
         prefix = pkl[0][: -len("data.pkl")]
         unpickler = _Unpickler(zf.read(pkl[0]))
         try:

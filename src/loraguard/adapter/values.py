@@ -17,14 +17,17 @@ from loraguard.adapter.tensors import FLOAT_DTYPES, TensorMeta, TensorStats
 CHUNK_BYTES = 16 << 20
 _NP = {"F64": np.float64, "F32": np.float32, "F16": np.float16}
 # Per float dtype: unsigned view, mask clearing the sign bit, smallest masked value that is Inf/NaN.
-_BITS = {"F64": (np.uint64, 0x7FFF_FFFF_FFFF_FFFF, 0x7FF0_0000_0000_0000),
-         "F32": (np.uint32, 0x7FFF_FFFF, 0x7F80_0000),
-         "F16": (np.uint16, 0x7FFF, 0x7C00),
-         "BF16": (np.uint16, 0x7FFF, 0x7F80)}
+_BITS = {
+    "F64": (np.uint64, 0x7FFF_FFFF_FFFF_FFFF, 0x7FF0_0000_0000_0000),
+    "F32": (np.uint32, 0x7FFF_FFFF, 0x7F80_0000),
+    "F16": (np.uint16, 0x7FFF, 0x7C00),
+    "BF16": (np.uint16, 0x7FFF, 0x7F80),
+}
 
 
-def tensor_stats_safetensors(path: Path, tensors: Iterable[TensorMeta], *,
-                             norms: bool = False) -> dict[str, TensorStats]:
+def tensor_stats_safetensors(
+    path: Path, tensors: Iterable[TensorMeta], *, norms: bool = False
+) -> dict[str, TensorStats]:
     """Stats for every float tensor of a safetensors file, read through one read-only mmap."""
     metas = [t for t in tensors if t.dtype in FLOAT_DTYPES]
     if not metas:
@@ -36,8 +39,9 @@ def tensor_stats_safetensors(path: Path, tensors: Iterable[TensorMeta], *,
         del raw
 
 
-def tensor_stats_zip(path: Path, prefix: str, tensors: Iterable[TensorMeta], *,
-                     norms: bool = False) -> dict[str, TensorStats]:
+def tensor_stats_zip(
+    path: Path, prefix: str, tensors: Iterable[TensorMeta], *, norms: bool = False
+) -> dict[str, TensorStats]:
     """Stats for float tensors of a torch zip checkpoint; storages are read, never unpickled."""
     metas = [t for t in tensors if t.dtype in FLOAT_DTYPES and t.storage is not None]
     out: dict[str, TensorStats] = {}

@@ -37,9 +37,7 @@ def _candidates(task: str) -> tuple[_Candidate, ...]:
     for entry in load_catalog():
         spec = catalog_spec(entry, task)
         shapes = {name: (s.in_features, s.out_features) for name, s in spec.layer_signature().items()}
-        out.append(
-            _Candidate(entry.name, spec.model_type, entry.params, spec.num_layers, spec.vocab_size, shapes)
-        )
+        out.append(_Candidate(entry.name, spec.model_type, entry.params, spec.num_layers, spec.vocab_size, shapes))
     return tuple(out)
 
 
@@ -96,9 +94,7 @@ _ROLES: dict[str, str] = {
     **dict.fromkeys(("k_proj", "v_proj", "key", "value", "k", "v", "k_lin", "v_lin", "wk", "wv"), "kv"),
     **dict.fromkeys(("o_proj", "out_proj", "o", "out_lin"), "o"),
     **dict.fromkeys(("qkv_proj", "c_attn", "query_key_value", "Wqkv", "W_pack"), "qkv"),
-    **dict.fromkeys(
-        ("gate_proj", "up_proj", "fc1", "c_fc", "wi", "wi_0", "wi_1", "lin1", "dense_h_to_4h"), "up"
-    ),
+    **dict.fromkeys(("gate_proj", "up_proj", "fc1", "c_fc", "wi", "wi_0", "wi_1", "lin1", "dense_h_to_4h"), "up"),
     **dict.fromkeys(("down_proj", "fc2", "wo", "lin2", "dense_4h_to_h"), "down"),
     "gate_up_proj": "gate_up",
     **dict.fromkeys(("embed_tokens", "wte", "word_embeddings", "shared", "tok_embeddings"), "embed"),
@@ -148,8 +144,11 @@ def describe_dims(signature: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
         elif role is not None:
             vote(fan_in)
             key, width = {
-                "q": ("q_width", fan_out), "kv": ("kv_width", fan_out), "qkv": ("fused_qkv_width", fan_out),
-                "up": ("mlp_width", fan_out), "gate_up": ("mlp_width", fan_out // 2),
+                "q": ("q_width", fan_out),
+                "kv": ("kv_width", fan_out),
+                "qkv": ("fused_qkv_width", fan_out),
+                "up": ("mlp_width", fan_out),
+                "gate_up": ("mlp_width", fan_out // 2),
             }[role]
             found.setdefault(key, set()).add(width)
     out: dict[str, Any] = {}

@@ -32,10 +32,29 @@ __all__ = [
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
 """`org/name`, or a legacy bare id such as `gpt2` or `t5-small`."""
 # Folder names that are not organisations when they lead a `_name_or_path` ("models/Llama-3.2-1B").
-_LOCAL_DIRS = frozenset({
-    "models", "model", "checkpoints", "checkpoint", "ckpt", "output", "outputs", "out", "tmp", "data",
-    "weights", "base", "base_model", "pretrained", "cache", "workspace", "content", "runs", "results",
-})
+_LOCAL_DIRS = frozenset(
+    {
+        "models",
+        "model",
+        "checkpoints",
+        "checkpoint",
+        "ckpt",
+        "output",
+        "outputs",
+        "out",
+        "tmp",
+        "data",
+        "weights",
+        "base",
+        "base_model",
+        "pretrained",
+        "cache",
+        "workspace",
+        "content",
+        "runs",
+        "results",
+    }
+)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -45,23 +64,27 @@ def read_config(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise BaseModelResolutionError(
             f"{path} does not exist. Pass a folder holding the base model's config.json, a config.json "
-            "file, a catalog name (`loraguard catalog`) or a Hub id.", path=path,
+            "file, a catalog name (`loraguard catalog`) or a Hub id.",
+            path=path,
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaseModelResolutionError(
             f"Cannot read {path}: {exc}. Check the file's permissions, or pass another copy of the "
-            "base model's config.json.", path=path,
+            "base model's config.json.",
+            path=path,
         ) from None
     try:
         loaded = json.loads(text)
     except ValueError as exc:
         raise BaseModelResolutionError(
-            f"{path} is not valid JSON ({exc}). Pass the base model's original config.json.", path=path,
+            f"{path} is not valid JSON ({exc}). Pass the base model's original config.json.",
+            path=path,
         ) from None
     if not isinstance(loaded, dict):
         raise BaseModelResolutionError(
             f"{path} holds a JSON {type(loaded).__name__}, not an object: not a config.json. "
-            "Pass the base model's original config.json.", path=path,
+            "Pass the base model's original config.json.",
+            path=path,
         )
     return loaded
 
@@ -78,7 +101,7 @@ def _identity(config: Mapping[str, Any], config_path: Path) -> str:
     from_folder = folder.name
     for parent in (folder, *folder.parents):  # a Hub cache snapshot: models--org--name/snapshots/<sha>
         if parent.name.startswith("models--") and parent.name.count("--") >= 2:
-            from_folder = parent.name[len("models--"):].replace("--", "/", 1)
+            from_folder = parent.name[len("models--") :].replace("--", "/", 1)
             break
     else:
         org, sep, model = folder.name.partition("__")
@@ -182,7 +205,8 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
         if not config_path.is_file():
             raise BaseModelResolutionError(
                 f"The folder {candidate} has no config.json. Pass the folder of a transformers model "
-                f"(it holds config.json), or {_catalog_hint()}", path=candidate,
+                f"(it holds config.json), or {_catalog_hint()}",
+                path=candidate,
             )
     elif entry is not None:  # also when a folder without config.json happens to share its name
         return catalog_spec(entry, task)
@@ -241,7 +265,9 @@ _QUANT_SUFFIX = re.compile(
 )
 # Old names of renamed models: the catalog uses the current name.
 _ALIASES = (
-    ("meta-llama-3.1-", "llama-3.1-"), ("meta-llama-3.2-", "llama-3.2-"), ("meta-llama-3-", "llama-3-"),
+    ("meta-llama-3.1-", "llama-3.1-"),
+    ("meta-llama-3.2-", "llama-3.2-"),
+    ("meta-llama-3-", "llama-3-"),
 )
 
 
@@ -260,7 +286,7 @@ def normalize_model_name(name: str) -> str:
         bare = stripped
     for old, new in _ALIASES:
         if bare.startswith(old):
-            bare = new + bare[len(old):]
+            bare = new + bare[len(old) :]
     return bare
 
 
@@ -290,8 +316,16 @@ def find_entry_loose(name: str) -> CatalogEntry | None:
 
 _METHODS = {"bitsandbytes": "bnb", "bitsandbytes_4bit": "bnb", "bitsandbytes_8bit": "bnb"}
 _NAME_TOKENS = (
-    ("gptq", "gptq"), ("awq", "awq"), ("bnb", "bnb"), ("gguf", "gguf"), ("mlx", "mlx"), ("exl2", "exl2"),
-    ("hqq", "hqq"), ("aqlm", "aqlm"), ("eetq", "eetq"), ("fp8", "fp8"),
+    ("gptq", "gptq"),
+    ("awq", "awq"),
+    ("bnb", "bnb"),
+    ("gguf", "gguf"),
+    ("mlx", "mlx"),
+    ("exl2", "exl2"),
+    ("hqq", "hqq"),
+    ("aqlm", "aqlm"),
+    ("eetq", "eetq"),
+    ("fp8", "fp8"),
 )
 
 

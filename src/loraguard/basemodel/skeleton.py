@@ -56,7 +56,9 @@ def cache_path(config: Mapping[str, Any], task: str | None, transformers_version
     """Where the skeleton spec of `config` for `task` is cached."""
     canonical = json.dumps(
         {k: v for k, v in config.items() if k not in _VOLATILE_KEYS},
-        sort_keys=True, separators=(",", ":"), default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     digest = hashlib.sha256(f"{canonical}\n{task}\n{transformers_version}".encode()).hexdigest()
     return cache_dir() / "skeletons" / f"{digest}.json"
@@ -113,8 +115,7 @@ def _spec_from_record(
     record: Mapping[str, Any], *, config: Mapping[str, Any], name: str, task: str | None, path: str | None
 ) -> BaseSpec:
     modules = {
-        module: ModuleShape(int(shape[0]), int(shape[1]), shape[2])
-        for module, shape in record["modules"].items()
+        module: ModuleShape(int(shape[0]), int(shape[1]), shape[2]) for module, shape in record["modules"].items()
     }
     return BaseSpec(
         name=name,

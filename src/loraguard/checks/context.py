@@ -27,10 +27,18 @@ class Placement:
 class CheckContext:
     """Inputs of the rules. Derived views are computed lazily and cached."""
 
-    def __init__(self, adapter: AdapterData, base: BaseSpec | None, *, base_given: bool,
-                 base_problem: str | None = None, claimed: BaseSpec | None = None,
-                 inferred: tuple[InferredBase, ...] = (), engines: tuple[str, ...] = ("peft",),
-                 engine_options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        adapter: AdapterData,
+        base: BaseSpec | None,
+        *,
+        base_given: bool,
+        base_problem: str | None = None,
+        claimed: BaseSpec | None = None,
+        inferred: tuple[InferredBase, ...] = (),
+        engines: tuple[str, ...] = ("peft",),
+        engine_options: EngineOptions | None = None,
+    ) -> None:
         self.adapter = adapter
         self.config = adapter.config
         self.base = base
@@ -105,8 +113,7 @@ class CheckContext:
         if self.base is None or self.config is None:
             return set()
         if is_all_linear(self.config):
-            return {n for n, s in self.base.modules.items()
-                    if s.kind != "embedding" and not is_head(n)}
+            return {n for n, s in self.base.modules.items() if s.kind != "embedding" and not is_head(n)}
         return {n for n in self.base.modules if matches_target(self.config, n)}
 
     @cached_property

@@ -67,8 +67,7 @@ class Rule:
     def doc(self) -> str:
         return inspect.cleandoc(self.func.__doc__ or "")
 
-    def finding(self, message: str, *, fix: str = "", severity: Severity | None = None,
-                **evidence: object) -> Finding:
+    def finding(self, message: str, *, fix: str = "", severity: Severity | None = None, **evidence: object) -> Finding:
         """A finding of this rule (severity defaults to the rule's)."""
         return Finding(self.code, self.category, severity or self.severity, message, fix, evidence)
 
@@ -108,5 +107,8 @@ def all_rules(*, probe: bool = True) -> list[Rule]:
 def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), *, probe: bool = True) -> list[Rule]:
     """Rules whose code starts with a `select` prefix (all when empty) and no `ignore` prefix."""
     sel, ign = tuple(select), tuple(ignore)
-    return [r for r in all_rules(probe=probe)
-            if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))]
+    return [
+        r
+        for r in all_rules(probe=probe)
+        if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))
+    ]

@@ -14,42 +14,66 @@ def register(app: typer.Typer) -> None:
     app.command(
         "check",
         help="Check an adapter against a base model statically (header and configs only, no weights "
-             "loaded). Exit 0 without errors (--strict: without warnings), 1 with findings, 2 on usage errors.",
+        "loaded). Exit 0 without errors (--strict: without warnings), 1 with findings, 2 on usage errors.",
         epilog="Examples: loraguard check ./my-adapter --base Qwen/Qwen2.5-1.5B-Instruct ; "
-               "loraguard check adapter_model.safetensors --base ./base-folder --format json ; "
-               "loraguard check ./my-adapter --base Qwen/Qwen2.5-1.5B-Instruct --engine vllm --engine sglang "
-               "--max-lora-rank 64",
+        "loraguard check adapter_model.safetensors --base ./base-folder --format json ; "
+        "loraguard check ./my-adapter --base Qwen/Qwen2.5-1.5B-Instruct --engine vllm --engine sglang "
+        "--max-lora-rank 64",
     )(check_command)
 
 
 def check_command(
     adapter: str = typer.Argument(
-        ..., help="Adapter folder, .safetensors/.bin file (config beside it) or Hub repo id."),
-    base: str | None = typer.Option(None, "--base", "-b", help="Base: folder with config.json, catalog name or Hub id. "
-                                    "Default: the adapter's claimed base, if known offline."),
+        ..., help="Adapter folder, .safetensors/.bin file (config beside it) or Hub repo id."
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        "-b",
+        help="Base: folder with config.json, catalog name or Hub id. "
+        "Default: the adapter's claimed base, if known offline.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     select: list[str] = typer.Option([], "--select", help="Only rules whose code starts with this (repeatable)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip rules whose code starts with this (repeatable)."),
     task: str | None = typer.Option(None, "--task", help="Override the adapter's task_type (CAUSAL_LM, SEQ_CLS...)."),
     engine: list[EngineName] = typer.Option(
-        [], "--engine", "-e", help="Serving engine to check for (repeatable): peft (default, the base rules "
-        "only), vllm, sglang, lorax. Adds the LG7xx rules of each engine."),
+        [],
+        "--engine",
+        "-e",
+        help="Serving engine to check for (repeatable): peft (default, the base rules "
+        "only), vllm, sglang, lorax. Adds the LG7xx rules of each engine.",
+    ),
     max_lora_rank: int | None = typer.Option(
-        None, "--max-lora-rank", min=1, help="The engines' --max-lora-rank (vLLM's default: 16; SGLang: sized "
-        "from the adapters loaded at start)."),
+        None,
+        "--max-lora-rank",
+        min=1,
+        help="The engines' --max-lora-rank (vLLM's default: 16; SGLang: sized from the adapters loaded at start).",
+    ),
     lora_target_modules: str | None = typer.Option(
-        None, "--lora-target-modules", help="The engines' --lora-target-modules, comma-separated "
-        "(e.g. o_proj,qkv_proj; 'all' for every module)."),
+        None,
+        "--lora-target-modules",
+        help="The engines' --lora-target-modules, comma-separated (e.g. o_proj,qkv_proj; 'all' for every module).",
+    ),
     html: str | None = typer.Option(
-        None, "--html", help="Also write a self-contained HTML report (findings and a weight-norm heatmap) here."),
+        None, "--html", help="Also write a self-contained HTML report (findings and a weight-norm heatmap) here."
+    ),
 ) -> int:
     from loraguard.checker import check
     from loraguard.report.render import render_markdown, render_text
 
-    report = check(adapter, base, task=task, select=select, ignore=ignore,
-                   engines=[e.value for e in engine] or ("peft",), max_lora_rank=max_lora_rank,
-                   lora_target_modules=lora_target_modules, norms=html is not None)
+    report = check(
+        adapter,
+        base,
+        task=task,
+        select=select,
+        ignore=ignore,
+        engines=[e.value for e in engine] or ("peft",),
+        max_lora_rank=max_lora_rank,
+        lora_target_modules=lora_target_modules,
+        norms=html is not None,
+    )
     if html is not None:
         from loraguard.report.html_check import write_check_html
 

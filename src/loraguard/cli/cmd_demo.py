@@ -8,9 +8,12 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo", help="Build a tiny Qwen2 base and real PEFT adapters (healthy and broken, as in the "
-                             "case study) offline, check each, and print the commands to rerun by hand. "
-                             "Exit 0 when every broken adapter is caught and every healthy one passes.")(demo)
+    app.command(
+        "demo",
+        help="Build a tiny Qwen2 base and real PEFT adapters (healthy and broken, as in the "
+        "case study) offline, check each, and print the commands to rerun by hand. "
+        "Exit 0 when every broken adapter is caught and every healthy one passes.",
+    )(demo)
 
 
 def demo(
@@ -25,8 +28,10 @@ def demo(
 
     console = Console(highlight=False, width=None if Console().is_terminal else 130)
     folder = prepare_folder(out.resolve())
-    console.print("[bold]loraguard demo[/bold]: a LoRA adapter can load without error and still break a "
-                  "classifier. Step 1, check: static compatibility, no weights loaded.")
+    console.print(
+        "[bold]loraguard demo[/bold]: a LoRA adapter can load without error and still break a "
+        "classifier. Step 1, check: static compatibility, no weights loaded."
+    )
     rows = run_check_demo(folder, all_cases=all_cases, say=console.print)
     table = Table(box=None, header_style="bold")
     for col in ("adapter", "what it is", "verdict", "found", "ms"):
@@ -34,8 +39,13 @@ def demo(
     for row in rows:
         mark = "[green]✓[/green]" if row.caught and (row.expected or row.verdict != "fail") else "[red]✗[/red]"
         style = {"pass": "green", "warn": "yellow", "fail": "red"}[row.verdict]
-        table.add_row(row.case, row.description, f"[{style}]{row.verdict}[/{style}] {mark}",
-                      ", ".join(sorted(row.found)) or "-", f"{row.millis:.0f}")
+        table.add_row(
+            row.case,
+            row.description,
+            f"[{style}]{row.verdict}[/{style}] {mark}",
+            ", ".join(sorted(row.found)) or "-",
+            f"{row.millis:.0f}",
+        )
     console.print(table)
     console.print("\nRerun any of these by hand (add --format json or --format markdown):")
     for row in rows:

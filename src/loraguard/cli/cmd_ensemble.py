@@ -19,8 +19,6 @@ class EnsembleMethod(StrEnum):
     geometric = "geometric"
 
 
-
-
 def register(app: typer.Typer) -> None:
     """Add the `ensemble` command to `app`."""
     app.command(

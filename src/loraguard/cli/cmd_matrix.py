@@ -25,32 +25,65 @@ def register(app: typer.Typer) -> None:
 
 
 def matrix_command(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Adapter folders, weights files or folders to search.")]
-    = None,
-    base: Annotated[list[str] | None, typer.Option(
-        "--base", "-b", help="Base to check against (repeatable): folder with config.json, catalog name or Hub id. "
-        "Default: each adapter's claimed base.")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Adapter folders, weights files or folders to search.")
+    ] = None,
+    base: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--base",
+            "-b",
+            help="Base to check against (repeatable): folder with config.json, catalog name or Hub id. "
+            "Default: each adapter's claimed base.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV to write (required).")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers (ignored with --ray: one "
-                                      "task per free CPU of the cluster).")] = 2,
-    header_only: Annotated[bool, typer.Option(
-        "--header-only", help="Skip the value scans (zero/NaN/Inf): headers and configs only, much faster.")] = False,
-    hub_cache: Annotated[bool, typer.Option(
-        "--hub-cache", help="Also check adapters in the local Hugging Face cache (HF_HUB_CACHE).")] = False,
-    engine: Annotated[list[str] | None, typer.Option(
-        "--engine", help="Serving-engine profile to judge too (repeatable); one `engine:<name>` column each.")] = None,
-    executor: Annotated[str, typer.Option(
-        "--executor", help="auto (processes when --jobs > 1), process, thread or serial (ignored with --ray).")]
-    = "auto",
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Parallel workers (ignored with --ray: one task per free CPU of the cluster)."
+        ),
+    ] = 2,
+    header_only: Annotated[
+        bool,
+        typer.Option(
+            "--header-only", help="Skip the value scans (zero/NaN/Inf): headers and configs only, much faster."
+        ),
+    ] = False,
+    hub_cache: Annotated[
+        bool, typer.Option("--hub-cache", help="Also check adapters in the local Hugging Face cache (HF_HUB_CACHE).")
+    ] = False,
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine", help="Serving-engine profile to judge too (repeatable); one `engine:<name>` column each."
+        ),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor", help="auto (processes when --jobs > 1), process, thread or serial (ignored with --ray)."
+        ),
+    ] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
-    use_ray: Annotated[bool, typer.Option(
-        "--ray", help="Run the checks as Ray tasks (needs the ray extra): a local Ray instance, or RAY_ADDRESS "
-        "when that is set. A task whose worker dies is retried; a cell that keeps killing it is an error row.")]
-    = False,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", metavar="ADDRESS", help="Ray cluster to use (implies --ray): auto (this machine is a "
-        "cluster node), HOST:6379, ray://HOST:10001 (Ray Client) or local.")] = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run the checks as Ray tasks (needs the ray extra): a local Ray instance, or RAY_ADDRESS "
+            "when that is set. A task whose worker dies is retried; a cell that keeps killing it is an error row.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="Ray cluster to use (implies --ray): auto (this machine is a "
+            "cluster node), HOST:6379, ray://HOST:10001 (Ray Client) or local.",
+        ),
+    ] = None,
 ) -> int:
     from loraguard.errors import InputError, OutputExistsError
     from loraguard.matrix import engines_available, run_matrix, write_csv
@@ -74,19 +107,32 @@ def matrix_command(
 
         engines = list(normalize_engines(engines))  # an unknown engine: InputError, exit 2
     elif engines:
-        print("note: serving-engine profiles (loraguard.engines) are not installed: engine columns say n/a",
-              file=sys.stderr)
+        print(
+            "note: serving-engine profiles (loraguard.engines) are not installed: engine columns say n/a",
+            file=sys.stderr,
+        )
     if use_ray or ray_address is not None:
         from loraguard.distributed.matrix import run_matrix_ray
 
-        result = run_matrix_ray(paths or [], bases, address=ray_address, header_only=header_only,
-                                hub_cache=hub_cache, engines=engines)
+        result = run_matrix_ray(
+            paths or [], bases, address=ray_address, header_only=header_only, hub_cache=hub_cache, engines=engines
+        )
     else:
-        result = run_matrix(paths or [], bases, jobs=jobs, header_only=header_only, hub_cache=hub_cache,
-                            engines=engines, executor=executor)  # type: ignore[arg-type]
+        result = run_matrix(
+            paths or [],
+            bases,
+            jobs=jobs,
+            header_only=header_only,
+            hub_cache=hub_cache,
+            engines=engines,
+            executor=executor,  # type: ignore[arg-type]
+        )
     if not result.adapters:
-        raise InputError("no adapter found below " + (", ".join(str(p) for p in paths or []) or "the Hub cache")
-                         + ": an adapter is a folder holding adapter_config.json")
+        raise InputError(
+            "no adapter found below "
+            + (", ".join(str(p) for p in paths or []) or "the Hub cache")
+            + ": an adapter is a folder holding adapter_config.json"
+        )
     write_csv(result, out, overwrite=overwrite)
     if html is not None:
         from loraguard.report.html_matrix import write_matrix_html
@@ -96,7 +142,8 @@ def matrix_command(
     sys.stdout.write(
         f"matrix: {len(result.adapters)} adapter(s) × {len(result.bases)} base(s) = {len(result.rows)} checks in "
         f"{result.elapsed_s:.2f} s ({result.checks_per_second:.0f}/s, {result.jobs} job(s), {result.executor}): "
-        f"{counts}\n")
+        f"{counts}\n"
+    )
     for name, per in result.counts_by_base().items():
         sys.stdout.write(f"  {name}: " + ", ".join(f"{n} {v}" for v, n in per.items() if n) + "\n")
     sys.stdout.write(f"CSV in {out}" + (f", HTML in {html}" if html is not None else "") + "\n")

@@ -8,13 +8,17 @@ import typer
 
 from loraguard.cli.options import Method, TextOrJson
 
-HELP = ("Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
-        "score a few rows with and without the adapter: no effect, degenerate or non-finite output, batched "
-        "vs one-row disagreement, parse failures, and whether the adapter or the base/prompt is to blame. "
-        "Runs `check` first and stops on its errors unless --force. Exit 0 without errors, 1 with errors, "
-        "2 on bad input.")
-EPILOG = ("Examples: loraguard probe ./my-adapter --base ./Qwen2.5-1.5B-Instruct ; "
-          "loraguard probe ./my-adapter --base ./base --data train.csv --samples 32 --format json")
+HELP = (
+    "Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
+    "score a few rows with and without the adapter: no effect, degenerate or non-finite output, batched "
+    "vs one-row disagreement, parse failures, and whether the adapter or the base/prompt is to blame. "
+    "Runs `check` first and stops on its errors unless --force. Exit 0 without errors, 1 with errors, "
+    "2 on bad input."
+)
+EPILOG = (
+    "Examples: loraguard probe ./my-adapter --base ./Qwen2.5-1.5B-Instruct ; "
+    "loraguard probe ./my-adapter --base ./base --data train.csv --samples 32 --format json"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +30,9 @@ def probe_command(
     base: str = typer.Option(..., "--base", "-b", help="Base model folder (config.json, weights, tokenizer)."),
     data: str | None = typer.Option(None, "--data", help="Jigsaw-format CSV; default: the built-in rows."),
     samples: int = typer.Option(16, "--samples", "-n", help="Number of rows (the first N of the data)."),
-    method: Method = typer.Option(Method.logits, "--method",
-                                  help="logits: P(Yes) from the answer token; generate: write and parse."),
+    method: Method = typer.Option(
+        Method.logits, "--method", help="logits: P(Yes) from the answer token; generate: write and parse."
+    ),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="Output format."),
     force: bool = typer.Option(False, "--force", help="Probe even when the static check finds errors."),
     template: str = typer.Option("chat", "--template", help="Prompt template: chat, plain, chat-v2 or a Jinja file."),
@@ -39,8 +44,18 @@ def probe_command(
     from loraguard.probe.run import probe
     from loraguard.report.render import render_text as render_check
 
-    report = probe(adapter, base, rows=data, samples=samples, method=method.value, force=force,
-                   template=template, batch_size=batch_size, device=device, dtype=dtype)
+    report = probe(
+        adapter,
+        base,
+        rows=data,
+        samples=samples,
+        method=method.value,
+        force=force,
+        template=template,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+    )
     if fmt is TextOrJson.json:
         sys.stdout.write(report.to_json() + "\n")
     elif report.stopped:

@@ -20,11 +20,18 @@ if TYPE_CHECKING:
 
 _SCHEMA = "loraguard.registry/1"  # = loraguard.registry.REGISTRY_SCHEMA, kept literal to import nothing
 
-RegistryOpt = Annotated[str | None, typer.Option(
-    "--registry", "-r", help="Registry URL: sqlite:///FILE (or just FILE), postgresql+psycopg://user@host/db. "
-    "Default: $LORAGUARD_REGISTRY, else sqlite:///loraguard-registry.db in the working folder.")]
-LockOpt = Annotated[float, typer.Option(
-    "--lock-timeout", min=0.0, help="Seconds to wait for another writer before giving up.")]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        "-r",
+        help="Registry URL: sqlite:///FILE (or just FILE), postgresql+psycopg://user@host/db. "
+        "Default: $LORAGUARD_REGISTRY, else sqlite:///loraguard-registry.db in the working folder.",
+    ),
+]
+LockOpt = Annotated[
+    float, typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for another writer before giving up.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema loraguard.registry/1).")]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who is acting (default: the OS user).")]
 RefArg = Annotated[str, typer.Argument(help="NAME (its highest version) or NAME@VERSION.")]
@@ -32,25 +39,36 @@ RefArg = Annotated[str, typer.Argument(help="NAME (its highest version) or NAME@
 
 def register(app: typer.Typer) -> None:
     """Add the `registry` sub-commands to `app`."""
-    sub = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                      rich_markup_mode=None)
-    sub.command("add", help="Check (and with --probe, probe) an adapter, then register it as a new version: a "
-                "candidate at traffic weight 0 (shadow). Exit 1 and nothing written when it has errors, unless "
-                "--force --reason.",
-                epilog="Example: loraguard registry add toxicity ./adapters/toxicity --base ./bases/qwen "
-                "--probe rows.csv --tag team-a")(add_command)
+    sub = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    sub.command(
+        "add",
+        help="Check (and with --probe, probe) an adapter, then register it as a new version: a "
+        "candidate at traffic weight 0 (shadow). Exit 1 and nothing written when it has errors, unless "
+        "--force --reason.",
+        epilog="Example: loraguard registry add toxicity ./adapters/toxicity --base ./bases/qwen "
+        "--probe rows.csv --tag team-a",
+    )(add_command)
     sub.command("list", help="List the registered adapter versions.")(list_command)
     sub.command("show", help="Show one entry: files and hashes, reports, flags.")(show_command)
-    sub.command("promote", help="Make a version production (weight 1 if it was 0); retires the name's "
-                "other production version.")(promote_command)
+    sub.command(
+        "promote", help="Make a version production (weight 1 if it was 0); retires the name's other production version."
+    )(promote_command)
     sub.command("retire", help="Stop serving a version (status retired, weight 0).")(retire_command)
-    sub.command("set-traffic", help="Set a version's relative traffic weight (>= 0; 0 on a candidate = "
-                "shadow).")(set_traffic_command)
-    sub.command("verify", help="Re-hash the adapter files (one ref, or every non-retired entry) against the "
-                "hashes recorded at registration. Exit 1 on any mismatch.")(verify_command)
+    sub.command("set-traffic", help="Set a version's relative traffic weight (>= 0; 0 on a candidate = shadow).")(
+        set_traffic_command
+    )
+    sub.command(
+        "verify",
+        help="Re-hash the adapter files (one ref, or every non-retired entry) against the "
+        "hashes recorded at registration. Exit 1 on any mismatch.",
+    )(verify_command)
     sub.command("events", help="The audit log, newest first.")(events_command)
-    app.add_typer(sub, name="registry", help="The adapter registry: register checked adapters (SQLite or "
-                  "PostgreSQL), promote, retire, set traffic weights, verify file hashes, read the audit log.")
+    app.add_typer(
+        sub,
+        name="registry",
+        help="The adapter registry: register checked adapters (SQLite or "
+        "PostgreSQL), promote, retire, set traffic weights, verify file hashes, read the audit log.",
+    )
 
 
 def _open(url: str | None, lock_timeout: float) -> Registry:
@@ -77,18 +95,25 @@ def _line(entry: Entry) -> str:
 def add_command(
     name: Annotated[str, typer.Argument(help="Adapter name (versions are numbered per name).")],
     path: Annotated[str, typer.Argument(help="Adapter folder or Hub repo id (org/name).")],
-    base: Annotated[str, typer.Option("--base", "-b", help="Base: folder with config.json, catalog name or "
-                                      "Hub id. A folder is stored as its absolute path.")],
-    probe_data: Annotated[str | None, typer.Option(
-        "--probe", help="Also probe on these labelled rows (Jigsaw CSV; needs the ml extra and a local base "
-        "folder).")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="Task label (default: the adapter's task_type).")]
-    = None,
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            "-b",
+            help="Base: folder with config.json, catalog name or Hub id. A folder is stored as its absolute path.",
+        ),
+    ],
+    probe_data: Annotated[
+        str | None,
+        typer.Option(
+            "--probe",
+            help="Also probe on these labelled rows (Jigsaw CSV; needs the ml extra and a local base folder).",
+        ),
+    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Task label (default: the adapter's task_type).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Register despite error findings (needs --reason).")]
-    = False,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why --force: kept in the entry and the log.")]
-    = None,
+    force: Annotated[bool, typer.Option("--force", help="Register despite error findings (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why --force: kept in the entry and the log.")] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
@@ -100,8 +125,17 @@ def add_command(
         raise InputError("--force needs --reason: say why this adapter is registered despite its errors")
     with _open(registry, lock_timeout) as reg:
         try:
-            entry = reg.add(name, path, base=base, task=task, probe_data=probe_data, force=force, reason=reason,
-                            tags=tag or (), actor=actor)
+            entry = reg.add(
+                name,
+                path,
+                base=base,
+                task=task,
+                probe_data=probe_data,
+                force=force,
+                reason=reason,
+                tags=tag or (),
+                actor=actor,
+            )
         except AdapterRejectedError as exc:
             return _rejected(exc, as_json)
     if as_json:
@@ -118,8 +152,9 @@ def add_command(
 def _rejected(exc: Any, as_json: bool) -> int:
     report = exc.report
     if as_json:
-        _dump({"rejected": True, "message": str(exc),
-               "report": report.to_dict() if hasattr(report, "to_dict") else None})
+        _dump(
+            {"rejected": True, "message": str(exc), "report": report.to_dict() if hasattr(report, "to_dict") else None}
+        )
         return 1
     from rich.text import Text
 
@@ -159,9 +194,15 @@ def list_command(
         table.add_column(col, overflow="fold")
     style = {"production": "green", "candidate": "yellow", "retired": "dim"}
     for e in entries:
-        table.add_row(e.ref, f"[{style[e.status.value]}]{e.status.value}[/]", f"{e.traffic_weight:g}",
-                      "yes" if e.shadow else "", e.base, "FORCED" if e.forced else "",
-                      f"{e.created_at[:19].replace('T', ' ')} {e.created_by}")
+        table.add_row(
+            e.ref,
+            f"[{style[e.status.value]}]{e.status.value}[/]",
+            f"{e.traffic_weight:g}",
+            "yes" if e.shadow else "",
+            e.base,
+            "FORCED" if e.forced else "",
+            f"{e.created_at[:19].replace('T', ' ')} {e.created_by}",
+        )
     _console().print(table)
     return 0
 
@@ -176,8 +217,9 @@ def _summary(entry: Entry) -> dict[str, Any]:
     return data
 
 
-def show_command(ref: RefArg, as_json: JsonOpt = False, registry: RegistryOpt = None,
-                 lock_timeout: LockOpt = 10.0) -> int:
+def show_command(
+    ref: RefArg, as_json: JsonOpt = False, registry: RegistryOpt = None, lock_timeout: LockOpt = 10.0
+) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.get(ref)
     if as_json:
@@ -198,15 +240,25 @@ def show_command(ref: RefArg, as_json: JsonOpt = False, registry: RegistryOpt = 
     return 0
 
 
-def promote_command(ref: RefArg, actor: ActorOpt = None, as_json: JsonOpt = False, registry: RegistryOpt = None,
-                    lock_timeout: LockOpt = 10.0) -> int:
+def promote_command(
+    ref: RefArg,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
+) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.promote(ref, actor=actor)
     return _changed("promoted", entry, as_json)
 
 
-def retire_command(ref: RefArg, actor: ActorOpt = None, as_json: JsonOpt = False, registry: RegistryOpt = None,
-                   lock_timeout: LockOpt = 10.0) -> int:
+def retire_command(
+    ref: RefArg,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
+) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.retire(ref, actor=actor)
     return _changed("retired", entry, as_json)
@@ -215,7 +267,10 @@ def retire_command(ref: RefArg, actor: ActorOpt = None, as_json: JsonOpt = False
 def set_traffic_command(
     ref: RefArg,
     weight: Annotated[float, typer.Argument(help="Relative traffic weight, finite and >= 0.")],
-    actor: ActorOpt = None, as_json: JsonOpt = False, registry: RegistryOpt = None, lock_timeout: LockOpt = 10.0,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.set_traffic(ref, weight, actor=actor)
@@ -231,9 +286,11 @@ def _changed(what: str, entry: Entry, as_json: bool) -> int:
 
 
 def verify_command(
-    ref: Annotated[str | None, typer.Argument(help="NAME or NAME@VERSION (default: every non-retired entry).")]
-    = None,
-    actor: ActorOpt = None, as_json: JsonOpt = False, registry: RegistryOpt = None, lock_timeout: LockOpt = 10.0,
+    ref: Annotated[str | None, typer.Argument(help="NAME or NAME@VERSION (default: every non-retired entry).")] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         results = reg.verify(ref, actor=actor)
@@ -247,19 +304,27 @@ def verify_command(
         if r.ok:
             print(f"OK       {r.ref}")
             continue
-        parts = [f"{label} {', '.join(files)}" for label, files in
-                 (("changed:", r.changed), ("missing:", r.missing), ("added:", r.added)) if files]
+        parts = [
+            f"{label} {', '.join(files)}"
+            for label, files in (("changed:", r.changed), ("missing:", r.missing), ("added:", r.added))
+            if files
+        ]
         print(f"MISMATCH {r.ref}  " + "; ".join(parts))
     if failed:
-        print(f"{len(failed)} of {len(results)} entr{'y' if len(results) == 1 else 'ies'} changed on disk since "
-              "registration: re-register the adapter (a new version) or restore its files.", file=sys.stderr)
+        print(
+            f"{len(failed)} of {len(results)} entr{'y' if len(results) == 1 else 'ies'} changed on disk since "
+            "registration: re-register the adapter (a new version) or restore its files.",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
 def events_command(
     ref: Annotated[str | None, typer.Argument(help="NAME (all versions) or NAME@VERSION (default: all).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")] = 50,
-    as_json: JsonOpt = False, registry: RegistryOpt = None, lock_timeout: LockOpt = 10.0,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         found = reg.events(ref, limit=limit)

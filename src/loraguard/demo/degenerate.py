@@ -61,8 +61,9 @@ def build_probe_base(out: str | Path, *, tokenizer: Any | None = None) -> Path:
     from loraguard.demo.tiny import build_tiny_base
 
     with quiet():
-        return build_tiny_base(out, seed=BASE_SEED, tokenizer=tokenizer, name=BASE_NAME,
-                               initializer_range=BASE_INIT_RANGE)
+        return build_tiny_base(
+            out, seed=BASE_SEED, tokenizer=tokenizer, name=BASE_NAME, initializer_range=BASE_INIT_RANGE
+        )
 
 
 def _save(base: Path, out: str | Path, **lora_kwargs: Any) -> Path:

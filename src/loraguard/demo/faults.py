@@ -45,12 +45,28 @@ __all__ = [
     "expected_categories",
 ]
 
-CATEGORIES = frozenset({
-    "shape-mismatch", "claimed-base-mismatch", "layer-mismatch", "prefix-mismatch", "unknown-target-module",
-    "declared-target-missing", "rank-mismatch", "zero-adapter", "non-finite-weights", "vocab-mismatch",
-    "task-head", "unknown-config-field", "base-version-mismatch", "quantization-variant",
-    "name-hint-conflict", "provenance", "unsafe-pickle", "unreadable",
-})
+CATEGORIES = frozenset(
+    {
+        "shape-mismatch",
+        "claimed-base-mismatch",
+        "layer-mismatch",
+        "prefix-mismatch",
+        "unknown-target-module",
+        "declared-target-missing",
+        "rank-mismatch",
+        "zero-adapter",
+        "non-finite-weights",
+        "vocab-mismatch",
+        "task-head",
+        "unknown-config-field",
+        "base-version-mismatch",
+        "quantization-variant",
+        "name-hint-conflict",
+        "provenance",
+        "unsafe-pickle",
+        "unreadable",
+    }
+)
 """Every category the table uses (the fixed names `check` reports)."""
 
 CONFIG_ONLY_BASES = frozenset({QWEN25_05B_INSTRUCT, QWEN25_05B, QWEN2_05B, QWEN25_15B_INSTRUCT})
@@ -86,8 +102,16 @@ class BuiltCase:
     base: Path
 
 
-def _c(name: str, description: str, expected: Iterable[str], build: Callable[[Path, BaseFixture], Path], *,
-       base: str = TINY, tolerated: Iterable[str] = (), verdict: str | None = None) -> Case:
+def _c(
+    name: str,
+    description: str,
+    expected: Iterable[str],
+    build: Callable[[Path, BaseFixture], Path],
+    *,
+    base: str = TINY,
+    tolerated: Iterable[str] = (),
+    verdict: str | None = None,
+) -> Case:
     return Case(name, description, frozenset(expected), build, base, frozenset(tolerated), verdict)
 
 
@@ -100,101 +124,254 @@ HEALTHY: tuple[Case, ...] = (
     _ok("all-linear", 'target_modules="all-linear": attention and MLP projections', b.all_linear),
     _ok("dora", "DoRA (use_dora): lora_magnitude_vector beside A and B", b.dora),
     _ok("rslora", "rank-stabilised LoRA (use_rslora)", b.rslora),
-    _ok("rank-alpha-pattern", "rank_pattern/alpha_pattern: q_proj at rank 4, v_proj at the default 8",
-        b.patterns),
-    _ok("modules-to-save-lm-head", "lm_head saved in full (modules_to_save) on a base with tied embeddings",
-        b.lm_head_saved),
+    _ok("rank-alpha-pattern", "rank_pattern/alpha_pattern: q_proj at rank 4, v_proj at the default 8", b.patterns),
+    _ok(
+        "modules-to-save-lm-head",
+        "lm_head saved in full (modules_to_save) on a base with tied embeddings",
+        b.lm_head_saved,
+    ),
     _ok("layers-to-transform", "only layer 1 adapted, declared with layers_to_transform=[1]", b.layer_subset),
     _ok("embedding-lora", "LoRA on embed_tokens (lora_embedding_A/B) and q_proj", b.embedding_lora),
     _ok("bin-tensors-only", "adapter_model.bin written by torch.save, holding only tensors", b.bin_tensors),
-    _ok("seq-cls-with-head", "SEQ_CLS adapter with its score head saved (modules_to_save)", b.seq_cls,
-        TINY_SEQ_CLS),
+    _ok("seq-cls-with-head", "SEQ_CLS adapter with its score head saved (modules_to_save)", b.seq_cls, TINY_SEQ_CLS),
     _ok("phi3-fused", "Phi-3 fused modules: qkv_proj and gate_up_proj", b.phi3_fused, TINY_PHI3),
     _ok("gpt2-conv1d", "GPT-2 Conv1D c_attn with fan_in_fan_out=True", b.gpt2_conv1d, TINY_GPT2),
-    _ok("catalog-instruct", "Qwen2.5-0.5B-Instruct-shaped q/v adapter on that base (config only)",
-        b.catalog_healthy, QWEN25_05B_INSTRUCT),
-    _c("healthy-with-provenance", "healthy adapter with a model card (base_model:) and trainer_state.json",
-       {"provenance"}, b.with_provenance, verdict="pass"),
+    _ok(
+        "catalog-instruct",
+        "Qwen2.5-0.5B-Instruct-shaped q/v adapter on that base (config only)",
+        b.catalog_healthy,
+        QWEN25_05B_INSTRUCT,
+    ),
+    _c(
+        "healthy-with-provenance",
+        "healthy adapter with a model card (base_model:) and trainer_state.json",
+        {"provenance"},
+        b.with_provenance,
+        verdict="pass",
+    ),
 )
 
 FAULTS: tuple[Case, ...] = (
     # --- wrong base ---
-    _c("wider-base-claims-this-base", "trained on a Qwen2 with hidden 96, config claims this hidden-64 base",
-       {"shape-mismatch", "claimed-base-mismatch"}, b.wider_base, verdict="fail"),
+    _c(
+        "wider-base-claims-this-base",
+        "trained on a Qwen2 with hidden 96, config claims this hidden-64 base",
+        {"shape-mismatch", "claimed-base-mismatch"},
+        b.wider_base,
+        verdict="fail",
+    ),
     # Debatable: the config claims the 2-layer base that the 4-layer tensors contradict.
-    _c("extra-layers", "trained on a 4-layer twin, checked on the 2-layer base", {"layer-mismatch"},
-       b.extra_layers, tolerated={"claimed-base-mismatch"}, verdict="fail"),
+    _c(
+        "extra-layers",
+        "trained on a 4-layer twin, checked on the 2-layer base",
+        {"layer-mismatch"},
+        b.extra_layers,
+        tolerated={"claimed-base-mismatch"},
+        verdict="fail",
+    ),
     # Debatable: layer 1's q/v keys are missing, which a per-module check could also call missing targets.
-    _c("fewer-layers-undeclared", "layer-1 tensors removed without declaring layers_to_transform",
-       {"layer-mismatch"}, b.fewer_layers, tolerated={"declared-target-missing"}, verdict="warn"),
+    _c(
+        "fewer-layers-undeclared",
+        "layer-1 tensors removed without declaring layers_to_transform",
+        {"layer-mismatch"},
+        b.fewer_layers,
+        tolerated={"declared-target-missing"},
+        verdict="warn",
+    ),
     # --- names ---
-    _c("nested-prefix", "keys under base_model.model.language_model.model.layers (a VL wrapper's names)",
-       {"prefix-mismatch"}, b.nested_prefix, tolerated={"declared-target-missing"}),
-    _c("other-class-prefix", "keys named like GPT-2 (transformer.h.N.attn.q_proj) on a Qwen2 base",
-       {"prefix-mismatch"}, b.other_class_prefix, tolerated={"declared-target-missing", "layer-mismatch"}),
+    _c(
+        "nested-prefix",
+        "keys under base_model.model.language_model.model.layers (a VL wrapper's names)",
+        {"prefix-mismatch"},
+        b.nested_prefix,
+        tolerated={"declared-target-missing"},
+    ),
+    _c(
+        "other-class-prefix",
+        "keys named like GPT-2 (transformer.h.N.attn.q_proj) on a Qwen2 base",
+        {"prefix-mismatch"},
+        b.other_class_prefix,
+        tolerated={"declared-target-missing", "layer-mismatch"},
+    ),
     # Debatable: the `query_key_value` keys match no module, which a key-level check may call a prefix issue.
-    _c("unknown-target-module", 'config and tensors name "query_key_value", a module this base lacks',
-       {"unknown-target-module"}, b.unknown_target, tolerated={"prefix-mismatch"}),
-    _c("declared-target-missing", "config targets q/k/v, only q/v tensors saved", {"declared-target-missing"},
-       b.declared_missing),
+    _c(
+        "unknown-target-module",
+        'config and tensors name "query_key_value", a module this base lacks',
+        {"unknown-target-module"},
+        b.unknown_target,
+        tolerated={"prefix-mismatch"},
+    ),
+    _c(
+        "declared-target-missing",
+        "config targets q/k/v, only q/v tensors saved",
+        {"declared-target-missing"},
+        b.declared_missing,
+    ),
     # --- rank ---
     # A rank that disagrees with the tensors is also a shape disagreement: a check may report both.
-    _c("rank-edited", "config r changed from 8 to 16 after training", {"rank-mismatch"}, b.rank_edited,
-       tolerated={"shape-mismatch"}, verdict="fail"),
-    _c("rank-pattern-disagrees", 'rank_pattern {"v_proj": 4} while every tensor has rank 8',
-       {"rank-mismatch"}, b.rank_pattern_wrong, tolerated={"shape-mismatch"}, verdict="fail"),
+    _c(
+        "rank-edited",
+        "config r changed from 8 to 16 after training",
+        {"rank-mismatch"},
+        b.rank_edited,
+        tolerated={"shape-mismatch"},
+        verdict="fail",
+    ),
+    _c(
+        "rank-pattern-disagrees",
+        'rank_pattern {"v_proj": 4} while every tensor has rank 8',
+        {"rank-mismatch"},
+        b.rank_pattern_wrong,
+        tolerated={"shape-mismatch"},
+        verdict="fail",
+    ),
     # --- weights ---
-    _c("zero-init-untrained", "PEFT default init never trained: every lora_B is zero", {"zero-adapter"},
-       b.zero_init, verdict="fail"),
+    _c(
+        "zero-init-untrained",
+        "PEFT default init never trained: every lora_B is zero",
+        {"zero-adapter"},
+        b.zero_init,
+        verdict="fail",
+    ),
     # Debatable: shape [0] tensors also disagree with every expected shape.
-    _c("zero-empty-tensors", "every tensor has shape [0], as saved under DeepSpeed ZeRO-3", {"zero-adapter"},
-       b.zero_empty, tolerated={"shape-mismatch", "rank-mismatch"}, verdict="fail"),
-    _c("no-weights-file", "adapter_config.json only, no weights file", {"zero-adapter"}, b.no_weights,
-       verdict="fail"),
+    _c(
+        "zero-empty-tensors",
+        "every tensor has shape [0], as saved under DeepSpeed ZeRO-3",
+        {"zero-adapter"},
+        b.zero_empty,
+        tolerated={"shape-mismatch", "rank-mismatch"},
+        verdict="fail",
+    ),
+    _c("no-weights-file", "adapter_config.json only, no weights file", {"zero-adapter"}, b.no_weights, verdict="fail"),
     _c("nan-weight", "one lora_A element is NaN", {"non-finite-weights"}, b.nan_weight, verdict="fail"),
-    _c("inf-bf16", "bfloat16 adapter with one +Inf in a lora_B", {"non-finite-weights"}, b.inf_bf16,
-       verdict="fail"),
+    _c("inf-bf16", "bfloat16 adapter with one +Inf in a lora_B", {"non-finite-weights"}, b.inf_bf16, verdict="fail"),
     # vocab-mismatch is the specific form of a shape mismatch on embed_tokens/lm_head.
-    _c("vocab-mismatch", "embed_tokens/lm_head saved from a base with 64 more tokens", {"vocab-mismatch"},
-       b.vocab_bigger, tolerated={"shape-mismatch"}, verdict="fail"),
+    _c(
+        "vocab-mismatch",
+        "embed_tokens/lm_head saved from a base with 64 more tokens",
+        {"vocab-mismatch"},
+        b.vocab_bigger,
+        tolerated={"shape-mismatch"},
+        verdict="fail",
+    ),
     # Debatable: the config's modules_to_save names `score`, whose tensor is absent.
-    _c("seq-cls-without-head", "SEQ_CLS adapter whose score head was not saved", {"task-head"},
-       b.seq_cls_no_head, base=TINY_SEQ_CLS, tolerated={"declared-target-missing"}),
+    _c(
+        "seq-cls-without-head",
+        "SEQ_CLS adapter whose score head was not saved",
+        {"task-head"},
+        b.seq_cls_no_head,
+        base=TINY_SEQ_CLS,
+        tolerated={"declared-target-missing"},
+    ),
     # Debatable: `score.weight` matches no module of Qwen2ForCausalLM.
-    _c("causal-with-score-head", "CAUSAL_LM adapter carrying a score.weight classification head",
-       {"task-head"}, b.causal_with_head, tolerated={"prefix-mismatch"}),
-    _c("unknown-config-field", f'config has "{b.UNKNOWN_FIELD}", unknown to this PEFT version',
-       {"unknown-config-field"}, b.unknown_field),
+    _c(
+        "causal-with-score-head",
+        "CAUSAL_LM adapter carrying a score.weight classification head",
+        {"task-head"},
+        b.causal_with_head,
+        tolerated={"prefix-mismatch"},
+    ),
+    _c(
+        "unknown-config-field",
+        f'config has "{b.UNKNOWN_FIELD}", unknown to this PEFT version',
+        {"unknown-config-field"},
+        b.unknown_field,
+    ),
     # --- file safety and format ---
     # Debatable: a check that refuses to unpickle may also call the weights unreadable.
-    _c("unsafe-pickle-raw", "adapter_model.bin is a bare pickle calling os.system", {"unsafe-pickle"},
-       b.unsafe_raw, tolerated={"unreadable"}, verdict="fail"),
-    _c("unsafe-pickle-torch-zip", "adapter_model.bin in torch's zip layout, data.pkl calling os.system",
-       {"unsafe-pickle"}, b.unsafe_zip, tolerated={"unreadable"}, verdict="fail"),
-    _c("truncated-safetensors", "safetensors cut in the middle of its tensor data", {"unreadable"},
-       b.truncated, verdict="fail"),
-    _c("header-too-long", "safetensors header length larger than the file", {"unreadable"},
-       b.header_too_long, verdict="fail"),
-    _c("invalid-config-json", "adapter_config.json cut in half (invalid JSON)", {"unreadable"},
-       b.invalid_json, verdict="fail"),
-    _c("empty-folder", "an empty adapter folder", {"unreadable"}, b.empty_folder,
-       tolerated={"zero-adapter"}, verdict="fail"),
-    _c("garbage-safetensors", "random bytes in place of adapter_model.safetensors", {"unreadable"},
-       b.garbage, verdict="fail"),
+    _c(
+        "unsafe-pickle-raw",
+        "adapter_model.bin is a bare pickle calling os.system",
+        {"unsafe-pickle"},
+        b.unsafe_raw,
+        tolerated={"unreadable"},
+        verdict="fail",
+    ),
+    _c(
+        "unsafe-pickle-torch-zip",
+        "adapter_model.bin in torch's zip layout, data.pkl calling os.system",
+        {"unsafe-pickle"},
+        b.unsafe_zip,
+        tolerated={"unreadable"},
+        verdict="fail",
+    ),
+    _c(
+        "truncated-safetensors",
+        "safetensors cut in the middle of its tensor data",
+        {"unreadable"},
+        b.truncated,
+        verdict="fail",
+    ),
+    _c(
+        "header-too-long",
+        "safetensors header length larger than the file",
+        {"unreadable"},
+        b.header_too_long,
+        verdict="fail",
+    ),
+    _c(
+        "invalid-config-json",
+        "adapter_config.json cut in half (invalid JSON)",
+        {"unreadable"},
+        b.invalid_json,
+        verdict="fail",
+    ),
+    _c(
+        "empty-folder",
+        "an empty adapter folder",
+        {"unreadable"},
+        b.empty_folder,
+        tolerated={"zero-adapter"},
+        verdict="fail",
+    ),
+    _c(
+        "garbage-safetensors",
+        "random bytes in place of adapter_model.safetensors",
+        {"unreadable"},
+        b.garbage,
+        verdict="fail",
+    ),
     # --- catalog-sized, against config-only bases ---
-    _c("instruct-on-base-model", "Qwen2.5-0.5B-Instruct adapter on Qwen2.5-0.5B (same shapes)",
-       {"base-version-mismatch"}, b.instruct_on_base, base=QWEN25_05B, verdict="warn"),
-    _c("newer-on-older-generation", "Qwen2.5-0.5B adapter on Qwen2-0.5B (same shapes)",
-       {"base-version-mismatch"}, b.newer_on_older, base=QWEN2_05B, verdict="warn"),
+    _c(
+        "instruct-on-base-model",
+        "Qwen2.5-0.5B-Instruct adapter on Qwen2.5-0.5B (same shapes)",
+        {"base-version-mismatch"},
+        b.instruct_on_base,
+        base=QWEN25_05B,
+        verdict="warn",
+    ),
+    _c(
+        "newer-on-older-generation",
+        "Qwen2.5-0.5B adapter on Qwen2-0.5B (same shapes)",
+        {"base-version-mismatch"},
+        b.newer_on_older,
+        base=QWEN2_05B,
+        verdict="warn",
+    ),
     # Debatable: the claimed name differs from the base's, which a name check may also report.
-    _c("quantized-variant-claimed", "claims Qwen2.5-0.5B-Instruct-GPTQ-Int4, checked on the unquantized base",
-       {"quantization-variant"}, b.quantized_claim, base=QWEN25_05B_INSTRUCT,
-       tolerated={"base-version-mismatch"}),
-    _c("name-hint-conflict", 'folder "reddit-4b-think" holds an adapter claiming and fitting Qwen2.5-0.5B',
-       {"name-hint-conflict"}, b.name_hint, base=QWEN25_05B_INSTRUCT),
-    _c("case-study-at-scale", 'Qwen3-4B-shaped "reddit-4b-think" adapter claiming Qwen2.5-1.5B-Instruct',
-       {"shape-mismatch", "layer-mismatch", "claimed-base-mismatch", "name-hint-conflict"},
-       b.case_study_scaled, base=QWEN25_15B_INSTRUCT, verdict="fail"),
+    _c(
+        "quantized-variant-claimed",
+        "claims Qwen2.5-0.5B-Instruct-GPTQ-Int4, checked on the unquantized base",
+        {"quantization-variant"},
+        b.quantized_claim,
+        base=QWEN25_05B_INSTRUCT,
+        tolerated={"base-version-mismatch"},
+    ),
+    _c(
+        "name-hint-conflict",
+        'folder "reddit-4b-think" holds an adapter claiming and fitting Qwen2.5-0.5B',
+        {"name-hint-conflict"},
+        b.name_hint,
+        base=QWEN25_05B_INSTRUCT,
+    ),
+    _c(
+        "case-study-at-scale",
+        'Qwen3-4B-shaped "reddit-4b-think" adapter claiming Qwen2.5-1.5B-Instruct',
+        {"shape-mismatch", "layer-mismatch", "claimed-base-mismatch", "name-hint-conflict"},
+        b.case_study_scaled,
+        base=QWEN25_15B_INSTRUCT,
+        verdict="fail",
+    ),
 )
 
 ALL: tuple[Case, ...] = HEALTHY + FAULTS
@@ -218,8 +395,9 @@ def build_base(workdir: str | Path) -> BaseFixture:
     return build_fixture(Path(workdir) / "bases")
 
 
-def build_all(workdir: str | Path, cases: Iterable[Case] = ALL, fixture: BaseFixture | None = None
-              ) -> dict[str, BuiltCase]:
+def build_all(
+    workdir: str | Path, cases: Iterable[Case] = ALL, fixture: BaseFixture | None = None
+) -> dict[str, BuiltCase]:
     """Build each case under `workdir/cases/<name>` (must be absent or empty), bases under `workdir/bases`.
 
     Returns, by case name, the adapter folder and the base folder to check it against.
@@ -230,8 +408,9 @@ def build_all(workdir: str | Path, cases: Iterable[Case] = ALL, fixture: BaseFix
     for case in cases:
         folder = workdir / "cases" / case.name
         if folder.exists() and any(folder.iterdir()):
-            raise OutputExistsError(f"Building fault case {case.name!r}: {folder} is not empty. "
-                                    "Use a fresh work folder.", path=folder)
+            raise OutputExistsError(
+                f"Building fault case {case.name!r}: {folder} is not empty. Use a fresh work folder.", path=folder
+            )
         folder.mkdir(parents=True, exist_ok=True)
         adapter = case.build(folder, fx)
         built[case.name] = BuiltCase(case=case, adapter=adapter, base=fx.path(case.base))

@@ -175,9 +175,18 @@ def _phi3(fx: BaseFixture) -> Any:
 
     tok = fx.tokenizer  # token ids inside the small vocabulary (Phi3's defaults are 32000)
     eos = tok.eos_token_id
-    cfg = Phi3Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                     pad_token_id=tok.pad_token_id, bos_token_id=eos, eos_token_id=eos)
+    cfg = Phi3Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=eos,
+        eos_token_id=eos,
+    )
     cfg.architectures = ["Phi3ForCausalLM"]
     return _from_config(cfg)
 
@@ -186,8 +195,15 @@ def _gpt2(fx: BaseFixture) -> Any:
     from transformers import GPT2Config
 
     eos = fx.tokenizer.eos_token_id
-    cfg = GPT2Config(vocab_size=len(fx.tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=512,
-                     bos_token_id=eos, eos_token_id=eos)
+    cfg = GPT2Config(
+        vocab_size=len(fx.tokenizer),
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        n_positions=512,
+        bos_token_id=eos,
+        eos_token_id=eos,
+    )
     cfg.architectures = ["GPT2LMHeadModel"]
     return _from_config(cfg)
 
@@ -219,8 +235,16 @@ _MODEL_MAKERS: dict[str, Callable[[BaseFixture], Any]] = {
 # --- adapters -----------------------------------------------------------------------------------
 
 
-def save_peft(model: Any, out: Path, *, claim: str, seed: int = 1, safe: bool = True,
-              embeddings: bool | str = False, **lora_kwargs: Any) -> Path:
+def save_peft(
+    model: Any,
+    out: Path,
+    *,
+    claim: str,
+    seed: int = 1,
+    safe: bool = True,
+    embeddings: bool | str = False,
+    **lora_kwargs: Any,
+) -> Path:
     """Wrap `model` with a real PEFT `LoraConfig` and `save_pretrained` it to `out` (returned).
 
     Defaults as `tiny.save_lora_adapter`: r=8, alpha 16, q/v, random non-zero A and B. The config's
@@ -234,8 +258,13 @@ def save_peft(model: Any, out: Path, *, claim: str, seed: int = 1, safe: bool = 
     import torch
     from peft import LoraConfig, get_peft_model
 
-    kwargs: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"],
-                              "init_lora_weights": False, "task_type": "CAUSAL_LM"}
+    kwargs: dict[str, Any] = {
+        "r": 8,
+        "lora_alpha": 16,
+        "target_modules": ["q_proj", "v_proj"],
+        "init_lora_weights": False,
+        "task_type": "CAUSAL_LM",
+    }
     kwargs.update(lora_kwargs)
     with quiet():
         torch.manual_seed(seed)

@@ -92,13 +92,11 @@ def seq_cls(d: Path, fx: BaseFixture) -> Path:
 
 
 def phi3_fused(d: Path, fx: BaseFixture) -> Path:
-    return save_peft(fx.model(TINY_PHI3), d, claim=fx.name(TINY_PHI3),
-                     target_modules=["qkv_proj", "gate_up_proj"])
+    return save_peft(fx.model(TINY_PHI3), d, claim=fx.name(TINY_PHI3), target_modules=["qkv_proj", "gate_up_proj"])
 
 
 def gpt2_conv1d(d: Path, fx: BaseFixture) -> Path:
-    return save_peft(fx.model(TINY_GPT2), d, claim=fx.name(TINY_GPT2), target_modules=["c_attn"],
-                     fan_in_fan_out=True)
+    return save_peft(fx.model(TINY_GPT2), d, claim=fx.name(TINY_GPT2), target_modules=["c_attn"], fan_in_fan_out=True)
 
 
 def with_provenance(d: Path, fx: BaseFixture) -> Path:
@@ -111,16 +109,27 @@ def with_provenance(d: Path, fx: BaseFixture) -> Path:
         "Fine-tuned on the loraguard demo rows for 3 epochs.\n"
     )
     state = {
-        "best_global_step": 30, "best_metric": 0.41, "best_model_checkpoint": "outputs/checkpoint-30",
-        "epoch": 3.0, "eval_steps": 10, "global_step": 30, "is_hyper_param_search": False,
-        "is_local_process_zero": True, "is_world_process_zero": True,
+        "best_global_step": 30,
+        "best_metric": 0.41,
+        "best_model_checkpoint": "outputs/checkpoint-30",
+        "epoch": 3.0,
+        "eval_steps": 10,
+        "global_step": 30,
+        "is_hyper_param_search": False,
+        "is_local_process_zero": True,
+        "is_world_process_zero": True,
         "log_history": [
             {"epoch": 1.0, "grad_norm": 1.93, "learning_rate": 0.0002, "loss": 0.693, "step": 10},
             {"epoch": 2.0, "grad_norm": 1.41, "learning_rate": 0.0001, "loss": 0.52, "step": 20},
             {"epoch": 3.0, "grad_norm": 1.12, "learning_rate": 0.0, "loss": 0.41, "step": 30},
         ],
-        "logging_steps": 10, "max_steps": 30, "num_input_tokens_seen": 0, "num_train_epochs": 3,
-        "save_steps": 10, "total_flos": 1234.0, "train_batch_size": 8,
+        "logging_steps": 10,
+        "max_steps": 30,
+        "num_input_tokens_seen": 0,
+        "num_train_epochs": 3,
+        "save_steps": 10,
+        "total_flos": 1234.0,
+        "train_batch_size": 8,
     }
     (d / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
     return d

@@ -15,8 +15,17 @@ from typing import Any
 QWEN_VOCAB = 151936
 
 
-def qwen2_config(name: str, *, hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int,
-                 vocab: int = QWEN_VOCAB, dtype: str = "bfloat16") -> dict[str, Any]:
+def qwen2_config(
+    name: str,
+    *,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    vocab: int = QWEN_VOCAB,
+    dtype: str = "bfloat16",
+) -> dict[str, Any]:
     """A Qwen2 `config.json` as the Hub ships it (numbers from the real model cards)."""
     return {
         "_name_or_path": name,
@@ -45,7 +54,6 @@ def qwen2_config(name: str, *, hidden: int, intermediate: int, layers: int, head
     }
 
 
-
 def _qwen_small(name: str) -> dict[str, Any]:
     """Qwen2-0.5B and Qwen2.5-0.5B(-Instruct) share every shape."""
     return qwen2_config(name, hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2)
@@ -61,8 +69,9 @@ CATALOG_CONFIGS: dict[str, dict[str, Any]] = {
     QWEN25_05B_INSTRUCT: _qwen_small("Qwen/Qwen2.5-0.5B-Instruct"),
     QWEN25_05B: _qwen_small("Qwen/Qwen2.5-0.5B"),
     QWEN2_05B: _qwen_small("Qwen/Qwen2-0.5B"),
-    QWEN25_15B_INSTRUCT: qwen2_config("Qwen/Qwen2.5-1.5B-Instruct", hidden=1536, intermediate=8960, layers=28,
-                                      heads=12, kv_heads=2),
+    QWEN25_15B_INSTRUCT: qwen2_config(
+        "Qwen/Qwen2.5-1.5B-Instruct", hidden=1536, intermediate=8960, layers=28, heads=12, kv_heads=2
+    ),
 }
 
 
@@ -106,7 +115,13 @@ def write_qv_adapter(out: Path, geometry: Geometry, *, claim: str, r: int = 2, s
             tensors[f"{stem}.lora_B.weight"] = random((out_features, r))
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, out / "adapter_model.safetensors", metadata={"format": "pt"})
-    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
-                        base_model_name_or_path=claim, inference_mode=True)
+    config = LoraConfig(
+        r=r,
+        lora_alpha=2 * r,
+        target_modules=["q_proj", "v_proj"],
+        task_type="CAUSAL_LM",
+        base_model_name_or_path=claim,
+        inference_mode=True,
+    )
     config.save_pretrained(str(out))
     return out

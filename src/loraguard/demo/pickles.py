@@ -25,17 +25,19 @@ DEFAULT_KEY = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
 
 def hostile_pickle(command: str, key: str = DEFAULT_KEY) -> bytes:
     """Protocol-2 pickle of `{key: os.system(command)}`: GLOBAL 'os system' then REDUCE."""
-    return b"".join([
-        b"\x80\x02",  # PROTO 2
-        b"}",  # EMPTY_DICT
-        _unicode(key),
-        b"cos\nsystem\n",  # GLOBAL os.system
-        _unicode(command),
-        b"\x85",  # TUPLE1
-        b"R",  # REDUCE: os.system(command)
-        b"s",  # SETITEM
-        b".",  # STOP
-    ])
+    return b"".join(
+        [
+            b"\x80\x02",  # PROTO 2
+            b"}",  # EMPTY_DICT
+            _unicode(key),
+            b"cos\nsystem\n",  # GLOBAL os.system
+            _unicode(command),
+            b"\x85",  # TUPLE1
+            b"R",  # REDUCE: os.system(command)
+            b"s",  # SETITEM
+            b".",  # STOP
+        ]
+    )
 
 
 def marker_path(adapter_dir: Path) -> Path:

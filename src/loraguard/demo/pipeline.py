@@ -62,10 +62,18 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     for name, adapter, expected in (("healthy", fx.healthy, "pass"), ("degenerate", fx.degenerate, "fail")):
         with quiet():
             report = probe(adapter, base)
-        detail = f"blame: {report.blame or '-'}; " + ", ".join(sorted({f.category for f in report.findings
-                                                                       if f.severity.value != "info"}) or ["-"])
-        steps.append(Step(f"loraguard probe {_q(adapter)} --base {_q(base)}", f"probe {name} adapter",
-                          expected, report.verdict.value, detail))
+        detail = f"blame: {report.blame or '-'}; " + ", ".join(
+            sorted({f.category for f in report.findings if f.severity.value != "info"}) or ["-"]
+        )
+        steps.append(
+            Step(
+                f"loraguard probe {_q(adapter)} --base {_q(base)}",
+                f"probe {name} adapter",
+                expected,
+                report.verdict.value,
+                detail,
+            )
+        )
     say("Step 2, probe: loaded base and adapter for real; ran the built-in rows with and without the adapter.")
 
     data = write_rows_csv(out / "rows.csv")
@@ -75,23 +83,48 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     with quiet():
         scored = score_file(data, base, [fx.healthy, resaved, fx.degenerate], out=preds)
     files = {r.adapter: r.output for r in scored.runs}
-    say(f"Step 3, score: {len(scored.runs)} adapters × {len(builtin_rows())} rows, P(Yes) from the answer "
-        f"token logits; wrote {', '.join(p.name for p in files.values())}.")
-    steps.append(Step(f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(fx.healthy)} "
-                      f"--adapter {_q(resaved)} --adapter {_q(fx.degenerate)} --out {_q(preds)} --overwrite",
-                      "score three adapters", "done", "done", f"{len(files)} prediction files"))
+    say(
+        f"Step 3, score: {len(scored.runs)} adapters × {len(builtin_rows())} rows, P(Yes) from the answer "
+        f"token logits; wrote {', '.join(p.name for p in files.values())}."
+    )
+    steps.append(
+        Step(
+            f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(fx.healthy)} "
+            f"--adapter {_q(resaved)} --adapter {_q(fx.degenerate)} --out {_q(preds)} --overwrite",
+            "score three adapters",
+            "done",
+            "done",
+            f"{len(files)} prediction files",
+        )
+    )
 
     degenerate_csv, healthy_csv, redeploy_csv = (files["degenerate"], files["healthy"], files["healthy-redeploy"])
     mon = monitor_values(read_predictions(degenerate_csv).values)
     alerts = mon.alerts()
     errors = sorted({a.rule for a in alerts if a.severity.value == "error"})
-    steps.append(Step(f"loraguard monitor {_q(degenerate_csv)}", "monitor the degenerate predictions",
-                      "fail", "fail" if errors else "pass", "alerts: " + (", ".join(errors) or "-")))
+    steps.append(
+        Step(
+            f"loraguard monitor {_q(degenerate_csv)}",
+            "monitor the degenerate predictions",
+            "fail",
+            "fail" if errors else "pass",
+            "alerts: " + (", ".join(errors) or "-"),
+        )
+    )
     labels = read_labels(data)
-    for subject, candidate, expected in (("gate: degenerate vs production", degenerate_csv, "fail"),
-                                         ("gate: healthy re-deploy vs production", redeploy_csv, "pass")):
+    for subject, candidate, expected in (
+        ("gate: degenerate vs production", degenerate_csv, "fail"),
+        ("gate: healthy re-deploy vs production", redeploy_csv, "pass"),
+    ):
         gate = run_gate(read_predictions(candidate), read_predictions(healthy_csv), labels)
         failed = [c.metric for c in gate.checks if str(c.status) == "fail"]
-        steps.append(Step(f"loraguard gate {_q(candidate)} --baseline {_q(healthy_csv)} --labels {_q(data)}",
-                          subject, expected, gate.verdict.value, "failed: " + (", ".join(failed[:4]) or "-")))
+        steps.append(
+            Step(
+                f"loraguard gate {_q(candidate)} --baseline {_q(healthy_csv)} --labels {_q(data)}",
+                subject,
+                expected,
+                gate.verdict.value,
+                "failed: " + (", ".join(failed[:4]) or "-"),
+            )
+        )
     return steps

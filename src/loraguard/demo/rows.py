@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Final
 
 COLUMNS: Final = (
-    "row_id", "body", "rule", "subreddit",
-    "positive_example_1", "positive_example_2", "negative_example_1", "negative_example_2",
+    "row_id",
+    "body",
+    "rule",
+    "subreddit",
+    "positive_example_1",
+    "positive_example_2",
+    "negative_example_1",
+    "negative_example_2",
     "rule_violation",
 )
 
@@ -67,10 +73,17 @@ def builtin_rows() -> list[dict[str, str]]:
     rows = []
     for i, (rule, subreddit, body, label) in enumerate(_POSTS):
         pos, neg = (_ADS_POS, _ADS_NEG) if rule == _ADS else (_LEGAL_POS, _LEGAL_NEG)
-        rows.append({
-            "row_id": str(9000 + i), "body": body, "rule": rule, "subreddit": subreddit,
-            "positive_example_1": pos[0], "positive_example_2": pos[1],
-            "negative_example_1": neg[0], "negative_example_2": neg[1],
-            "rule_violation": str(label),
-        })
+        rows.append(
+            {
+                "row_id": str(9000 + i),
+                "body": body,
+                "rule": rule,
+                "subreddit": subreddit,
+                "positive_example_1": pos[0],
+                "positive_example_2": pos[1],
+                "negative_example_1": neg[0],
+                "negative_example_2": neg[1],
+                "rule_violation": str(label),
+            }
+        )
     return rows

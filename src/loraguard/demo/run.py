@@ -16,8 +16,16 @@ from pathlib import Path
 from loraguard.errors import OutputExistsError
 
 MARKER = ".loraguard-demo"
-DEMO_CASES = ("plain-qv", "dora", "seq-cls-with-head", "wider-base-claims-this-base", "zero-init-untrained",
-              "nested-prefix", "nan-weight", "case-study-at-scale")
+DEMO_CASES = (
+    "plain-qv",
+    "dora",
+    "seq-cls-with-head",
+    "wider-base-claims-this-base",
+    "zero-init-untrained",
+    "nested-prefix",
+    "nan-weight",
+    "case-study-at-scale",
+)
 
 
 @dataclass(frozen=True)
@@ -39,16 +47,16 @@ def prepare_folder(out: Path) -> Path:
     """Create `out`, or clear it if an earlier demo made it; never touch a folder we did not make."""
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).is_file():
-            raise OutputExistsError(f"{out} exists and was not made by `loraguard demo`; choose another "
-                                    "folder with --out.", path=out)
+            raise OutputExistsError(
+                f"{out} exists and was not made by `loraguard demo`; choose another folder with --out.", path=out
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by loraguard demo; safe to delete\n")
     return out
 
 
-def run_check_demo(out: Path, *, all_cases: bool = False,
-                   say: Callable[[str], None] = print) -> list[DemoRow]:
+def run_check_demo(out: Path, *, all_cases: bool = False, say: Callable[[str], None] = print) -> list[DemoRow]:
     """Build the demo adapters under `out` and check each against its base."""
     from loraguard.checker import check
     from loraguard.demo.faults import ALL, build_all, case_named
@@ -59,13 +67,21 @@ def run_check_demo(out: Path, *, all_cases: bool = False,
     started = time.perf_counter()
     with quiet():
         built = build_all(out, cases)
-    say(f"built a tiny Qwen2 base and {len(built)} PEFT adapters in {time.perf_counter() - started:.1f} s "
-        f"under {out}")
+    say(f"built a tiny Qwen2 base and {len(built)} PEFT adapters in {time.perf_counter() - started:.1f} s under {out}")
     rows = []
     for name, item in built.items():
         report = check(item.adapter, item.base)
         found = frozenset(report.categories(Severity.INFO) - {"provenance"})
         command = f"loraguard check {shlex.quote(str(item.adapter))} --base {shlex.quote(str(item.base))}"
-        rows.append(DemoRow(name, item.case.description, report.verdict.value,
-                            item.case.expected - {"provenance"}, found, command, report.timing_ms))
+        rows.append(
+            DemoRow(
+                name,
+                item.case.description,
+                report.verdict.value,
+                item.case.expected - {"provenance"},
+                found,
+                command,
+                report.timing_ms,
+            )
+        )
     return rows

@@ -27,9 +27,18 @@ def _corpus(extra: Iterable[str] = ()) -> list[str]:
         texts.extend(row[k] for k in ("body", "rule", "positive_example_1", "negative_example_1"))
     texts += [
         "You are a content moderator. Does the post violate the rule? Answer Yes or No.",
-        "Answer: Yes", "Answer: No", "Yes", "No", "yes", "no", " Yes", " No",
-        "Probability: 0.0 0.1 0.25 0.5 0.75 0.9 1.0", "Rule: Post: Examples of violations:",
-        "Examples of posts that do not violate the rule:", "system user assistant",
+        "Answer: Yes",
+        "Answer: No",
+        "Yes",
+        "No",
+        "yes",
+        "no",
+        " Yes",
+        " No",
+        "Probability: 0.0 0.1 0.25 0.5 0.75 0.9 1.0",
+        "Rule: Post: Examples of violations:",
+        "Examples of posts that do not violate the rule:",
+        "system user assistant",
     ]
     texts.extend(extra)
     return texts * 4
@@ -162,8 +171,13 @@ def save_lora_adapter(
 
     loader = AutoModelForSequenceClassification if task == "SEQ_CLS" else AutoModelForCausalLM
     model = loader.from_pretrained(base_dir)
-    kwargs: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"],
-                              "init_lora_weights": False, "task_type": task}
+    kwargs: dict[str, Any] = {
+        "r": 8,
+        "lora_alpha": 16,
+        "target_modules": ["q_proj", "v_proj"],
+        "init_lora_weights": False,
+        "task_type": task,
+    }
     kwargs.update(lora_kwargs)
     torch.manual_seed(seed)
     peft_model = get_peft_model(model, LoraConfig(**kwargs))

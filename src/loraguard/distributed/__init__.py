@@ -38,9 +38,15 @@ __all__ = [
 ]
 
 _WHERE = {
-    "BatchScorer": "worker", "DistributedScoreReport": "score", "RayScoreOptions": "score",
-    "score_distributed": "score", "RaySession": "cluster", "import_ray": "cluster", "ray_available": "cluster",
-    "ray_session": "cluster", "run_matrix_ray": "matrix",
+    "BatchScorer": "worker",
+    "DistributedScoreReport": "score",
+    "RayScoreOptions": "score",
+    "score_distributed": "score",
+    "RaySession": "cluster",
+    "import_ray": "cluster",
+    "ray_available": "cluster",
+    "ray_session": "cluster",
+    "run_matrix_ray": "matrix",
 }
 
 

@@ -86,7 +86,8 @@ def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     if not sep or not port.isdigit():
         raise DistributedError(
             f"Ray address {address!r}: expected auto, local, HOST:PORT (the head node's GCS port, 6379 by "
-            "default) or ray://HOST:PORT (Ray Client, 10001 by default)")
+            "default) or ray://HOST:PORT (Ray Client, 10001 by default)"
+        )
     host = host.strip("[]") or "127.0.0.1"
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
@@ -95,7 +96,8 @@ def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         raise DistributedError(
             f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Check that the head node is "
             f"running (`ray status` on it), that {host}:{port} is reachable from here, and the address: "
-            "ray://HOST:10001 from outside the cluster, auto or HOST:6379 from one of its nodes") from exc
+            "ray://HOST:10001 from outside the cluster, auto or HOST:6379 from one of its nodes"
+        ) from exc
 
 
 def _check_client(address: str) -> None:
@@ -106,7 +108,8 @@ def _check_client(address: str) -> None:
     except ImportError as exc:
         raise DistributedError(
             f"Ray address {address}: Ray Client (ray://) needs the client extra of Ray: "
-            "pip install 'ray[client]' (or run loraguard on a cluster node with --ray-address auto)") from exc
+            "pip install 'ray[client]' (or run loraguard on a cluster node with --ray-address auto)"
+        ) from exc
 
 
 def _init_kwargs(address: str | None, num_cpus: int | None, temp_dir: str | None) -> dict[str, Any]:
@@ -124,8 +127,9 @@ def _init_kwargs(address: str | None, num_cpus: int | None, temp_dir: str | None
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None,
-                temp_dir: str | None = None) -> Iterator[RaySession]:
+def ray_session(
+    address: str | None = None, *, num_cpus: int | None = None, temp_dir: str | None = None
+) -> Iterator[RaySession]:
     """Connect (or start a local instance) for the `with` block; see the module docstring.
 
     `num_cpus` and `temp_dir` apply only to a local instance started here. Stops Ray at the end only
@@ -133,8 +137,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     """
     ray = import_ray()
     if ray.is_initialized():
-        yield RaySession("existing", started_here=False, reused=True, startup_s=0.0,
-                         resources=dict(ray.cluster_resources()))
+        yield RaySession(
+            "existing", started_here=False, reused=True, startup_s=0.0, resources=dict(ray.cluster_resources())
+        )
         return
     wanted = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
     if wanted == _LOCAL:
@@ -148,15 +153,22 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         ray.init(**_init_kwargs(wanted, num_cpus, temp_dir))
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
         where = wanted or "a new local instance"
-        hint = ("start one with `ray start --head` on this machine, or pass --ray-address HOST:6379 / "
-                "ray://HOST:10001" if wanted == "auto" else
-                "check the address and that this machine runs the same Ray and Python versions as the cluster")
+        hint = (
+            "start one with `ray start --head` on this machine, or pass --ray-address HOST:6379 / ray://HOST:10001"
+            if wanted == "auto"
+            else "check the address and that this machine runs the same Ray and Python versions as the cluster"
+        )
         raise DistributedError(f"cannot start or connect to Ray ({where}): {exc}. {hint}") from exc
     finally:
         if env_address is not None:
             os.environ["RAY_ADDRESS"] = env_address
     try:
-        yield RaySession(wanted or _LOCAL, started_here=wanted is None, reused=False,
-                         startup_s=time.perf_counter() - started, resources=dict(ray.cluster_resources()))
+        yield RaySession(
+            wanted or _LOCAL,
+            started_here=wanted is None,
+            reused=False,
+            startup_s=time.perf_counter() - started,
+            resources=dict(ray.cluster_resources()),
+        )
     finally:
         ray.shutdown()

@@ -26,7 +26,6 @@ from loraguard.monitor import Monitor
 __all__ = ["Collected", "build_report", "collect_batches"]
 
 
-
 @dataclass(frozen=True)
 class Collected:
     """Every row the workers returned, in input order, with the per-batch side results."""
@@ -68,8 +67,11 @@ def collect_batches(batches: Iterable[Any], config: ScorerConfig) -> Collected:
     for index, rid in enumerate(row_ids):
         first = seen.setdefault(rid, index)
         if first != index:
-            raise DataFormatError(f"{source}: duplicate row_id {rid!r} in row {first + 1} and row {index + 1} "
-                                  f"(row_id {rid!r}): row_ids must be unique", path=source)
+            raise DataFormatError(
+                f"{source}: duplicate row_id {rid!r} in row {first + 1} and row {index + 1} "
+                f"(row_id {rid!r}): row_ids must be unique",
+                path=source,
+            )
     labels, labels_empty = _labels(table.column("label").to_pylist(), row_ids, config, source)
     runs = range(len(config.names))
     prompts: tuple[str, ...] = ()
@@ -78,16 +80,23 @@ def collect_batches(batches: Iterable[Any], config: ScorerConfig) -> Collected:
         prompts = tuple(table.column("prompt").to_pylist())
         ids = tuple(tuple(x) for x in table.column("input_ids").to_pylist())
     return Collected(
-        source=source, row_ids=row_ids, rules=tuple(table.column("rule").to_pylist()), labels=labels,
+        source=source,
+        row_ids=row_ids,
+        rules=tuple(table.column("rule").to_pylist()),
+        labels=labels,
         probabilities=tuple(_readonly(table.column(f"p{i}").to_numpy().astype(np.float64)) for i in runs),
-        parsed=tuple(_readonly(table.column(f"parsed{i}").to_numpy(zero_copy_only=False).astype(bool))
-                     for i in runs),
+        parsed=tuple(_readonly(table.column(f"parsed{i}").to_numpy(zero_copy_only=False).astype(bool)) for i in runs),
         mass=tuple(_readonly(table.column(f"mass{i}").to_numpy().astype(np.float64)) for i in runs),
-        infos=infos, warnings=_warnings(infos, labels_empty), prompts=prompts, input_ids=ids)
+        infos=infos,
+        warnings=_warnings(infos, labels_empty),
+        prompts=prompts,
+        input_ids=ids,
+    )
 
 
-def _labels(cells: Sequence[str], row_ids: Sequence[str], config: ScorerConfig,
-            source: str) -> tuple[npt.NDArray[np.int8] | None, bool]:
+def _labels(
+    cells: Sequence[str], row_ids: Sequence[str], config: ScorerConfig, source: str
+) -> tuple[npt.NDArray[np.int8] | None, bool]:
     """Labels as `load_rows` reads them over the whole file: all empty means no labels, some empty is
     an error (a batch sees only its own rows, so the mixed case across batches is caught here)."""
     from loraguard.scoring.data import LABEL_COLUMN, parse_labels
@@ -127,11 +136,15 @@ def _result(c: Collected, run: int, method: str, wall_s: float) -> Any:
     timings = [info.timings[run] for info in c.infos]
     own = sum(t.seconds for t in timings)
     every = sum(t.seconds for info in c.infos for t in info.timings) or 1.0
-    timing = Timing(seconds=wall_s * own / every, prompt_seconds=sum(t.prompt_seconds for t in timings),
-                    model_seconds=sum(t.model_seconds for t in timings), rows=len(c.row_ids),
-                    prompt_tokens=sum(t.prompt_tokens for t in timings),
-                    computed_tokens=sum(t.computed_tokens for t in timings),
-                    prefix_tokens_skipped=sum(t.prefix_tokens_skipped for t in timings))
+    timing = Timing(
+        seconds=wall_s * own / every,
+        prompt_seconds=sum(t.prompt_seconds for t in timings),
+        model_seconds=sum(t.model_seconds for t in timings),
+        rows=len(c.row_ids),
+        prompt_tokens=sum(t.prompt_tokens for t in timings),
+        computed_tokens=sum(t.computed_tokens for t in timings),
+        prefix_tokens_skipped=sum(t.prefix_tokens_skipped for t in timings),
+    )
     counts: dict[str, int] = {}
     for info in c.infos:
         for key, n in info.stage_counts[run].items():
@@ -140,19 +153,44 @@ def _result(c: Collected, run: int, method: str, wall_s: float) -> Any:
     for info in c.infos:
         notes.extend(n for n in info.notes if n not in notes)
     first = c.infos[0]
-    prompts = EncodedPrompts(row_ids=c.row_ids, prompts=c.prompts, input_ids=c.input_ids, template=first.template,
-                             add_special_tokens=first.add_special_tokens)
+    prompts = EncodedPrompts(
+        row_ids=c.row_ids,
+        prompts=c.prompts,
+        input_ids=c.input_ids,
+        template=first.template,
+        add_special_tokens=first.add_special_tokens,
+    )
     answers = next((i.answers[run] for i in c.infos if i.answers[run] is not None), None)
-    return ScoreResult(row_ids=c.row_ids, probabilities=c.probabilities[run], parsed=c.parsed[run],
-                       stage_counts=MappingProxyType(counts), timing=timing, method=method, prompts=prompts,
-                       answers=answers, answer_mass=c.mass[run] if method == "logits" else None, texts=None,
-                       notes=tuple(notes))
+    return ScoreResult(
+        row_ids=c.row_ids,
+        probabilities=c.probabilities[run],
+        parsed=c.parsed[run],
+        stage_counts=MappingProxyType(counts),
+        timing=timing,
+        method=method,
+        prompts=prompts,
+        answers=answers,
+        answer_mass=c.mass[run] if method == "logits" else None,
+        texts=None,
+        notes=tuple(notes),
+    )
 
 
-def build_report(c: Collected, *, data: str | Path, base: str | Path, adapters: Sequence[str | Path],
-                 names: Sequence[str | None], paths: Sequence[Path], method: str, wall_s: float, overwrite: bool,
-                 dump_prompts_to: str | Path | None, metrics_json: str | Path | None,
-                 say: Callable[[str], None]) -> Any:
+def build_report(
+    c: Collected,
+    *,
+    data: str | Path,
+    base: str | Path,
+    adapters: Sequence[str | Path],
+    names: Sequence[str | None],
+    paths: Sequence[Path],
+    method: str,
+    wall_s: float,
+    overwrite: bool,
+    dump_prompts_to: str | Path | None,
+    metrics_json: str | Path | None,
+    say: Callable[[str], None],
+) -> Any:
     """Write every output and return the `FileScoreReport` (see the module docstring)."""
     from loraguard.distributed.io import write_prediction_file
     from loraguard.scoring.filescore import FileScoreReport, RunReport
@@ -166,7 +204,8 @@ def build_report(c: Collected, *, data: str | Path, base: str | Path, adapters: 
         if bad:  # checked for every run before any file is written
             raise InputError(
                 f"{bad} of {len(probs)} rows got a non-finite probability with {name or 'the bare base'} (NaN or "
-                f"infinite logits, e.g. a float16 overflow): nothing was written to {path}. Try --dtype float32")
+                f"infinite logits, e.g. a float16 overflow): nothing was written to {path}. Try --dtype float32"
+            )
     runs: list[Any] = []
     adapter_paths: list[str | None] = [str(a) for a in adapters] or [None]
     for run, (name, adapter_path, path) in enumerate(zip(names, adapter_paths, paths, strict=True)):
@@ -176,21 +215,44 @@ def build_report(c: Collected, *, data: str | Path, base: str | Path, adapters: 
         write_prediction_file(path, c.row_ids, result.probabilities, overwrite=overwrite)
         auc = auc_report(c.labels, result.probabilities, c.rules) if c.labels is not None else None
         alerts = merged_monitor(c.infos, run).alerts()
-        runs.append(RunReport(adapter=name, adapter_path=adapter_path, output=path, result=result,
-                              summary=summarize(result.probabilities),
-                              degenerate=any(a.rule == "degenerate" for a in alerts), auc=auc, alerts=alerts))
+        runs.append(
+            RunReport(
+                adapter=name,
+                adapter_path=adapter_path,
+                output=path,
+                result=result,
+                summary=summarize(result.probabilities),
+                degenerate=any(a.rule == "degenerate" for a in alerts),
+                auc=auc,
+                alerts=alerts,
+            )
+        )
     prompts_path = None
     if dump_prompts_to is not None:
         first = runs[0].result
         ids = first.answers
-        prompts_path = dump_prompts(dump_prompts_to, c.row_ids, c.prompts, c.input_ids,
-                                    ids.positive_ids if ids else (), ids.negative_ids if ids else (),
-                                    add_special_tokens=first.prompts.add_special_tokens, overwrite=overwrite)
-    report = FileScoreReport(data=str(data), base=str(base), runs=tuple(runs), warnings=c.warnings,
-                             prompts_path=prompts_path, metrics_path=None)
+        prompts_path = dump_prompts(
+            dump_prompts_to,
+            c.row_ids,
+            c.prompts,
+            c.input_ids,
+            ids.positive_ids if ids else (),
+            ids.negative_ids if ids else (),
+            add_special_tokens=first.prompts.add_special_tokens,
+            overwrite=overwrite,
+        )
+    report = FileScoreReport(
+        data=str(data),
+        base=str(base),
+        runs=tuple(runs),
+        warnings=c.warnings,
+        prompts_path=prompts_path,
+        metrics_path=None,
+    )
     if metrics_json is not None:
-        report = dataclasses.replace(report, metrics_path=write_json(metrics_json, report.to_dict(),
-                                                                     overwrite=overwrite))
+        report = dataclasses.replace(
+            report, metrics_path=write_json(metrics_json, report.to_dict(), overwrite=overwrite)
+        )
     return report
 
 

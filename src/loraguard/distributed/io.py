@@ -28,7 +28,12 @@ from loraguard.fileio import atomic_write
 from loraguard.scoring.data import REQUIRED_COLUMNS, check_header
 
 __all__ = [
-    "PARQUET_SUFFIXES", "csv_arrow_options", "file_format", "read_columns", "read_dataset", "write_prediction_file",
+    "PARQUET_SUFFIXES",
+    "csv_arrow_options",
+    "file_format",
+    "read_columns",
+    "read_dataset",
+    "write_prediction_file",
 ]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -63,8 +68,7 @@ def _csv_header(p: Path) -> list[str]:
         head = fh.read(_HEADER_BYTES)
     head = head.removeprefix(codecs.BOM_UTF8)
     if not head.strip():
-        raise DataFormatError(
-            f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
+        raise DataFormatError(f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
     text = head.decode("utf-8", errors="replace")
     try:
         header = next(csv.reader(io.StringIO(text, newline="")))
@@ -90,9 +94,12 @@ def csv_arrow_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     import pyarrow.csv as pacsv
 
     raw_names = _raw_header_names(Path(path))
-    return {"parse_options": pacsv.ParseOptions(newlines_in_values=True),
-            "convert_options": pacsv.ConvertOptions(column_types={n: pa.binary() for n in raw_names},
-                                                    strings_can_be_null=False)}
+    return {
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in raw_names}, strings_can_be_null=False
+        ),
+    }
 
 
 def _raw_header_names(p: Path) -> list[str]:
@@ -102,8 +109,9 @@ def _raw_header_names(p: Path) -> list[str]:
     return next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline="")))
 
 
-def write_prediction_file(path: Path, row_ids: Sequence[str], probabilities: Sequence[float], *,
-                          overwrite: bool) -> Path:
+def write_prediction_file(
+    path: Path, row_ids: Sequence[str], probabilities: Sequence[float], *, overwrite: bool
+) -> Path:
     """Write `row_id,rule_violation` as CSV or Parquet (by suffix), atomically."""
     if file_format(path) == "csv":
         from loraguard.scoring.output import write_predictions
@@ -118,9 +126,12 @@ def write_prediction_file(path: Path, row_ids: Sequence[str], probabilities: Seq
     for rid, value in zip(row_ids, values, strict=True):
         if not math.isfinite(value):
             raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
-    table = pa.table({"row_id": pa.array(list(row_ids), pa.string()),
-                      "rule_violation": pa.array([min(1.0, max(0.0, v)) for v in values], pa.float64())})
+    table = pa.table(
+        {
+            "row_id": pa.array(list(row_ids), pa.string()),
+            "rule_violation": pa.array([min(1.0, max(0.0, v)) for v in values], pa.float64()),
+        }
+    )
     if not path.parent.is_dir():
         raise InputError(f"output {path}: the folder {path.parent} does not exist", path=path)
     return atomic_write(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite, binary=True)
-

@@ -34,11 +34,20 @@ def _run_chunk(cells: Sequence[Cell], fn: CellFn) -> list[MatrixRow]:
     return [fn(c) for c in cells]
 
 
-def run_matrix_ray(paths: Iterable[str | os.PathLike[str]], bases: Iterable[str | None] = (), *,
-                   address: str | None = None, header_only: bool = False,
-                   hub_cache: bool | str | os.PathLike[str] = False, engines: Iterable[str] = (),
-                   discover: bool = True, max_retries: int = 3, cell_fn: CellFn = check_cell,
-                   num_cpus: int | None = None, temp_dir: str | None = None) -> MatrixResult:
+def run_matrix_ray(
+    paths: Iterable[str | os.PathLike[str]],
+    bases: Iterable[str | None] = (),
+    *,
+    address: str | None = None,
+    header_only: bool = False,
+    hub_cache: bool | str | os.PathLike[str] = False,
+    engines: Iterable[str] = (),
+    discover: bool = True,
+    max_retries: int = 3,
+    cell_fn: CellFn = check_cell,
+    num_cpus: int | None = None,
+    temp_dir: str | None = None,
+) -> MatrixResult:
     """Check every adapter below `paths` against every base on Ray; arguments as `run_matrix`'s.
 
     `address` as in `ray_session` (None: `RAY_ADDRESS` or a local instance). Adapter and base paths
@@ -59,10 +68,17 @@ def run_matrix_ray(paths: Iterable[str | os.PathLike[str]], bases: Iterable[str 
         cpus = max(1, int(session.cpus))
         rows = _run_cells(cells, cpus, max_retries, cell_fn)
     return MatrixResult(
-        rows=tuple(rows), adapters=adapters, bases=base_list, jobs=cpus, executor="ray", header_only=header_only,
-        elapsed_s=time.perf_counter() - started, engines=wanted,
+        rows=tuple(rows),
+        adapters=adapters,
+        bases=base_list,
+        jobs=cpus,
+        executor="ray",
+        header_only=header_only,
+        elapsed_s=time.perf_counter() - started,
+        engines=wanted,
         engines_available=bool(wanted) and engines_available(),
-        meta={"ray_address": session.address, "ray_startup_s": session.startup_s})
+        meta={"ray_address": session.address, "ray_startup_s": session.startup_s},
+    )
 
 
 def _run_cells(cells: list[Cell], cpus: int, max_retries: int, fn: CellFn) -> list[MatrixRow]:
@@ -101,7 +117,11 @@ def _isolated(cells: Sequence[Cell], index: Sequence[int], max_retries: int, fn:
             out[i] = ray.get(ref)[0]
         except Exception as exc:
             text = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            out[i] = MatrixRow(cell.adapter, cell.base if cell.base is not None else "(claimed)", "error",
-                               error=f"worker process failed: {text}"[:500],
-                               engines=tuple((e, "n/a") for e in cell.engines))
+            out[i] = MatrixRow(
+                cell.adapter,
+                cell.base if cell.base is not None else "(claimed)",
+                "error",
+                error=f"worker process failed: {text}"[:500],
+                engines=tuple((e, "n/a") for e in cell.engines),
+            )
     return out

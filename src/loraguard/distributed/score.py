@@ -128,34 +128,72 @@ def score_distributed(
     opts.validate()
     say = log or (lambda _msg: None)
     if time_budget is not None:
-        raise InputError("--time-budget is not supported with --ray: a cluster scores every batch at once, so "
-                         "there is no early projection to stop on; size --workers instead")
+        raise InputError(
+            "--time-budget is not supported with --ray: a cluster scores every batch at once, so "
+            "there is no early projection to stop on; size --workers instead"
+        )
     import_ray()
     columns = read_columns(data)
     answer_words, names, paths = check_score_args(
-        adapters, out=out, overwrite=overwrite, template=template, method=method, answers=answers,
-        batch_size=batch_size, extra_outputs=(dump_prompts_to, metrics_json))
+        adapters,
+        out=out,
+        overwrite=overwrite,
+        template=template,
+        method=method,
+        answers=answers,
+        batch_size=batch_size,
+        extra_outputs=(dump_prompts_to, metrics_json),
+    )
     _check_model_paths(base, adapters)
     template_arg = str(Path(template).resolve()) if Path(str(template)).is_file() else str(template)
     config = ScorerConfig(
-        base=str(Path(base).resolve()), adapters=tuple(_for_workers(a) for a in adapters),
-        names=tuple(names), columns=columns, source=str(data), template=template_arg, method=method,
-        answers=answer_words, batch_size=batch_size, prefix_cache=prefix_cache, max_new_tokens=max_new_tokens,
-        dtype=dtype, device=_worker_device(device, opts.gpus_per_worker),
-        threads=max(1, int(opts.cpus_per_worker)), want_prompts=dump_prompts_to is not None)
+        base=str(Path(base).resolve()),
+        adapters=tuple(_for_workers(a) for a in adapters),
+        names=tuple(names),
+        columns=columns,
+        source=str(data),
+        template=template_arg,
+        method=method,
+        answers=answer_words,
+        batch_size=batch_size,
+        prefix_cache=prefix_cache,
+        max_new_tokens=max_new_tokens,
+        dtype=dtype,
+        device=_worker_device(device, opts.gpus_per_worker),
+        threads=max(1, int(opts.cpus_per_worker)),
+        want_prompts=dump_prompts_to is not None,
+    )
 
     with ray_session(opts.address, num_cpus=opts.num_cpus, temp_dir=opts.temp_dir) as session:
         _check_resources(session, opts, say)
         started = time.perf_counter()
         collected = _run(data, config, opts, scorer_cls, show_progress)
         wall = time.perf_counter() - started
-    report = build_report(collected, data=data, base=base, adapters=adapters, names=names, paths=paths,
-                          method=method, wall_s=wall, overwrite=overwrite, dump_prompts_to=dump_prompts_to,
-                          metrics_json=metrics_json, say=say)
-    return DistributedScoreReport(report=report, rules=collected.rules, labels=collected.labels, session=session,
-                                  workers=opts.workers, batches=len(collected.infos),
-                                  batches_per_worker=dict(worker_counts(collected.infos)),
-                                  worker_seconds=dict(worker_seconds(collected.infos)), wall_s=wall)
+    report = build_report(
+        collected,
+        data=data,
+        base=base,
+        adapters=adapters,
+        names=names,
+        paths=paths,
+        method=method,
+        wall_s=wall,
+        overwrite=overwrite,
+        dump_prompts_to=dump_prompts_to,
+        metrics_json=metrics_json,
+        say=say,
+    )
+    return DistributedScoreReport(
+        report=report,
+        rules=collected.rules,
+        labels=collected.labels,
+        session=session,
+        workers=opts.workers,
+        batches=len(collected.infos),
+        batches_per_worker=dict(worker_counts(collected.infos)),
+        worker_seconds=dict(worker_seconds(collected.infos)),
+        wall_s=wall,
+    )
 
 
 def _check_model_paths(base: str | Path, adapters: Sequence[str | Path]) -> None:
@@ -186,11 +224,13 @@ def _check_resources(session: RaySession, opts: RayScoreOptions, say: Callable[[
     need_cpu, need_gpu = opts.workers * opts.cpus_per_worker, opts.workers * opts.gpus_per_worker
     short = []
     if session.cpus < need_cpu:
-        short.append(f"{need_cpu:g} CPUs ({opts.workers} workers × {opts.cpus_per_worker:g}) but it has "
-                     f"{session.cpus:g}")
+        short.append(
+            f"{need_cpu:g} CPUs ({opts.workers} workers × {opts.cpus_per_worker:g}) but it has {session.cpus:g}"
+        )
     if session.gpus < need_gpu:
-        short.append(f"{need_gpu:g} GPUs ({opts.workers} workers × {opts.gpus_per_worker:g}) but it has "
-                     f"{session.gpus:g}")
+        short.append(
+            f"{need_gpu:g} GPUs ({opts.workers} workers × {opts.gpus_per_worker:g}) but it has {session.gpus:g}"
+        )
     if not short:
         return
     message = f"the Ray cluster ({session.address}) is too small: the actor pool needs " + "; ".join(short)
@@ -232,8 +272,9 @@ def _blocks(ds: Any, batch_rows: int) -> Any:
     return ds.repartition(max(1, -(-rows // batch_rows))).materialize()
 
 
-def _run(data: str | Path, config: ScorerConfig, opts: RayScoreOptions, scorer_cls: type[BatchScorer],
-         show_progress: bool) -> Collected:
+def _run(
+    data: str | Path, config: ScorerConfig, opts: RayScoreOptions, scorer_cls: type[BatchScorer], show_progress: bool
+) -> Collected:
     import ray.data
 
     with _data_context(show_progress):
@@ -244,10 +285,15 @@ def _run(data: str | Path, config: ScorerConfig, opts: RayScoreOptions, scorer_c
             # always kills its worker, so they are bounded here.
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
             ds = ds.map_batches(
-                _bind(scorer_cls, config), batch_size=opts.batch_rows, batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=opts.workers), num_cpus=opts.cpus_per_worker,
-                num_gpus=opts.gpus_per_worker or None, max_restarts=opts.max_retries,
-                max_task_retries=opts.max_retries)
+                _bind(scorer_cls, config),
+                batch_size=opts.batch_rows,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=opts.workers),
+                num_cpus=opts.cpus_per_worker,
+                num_gpus=opts.gpus_per_worker or None,
+                max_restarts=opts.max_retries,
+                max_task_retries=opts.max_retries,
+            )
         try:
             return collect_batches(ds.iter_batches(batch_format="pyarrow", batch_size=None), config)
         except LoraguardError:
@@ -300,7 +346,8 @@ def _translate(exc: BaseException, data: str | Path, opts: RayScoreOptions) -> B
         f"the Ray run on {data} failed: {type(exc).__name__}: {first[:300].rstrip('.')}. Nothing was written. A "
         f"worker that dies is restarted and its batch retried {opts.max_retries} time(s); this one kept failing (out "
         "of memory? try fewer rows per batch with --ray-batch-rows, or more memory per worker), or the cluster "
-        "lost its nodes. Set LORAGUARD_DEBUG=1 to see worker logs")
+        "lost its nodes. Set LORAGUARD_DEBUG=1 to see worker logs"
+    )
 
 
 _TRACEBACK_LINE = re.compile(r"^loraguard\.errors\.(\w+): (.+)$", re.MULTILINE)
@@ -308,4 +355,3 @@ _TRACEBACK_LINE = re.compile(r"^loraguard\.errors\.(\w+): (.+)$", re.MULTILINE)
 
 def _is_ray_error(e: BaseException) -> bool:
     return any(c.__module__.startswith("ray") for c in type(e).__mro__)
-

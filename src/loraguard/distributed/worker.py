@@ -127,8 +127,10 @@ class BatchScorer:
         cfg = self.config
         records = decode_records(batch, cfg.columns)
         first = records[0].get("row_id", "").strip() if records else ""
-        source = (f"{cfg.source} (in the Ray batch of {len(records)} rows starting at row_id {first!r}; row "
-                  "and line numbers count from that batch)")
+        source = (
+            f"{cfg.source} (in the Ray batch of {len(records)} rows starting at row_id {first!r}; row "
+            "and line numbers count from that batch)"
+        )
         rows = rows_from_records(records, source=source)
         out: dict[str, Any] = {
             "row_id": pa.array(list(rows.row_ids), pa.string()),
@@ -143,9 +145,17 @@ class BatchScorer:
         prompts = None
         for i, name in enumerate(cfg.names):
             with self.loaded.activate(name):
-                result = score_rows(self.loaded.model, self.loaded.tokenizer, rows, template=cfg.template,
-                                    method=cfg.method, batch_size=cfg.batch_size, prefix_cache=cfg.prefix_cache,
-                                    answers=cfg.answers, max_new_tokens=cfg.max_new_tokens)
+                result = score_rows(
+                    self.loaded.model,
+                    self.loaded.tokenizer,
+                    rows,
+                    template=cfg.template,
+                    method=cfg.method,
+                    batch_size=cfg.batch_size,
+                    prefix_cache=cfg.prefix_cache,
+                    answers=cfg.answers,
+                    max_new_tokens=cfg.max_new_tokens,
+                )
             probs = np.asarray(result.probabilities, dtype=np.float64)
             out[f"p{i}"] = pa.array(probs, pa.float64())
             out[f"parsed{i}"] = pa.array(np.asarray(result.parsed, dtype=bool), pa.bool_())
@@ -166,10 +176,19 @@ class BatchScorer:
             for col in REQUIRED_COLUMNS:
                 if not row[col].strip():
                     empty[col] = empty.get(col, 0) + 1
-        info = BatchInfo(rows=len(rows), monitors=tuple(monitors), stage_counts=tuple(counts),
-                         timings=tuple(timings), answers=tuple(answers), notes=tuple(notes), empty_cells=empty,
-                         replaced=rows.replaced_rows, worker=self.worker, template=prompts.template,
-                         add_special_tokens=prompts.add_special_tokens)
+        info = BatchInfo(
+            rows=len(rows),
+            monitors=tuple(monitors),
+            stage_counts=tuple(counts),
+            timings=tuple(timings),
+            answers=tuple(answers),
+            notes=tuple(notes),
+            empty_cells=empty,
+            replaced=rows.replaced_rows,
+            worker=self.worker,
+            template=prompts.template,
+            add_special_tokens=prompts.add_special_tokens,
+        )
         blob = zlib.compress(pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL))
         out["info"] = pa.array([blob] + [None] * (len(rows) - 1), pa.binary())
         return pa.table(out)

@@ -68,8 +68,9 @@ def normalize_engines(engines: str | Iterable[str] | None) -> tuple[str, ...]:
     return names or DEFAULT_ENGINES
 
 
-def engine_findings(ctx: CheckContext, engines: str | Iterable[str],
-                    options: EngineOptions | None = None) -> list[Finding]:
+def engine_findings(
+    ctx: CheckContext, engines: str | Iterable[str], options: EngineOptions | None = None
+) -> list[Finding]:
     """The LG7xx findings for `engines` on an existing context (the context itself is left unchanged)."""
     from loraguard.checks.registry import select_rules
 
@@ -90,6 +91,7 @@ def engine_verdicts(report: CheckReport) -> dict[str, EngineVerdict]:
         if engine not in PROFILES:
             continue
         own = {f.category for f in report.errors if f.evidence.get("engine") == engine}
-        verdicts[engine] = ("refused" if "engine-incompatible" in own
-                            else "silent-noop" if "engine-silent-noop" in own else "ok")
+        verdicts[engine] = (
+            "refused" if "engine-incompatible" in own else "silent-noop" if "engine-silent-noop" in own else "ok"
+        )
     return verdicts

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from loraguard.checks.context import CheckContext
 
 PACKED_MODULES: Mapping[str, str] = {
-    "q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
-    "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj",
+    "q_proj": "qkv_proj",
+    "k_proj": "qkv_proj",
+    "v_proj": "qkv_proj",
+    "gate_proj": "gate_up_proj",
+    "up_proj": "gate_up_proj",
 }
 """How vLLM and SGLang pack the HF projections of Llama-like models (vLLM `packed_modules_mapping`,
 SGLang `get_normalized_target_modules`). An adapter on only some parts (q and v) still loads."""
@@ -82,8 +85,11 @@ class EngineProfile:
     def applies_nothing(self, modules: Iterable[str], total: int, reason: str) -> str:
         """`will accept it and apply it to nothing` (all modules) or `...only part of it` (some)."""
         listed = sorted(modules)
-        what = ("apply it to nothing" if len(listed) >= total
-                else f"apply only part of it ({len(listed)} of {total} adapted modules get nothing)")
+        what = (
+            "apply it to nothing"
+            if len(listed) >= total
+            else f"apply only part of it ({len(listed)} of {total} adapted modules get nothing)"
+        )
         return f"{self.label} will accept it and {what}: {reason}; {describe_modules(listed)}."
 
 

@@ -45,12 +45,22 @@ PROFILE = EngineProfile(
         "(check_architectures), server/lorax_server/models/model.py (load_adapter), docs/models/adapters/lora.md."
     ),
     limits=(
-        Limit("LG731", "an adapter whose claimed base has other `architectures` than `--model-id` is refused "
-              "(same architecture: only a warning)", "server/lorax_server/utils/adapter.py `check_architectures`"),
-        Limit("LG732", "target modules outside the architecture's supported list are ignored with a warning",
-              "docs/models/adapters/lora.md"),
-        Limit("LG733", "weights whose names match no layer of the base are ignored with an 'unused adapter "
-              "weights' warning", "server/lorax_server/models/model.py `load_adapter`"),
+        Limit(
+            "LG731",
+            "an adapter whose claimed base has other `architectures` than `--model-id` is refused "
+            "(same architecture: only a warning)",
+            "server/lorax_server/utils/adapter.py `check_architectures`",
+        ),
+        Limit(
+            "LG732",
+            "target modules outside the architecture's supported list are ignored with a warning",
+            "docs/models/adapters/lora.md",
+        ),
+        Limit(
+            "LG733",
+            "weights whose names match no layer of the base are ignored with an 'unused adapter weights' warning",
+            "server/lorax_server/models/model.py `load_adapter`",
+        ),
     ),
 )
 
@@ -62,11 +72,17 @@ def architecture(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     claim = cfg.base_model
     if not claim or claim == base.name or claimed.architecture == base.architecture:
         return []
-    text = (f"Adapter '{ctx.adapter.name}' is not compatible with model '{base.name}'. Architectures differ: "
-            f"['{claimed.architecture}'] != ['{base.architecture}']. Use --model-id '{claim}' instead.")
-    return [Issue(PROFILE.refuses(f"`ValueError: {text}`"), f"Serve the adapter on {claim} (--model-id).",
-                  {"claimed": claim, "claimed_architecture": claimed.architecture,
-                   "base_architecture": base.architecture})]
+    text = (
+        f"Adapter '{ctx.adapter.name}' is not compatible with model '{base.name}'. Architectures differ: "
+        f"['{claimed.architecture}'] != ['{base.architecture}']. Use --model-id '{claim}' instead."
+    )
+    return [
+        Issue(
+            PROFILE.refuses(f"`ValueError: {text}`"),
+            f"Serve the adapter on {claim} (--model-id).",
+            {"claimed": claim, "claimed_architecture": claimed.architecture, "base_architecture": base.architecture},
+        )
+    ]
 
 
 def supported_modules(ctx: CheckContext) -> tuple[str, ...] | None:
@@ -81,11 +97,17 @@ def ignored_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ignored = {m for m, last in modules.items() if last not in supported}
     if not ignored:
         return []
-    reason = (f"LoRAX adapts only {', '.join(supported)} on {ctx.base.model_type} models and ignores the other "
-              "target modules with a warning on the backend (docs/models/adapters/lora.md)")
-    return [Issue(PROFILE.applies_nothing(ignored, len(modules), reason),
-                  "Serve it with an engine that adapts these modules, or retrain on supported modules only.",
-                  {"silent": True, "supported": list(supported), "total": len(modules), **module_evidence(ignored)})]
+    reason = (
+        f"LoRAX adapts only {', '.join(supported)} on {ctx.base.model_type} models and ignores the other "
+        "target modules with a warning on the backend (docs/models/adapters/lora.md)"
+    )
+    return [
+        Issue(
+            PROFILE.applies_nothing(ignored, len(modules), reason),
+            "Serve it with an engine that adapts these modules, or retrain on supported modules only.",
+            {"silent": True, "supported": list(supported), "total": len(modules), **module_evidence(ignored)},
+        )
+    ]
 
 
 def unused_weights(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
@@ -93,13 +115,23 @@ def unused_weights(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
         return []
     supported = supported_modules(ctx)
     modules = lora_modules(ctx)
-    lost = {m for m, last in modules.items()
-            if (supported is None or last in supported) and (p := ctx.placements.get(m)) is not None
-            and p.status in ("unmapped", "extra-layer")}
+    lost = {
+        m
+        for m, last in modules.items()
+        if (supported is None or last in supported)
+        and (p := ctx.placements.get(m)) is not None
+        and p.status in ("unmapped", "extra-layer")
+    }
     if not lost:
         return []
-    reason = (f"LoRAX looks each weight up by {ctx.base.name}'s own module path and only logs the others as "
-              "'unused adapter weights' (models/model.py load_adapter)")
-    return [Issue(PROFILE.applies_nothing(lost, len(modules), reason),
-                  "Rename the keys to the served model's module paths, or serve the model the adapter was saved from.",
-                  {"silent": True, "total": len(modules), **module_evidence(lost)})]
+    reason = (
+        f"LoRAX looks each weight up by {ctx.base.name}'s own module path and only logs the others as "
+        "'unused adapter weights' (models/model.py load_adapter)"
+    )
+    return [
+        Issue(
+            PROFILE.applies_nothing(lost, len(modules), reason),
+            "Rename the keys to the served model's module paths, or serve the model the adapter was saved from.",
+            {"silent": True, "total": len(modules), **module_evidence(lost)},
+        )
+    ]

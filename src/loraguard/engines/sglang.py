@@ -40,13 +40,24 @@ PROFILE = EngineProfile(
     ),
     limits=(
         Limit("LG721", "DoRA is refused", f"{_MANAGER} `validate_new_adapter`"),
-        Limit("LG722", "adapters that add tokens (added_tokens.json ids at or above the base vocabulary, or "
-              "embeddings with more rows than the base) are refused",
-              f"{_MANAGER} `validate_new_adapter`; lora_config.py"),
-        Limit("LG723", "a rank above `--max-lora-rank` is refused (without the flag the pool is sized from "
-              "the adapters loaded at start)", "mem_pool.py `can_support`; lora_manager.py `init_lora_shapes`"),
-        Limit("LG724", "target modules outside `--lora-target-modules` are refused (q/k/v count as qkv_proj, "
-              "gate/up as gate_up_proj)", f"{_MANAGER} `init_lora_shapes`; mem_pool.py `can_support`"),
+        Limit(
+            "LG722",
+            "adapters that add tokens (added_tokens.json ids at or above the base vocabulary, or "
+            "embeddings with more rows than the base) are refused",
+            f"{_MANAGER} `validate_new_adapter`; lora_config.py",
+        ),
+        Limit(
+            "LG723",
+            "a rank above `--max-lora-rank` is refused (without the flag the pool is sized from "
+            "the adapters loaded at start)",
+            "mem_pool.py `can_support`; lora_manager.py `init_lora_shapes`",
+        ),
+        Limit(
+            "LG724",
+            "target modules outside `--lora-target-modules` are refused (q/k/v count as qkv_proj, "
+            "gate/up as gate_up_proj)",
+            f"{_MANAGER} `init_lora_shapes`; mem_pool.py `can_support`",
+        ),
     ),
 )
 
@@ -58,9 +69,14 @@ def _failed(ctx: CheckContext, text: str) -> str:
 def dora(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     if not uses_dora(ctx):
         return []
-    return [Issue(_failed(ctx, "LoRA serving currently doesn't support DoRA adapters"),
-                  "Merge the DoRA adapter into the base (PEFT merge_and_unload) and serve the merged model, or "
-                  "retrain without use_dora.", {"feature": "use_dora"})]
+    return [
+        Issue(
+            _failed(ctx, "LoRA serving currently doesn't support DoRA adapters"),
+            "Merge the DoRA adapter into the base (PEFT merge_and_unload) and serve the merged model, or "
+            "retrain without use_dora.",
+            {"feature": "use_dora"},
+        )
+    ]
 
 
 def added_tokens(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
@@ -69,10 +85,15 @@ def added_tokens(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     if detail is None:
         return []
     text, evidence = detail
-    return [Issue(_failed(ctx, "LoRA serving currently doesn't support adapters that add tokens to the "
-                               "vocabulary") + f" ({text})",
-                  "Serve a base whose vocabulary already holds the tokens (resize and save it), or retrain "
-                  "without adding tokens.", evidence)]
+    return [
+        Issue(
+            _failed(ctx, "LoRA serving currently doesn't support adapters that add tokens to the vocabulary")
+            + f" ({text})",
+            "Serve a base whose vocabulary already holds the tokens (resize and save it), or retrain "
+            "without adding tokens.",
+            evidence,
+        )
+    ]
 
 
 def _added_tokens_file(ctx: CheckContext, vocab: int | None) -> tuple[str, dict[str, object]] | None:
@@ -91,8 +112,10 @@ def _added_tokens_file(ctx: CheckContext, vocab: int | None) -> tuple[str, dict[
     if not ids:
         return None
     where = f" beyond the base's {vocab}" if vocab is not None else ""
-    return (f"{ADDED_TOKENS_FILE} adds {len(ids)} token(s){where}",
-            {"added_tokens": len(ids), "base_vocab": vocab, "file": str(path)})
+    return (
+        f"{ADDED_TOKENS_FILE} adds {len(ids)} token(s){where}",
+        {"added_tokens": len(ids), "base_vocab": vocab, "file": str(path)},
+    )
 
 
 def _bigger_embeddings(ctx: CheckContext) -> tuple[str, dict[str, object]] | None:
@@ -104,8 +127,10 @@ def _bigger_embeddings(ctx: CheckContext) -> tuple[str, dict[str, object]] | Non
     rows = max(p.actual for p in bigger)
     base = bigger[0].expected
     modules = sorted({p.module for p in bigger})
-    return (f"{', '.join(modules)} hold {rows} token rows, the base {base}: trained with {rows - base} added token(s)",
-            {"adapter_vocab": rows, "base_vocab": base, "modules": modules})
+    return (
+        f"{', '.join(modules)} hold {rows} token rows, the base {base}: trained with {rows - base} added token(s)",
+        {"adapter_vocab": rows, "base_vocab": base, "modules": modules},
+    )
 
 
 def rank(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
@@ -113,11 +138,18 @@ def rank(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     declared = config_max_rank(ctx)
     if limit is None or declared is None or declared <= limit:
         return []
-    text = (f"`LoRA adapter {ctx.adapter.name} with rank {declared} is incompatible with the current LoRA memory "
-            "pool configuration. Please ensure that the LoRA adapter's rank is within the configured "
-            "`--max-lora-rank` and that the target modules are included in `--lora-target-modules`.`")
-    return [Issue(PROFILE.refuses(text), f"Start SGLang with --max-lora-rank {declared} or more.",
-                  {"rank": declared, "max_lora_rank": limit})]
+    text = (
+        f"`LoRA adapter {ctx.adapter.name} with rank {declared} is incompatible with the current LoRA memory "
+        "pool configuration. Please ensure that the LoRA adapter's rank is within the configured "
+        "`--max-lora-rank` and that the target modules are included in `--lora-target-modules`.`"
+    )
+    return [
+        Issue(
+            PROFILE.refuses(text),
+            f"Start SGLang with --max-lora-rank {declared} or more.",
+            {"rank": declared, "max_lora_rank": limit},
+        )
+    ]
 
 
 def normalized(name: str) -> str:
@@ -141,9 +173,16 @@ def target_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     missing = needed - allowed
     if not missing:
         return []
-    text = (f"`LoRA adapter '{ctx.adapter.name}' contains target modules {sorted(missing)} that are not included "
-            f"in the specified --lora-target-modules {sorted(allowed)}. Please update --lora-target-modules to "
-            f"include all required modules: {sorted(allowed | needed)}, or use 'all' to enable all supported "
-            "modules.`")
-    return [Issue(PROFILE.refuses(text), f"Start SGLang with --lora-target-modules {' '.join(sorted(allowed | needed))}"
-                  " (or all).", {"missing": sorted(missing), "lora_target_modules": sorted(allowed)})]
+    text = (
+        f"`LoRA adapter '{ctx.adapter.name}' contains target modules {sorted(missing)} that are not included "
+        f"in the specified --lora-target-modules {sorted(allowed)}. Please update --lora-target-modules to "
+        f"include all required modules: {sorted(allowed | needed)}, or use 'all' to enable all supported "
+        "modules.`"
+    )
+    return [
+        Issue(
+            PROFILE.refuses(text),
+            f"Start SGLang with --lora-target-modules {' '.join(sorted(allowed | needed))} (or all).",
+            {"missing": sorted(missing), "lora_target_modules": sorted(allowed)},
+        )
+    ]

@@ -1,9 +1,9 @@
 """`loraguard matrix`: check many adapters against many bases in parallel, one CSV row per pair.
 
-    from loraguard.matrix import run_matrix, write_csv
-    result = run_matrix(["./adapters"], ["Qwen/Qwen2.5-1.5B-Instruct", "./bases/llama"], jobs=2)
-    result.counts()            # {"pass": 10, "warn": 3, "fail": 12, "error": 0}
-    write_csv(result, "matrix.csv")
+from loraguard.matrix import run_matrix, write_csv
+result = run_matrix(["./adapters"], ["Qwen/Qwen2.5-1.5B-Instruct", "./bases/llama"], jobs=2)
+result.counts()            # {"pass": 10, "warn": 3, "fail": 12, "error": 0}
+write_csv(result, "matrix.csv")
 """
 
 from __future__ import annotations

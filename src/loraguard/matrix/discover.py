@@ -23,8 +23,9 @@ def hub_cache_dir() -> Path:
     return Path("~/.cache/huggingface/hub").expanduser()
 
 
-def discover_adapters(paths: Iterable[str | os.PathLike[str]], *, hub_cache: bool | str | os.PathLike[str] = False
-                      ) -> tuple[str, ...]:
+def discover_adapters(
+    paths: Iterable[str | os.PathLike[str]], *, hub_cache: bool | str | os.PathLike[str] = False
+) -> tuple[str, ...]:
     """Every adapter at or below `paths`, in a stable order, each once.
 
     - a folder holding `adapter_config.json` is an adapter (its subfolders are searched too, e.g.
@@ -40,8 +41,10 @@ def discover_adapters(paths: Iterable[str | os.PathLike[str]], *, hub_cache: boo
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
-            raise AdapterNotFoundError(f"{path}: no such file or folder. Pass adapter folders, adapter weights "
-                                       "files or folders to search.", path=path)
+            raise AdapterNotFoundError(
+                f"{path}: no such file or folder. Pass adapter folders, adapter weights files or folders to search.",
+                path=path,
+            )
         if path.is_file():
             found.append(str(path))
             continue

@@ -12,15 +12,38 @@ from loraguard.matrix.run import MatrixResult, MatrixRow
 
 __all__ = ["COLUMNS", "csv_text", "write_csv"]
 
-COLUMNS = ("adapter", "base", "verdict", "categories", "errors", "warnings", "top_inferred_base", "ranks",
-           "targets", "size_bytes", "ms", "error")
+COLUMNS = (
+    "adapter",
+    "base",
+    "verdict",
+    "categories",
+    "errors",
+    "warnings",
+    "top_inferred_base",
+    "ranks",
+    "targets",
+    "size_bytes",
+    "ms",
+    "error",
+)
 """Fixed columns; one `engine:<name>` column per requested engine follows them."""
 
 
 def _cells(row: MatrixRow) -> list[object]:
-    return [row.adapter, row.base, row.verdict, ";".join(row.categories), row.errors, row.warnings,
-            row.top_inferred_base, ";".join(str(r) for r in row.ranks), ";".join(row.targets), row.size_bytes,
-            f"{row.ms:.2f}", row.error]
+    return [
+        row.adapter,
+        row.base,
+        row.verdict,
+        ";".join(row.categories),
+        row.errors,
+        row.warnings,
+        row.top_inferred_base,
+        ";".join(str(r) for r in row.ranks),
+        ";".join(row.targets),
+        row.size_bytes,
+        f"{row.ms:.2f}",
+        row.error,
+    ]
 
 
 def csv_text(result: MatrixResult) -> str:

@@ -123,8 +123,7 @@ def check_cell(cell: Cell) -> MatrixRow:
         verdicts = _engine_verdicts() if cell.engines else None
         if verdicts is not None:
             try:
-                report = check(cell.adapter, cell.base, scan_values=cell.scan_values,
-                               engines=list(cell.engines))
+                report = check(cell.adapter, cell.base, scan_values=cell.scan_values, engines=list(cell.engines))
             except TypeError:  # check() without engine support (yet)
                 report = None
         if report is None:
@@ -133,12 +132,19 @@ def check_cell(cell: Cell) -> MatrixRow:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # one bad cell must never stop the scan
-        return MatrixRow(cell.adapter, base_label, "error", ms=(time.perf_counter() - started) * 1000,
-                         error=_describe(exc), engines=tuple((e, "n/a") for e in cell.engines))
+        return MatrixRow(
+            cell.adapter,
+            base_label,
+            "error",
+            ms=(time.perf_counter() - started) * 1000,
+            error=_describe(exc),
+            engines=tuple((e, "n/a") for e in cell.engines),
+        )
 
 
-def _row_of(report: Any, cell: Cell, base_label: str, ms: float,
-            verdicts: Callable[[Any], Mapping[str, str]] | None) -> MatrixRow:
+def _row_of(
+    report: Any, cell: Cell, base_label: str, ms: float, verdicts: Callable[[Any], Mapping[str, str]] | None
+) -> MatrixRow:
     a = report.adapter
     if cell.base is None:
         base_label = f"(claimed) {report.base['name']}" if report.base else "(claimed) ?"
@@ -160,10 +166,19 @@ def _row_of(report: Any, cell: Cell, base_label: str, ms: float,
                 found = {e: f"n/a ({type(exc).__name__})" for e in cell.engines}
         engines = tuple((e, str(found.get(e, "n/a"))) for e in cell.engines)
     return MatrixRow(
-        adapter=cell.adapter, base=base_label, verdict=report.verdict.value, categories=categories,
-        errors=len(report.errors), warnings=len(report.warnings),
+        adapter=cell.adapter,
+        base=base_label,
+        verdict=report.verdict.value,
+        categories=categories,
+        errors=len(report.errors),
+        warnings=len(report.warnings),
         top_inferred_base=report.inferred_bases[0].name if report.inferred_bases else "",
-        ranks=ranks, targets=target_t, size_bytes=int(a.get("size_bytes") or 0), ms=ms, engines=engines)
+        ranks=ranks,
+        targets=target_t,
+        size_bytes=int(a.get("size_bytes") or 0),
+        ms=ms,
+        engines=engines,
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -175,10 +190,17 @@ def _check_chunk(cells: Sequence[Cell]) -> list[MatrixRow]:
     return [check_cell(c) for c in cells]
 
 
-def run_matrix(paths: Iterable[str | os.PathLike[str]], bases: Iterable[str | None] = (), *, jobs: int = 1,
-               header_only: bool = False, hub_cache: bool | str | os.PathLike[str] = False,
-               engines: Iterable[str] = (), executor: ExecutorKind = "auto",
-               discover: bool = True) -> MatrixResult:
+def run_matrix(
+    paths: Iterable[str | os.PathLike[str]],
+    bases: Iterable[str | None] = (),
+    *,
+    jobs: int = 1,
+    header_only: bool = False,
+    hub_cache: bool | str | os.PathLike[str] = False,
+    engines: Iterable[str] = (),
+    executor: ExecutorKind = "auto",
+    discover: bool = True,
+) -> MatrixResult:
     """Check every adapter found below `paths` against every base in `bases`.
 
     `bases` are what `check` accepts (folder, config.json, catalog name, Hub id); none means each
@@ -199,9 +221,16 @@ def run_matrix(paths: Iterable[str | os.PathLike[str]], bases: Iterable[str | No
     kind = _kind(executor, jobs, len(cells))
     rows = _run_cells(cells, kind, jobs)
     return MatrixResult(
-        rows=tuple(rows), adapters=adapters, bases=base_list, jobs=jobs, executor=kind, header_only=header_only,
-        elapsed_s=time.perf_counter() - started, engines=wanted,
-        engines_available=bool(wanted) and engines_available())
+        rows=tuple(rows),
+        adapters=adapters,
+        bases=base_list,
+        jobs=jobs,
+        executor=kind,
+        header_only=header_only,
+        elapsed_s=time.perf_counter() - started,
+        engines=wanted,
+        engines_available=bool(wanted) and engines_available(),
+    )
 
 
 def _kind(executor: ExecutorKind, jobs: int, cells: int) -> str:
@@ -222,7 +251,8 @@ def _run_cells(cells: list[Cell], kind: str, jobs: int) -> list[MatrixRow]:
     retry: list[int] = []
     with _executor(kind, jobs) as pool:
         futures: dict[Future[list[MatrixRow]], list[int]] = {
-            pool.submit(_check_chunk, [cells[i] for i in idx]): idx for idx in chunks}
+            pool.submit(_check_chunk, [cells[i] for i in idx]): idx for idx in chunks
+        }
         for future in as_completed(futures):
             idx = futures[future]
             try:
@@ -240,9 +270,13 @@ def _isolated(cell: Cell, kind: str) -> MatrixRow:
         with _executor(kind, 1) as pool:
             return pool.submit(check_cell, cell).result()
     except Exception as exc:
-        return MatrixRow(cell.adapter, cell.base if cell.base is not None else "(claimed)", "error",
-                         error=f"worker process failed: {_describe(exc)}",
-                         engines=tuple((e, "n/a") for e in cell.engines))
+        return MatrixRow(
+            cell.adapter,
+            cell.base if cell.base is not None else "(claimed)",
+            "error",
+            error=f"worker process failed: {_describe(exc)}",
+            engines=tuple((e, "n/a") for e in cell.engines),
+        )
 
 
 def _executor(kind: str, jobs: int) -> Executor:

@@ -266,14 +266,23 @@ class Monitor:
         """The complete state as plain JSON types (`from_state` rebuilds an identical monitor)."""
         nonzero = np.flatnonzero(self._fine)
         return {
-            "schema": STATE_SCHEMA, "config": self.config(),
-            "n": self._n, "seen": self._seen, "unparsed": self._unparsed, "invalid": self._invalid,
-            "mean": self._mean, "m2": self._m2,
+            "schema": STATE_SCHEMA,
+            "config": self.config(),
+            "n": self._n,
+            "seen": self._seen,
+            "unparsed": self._unparsed,
+            "invalid": self._invalid,
+            "mean": self._mean,
+            "m2": self._m2,
             "min": float(self._min) if math.isfinite(self._min) else None,
             "max": float(self._max) if math.isfinite(self._max) else None,
             "fine": {"index": nonzero.tolist(), "count": self._fine[nonzero].tolist()},
-            "top": {"keys": self._top.keys.tolist(), "counts": self._top.counts.tolist(),
-                    "exact": self._top.exact, "decrement": self._top.decrement},
+            "top": {
+                "keys": self._top.keys.tolist(),
+                "counts": self._top.counts.tolist(),
+                "exact": self._top.exact,
+                "decrement": self._top.decrement,
+            },
             "segments": {name: sub.to_state() for name, sub in sorted(self._segments.items())},
             "segments_capped": self._segments_capped,
         }
@@ -285,9 +294,13 @@ class Monitor:
             if state.get("schema") != STATE_SCHEMA:
                 raise ValueError(f"schema {state.get('schema')!r}, expected {STATE_SCHEMA}")
             cfg = state["config"]
-            mon = cls(bins=int(cfg["bins"]), resolution=int(cfg["resolution"]),
-                      top_capacity=int(cfg["top_capacity"]), rounding=float(cfg["rounding"]),
-                      max_segments=int(cfg["max_segments"]))
+            mon = cls(
+                bins=int(cfg["bins"]),
+                resolution=int(cfg["resolution"]),
+                top_capacity=int(cfg["top_capacity"]),
+                rounding=float(cfg["rounding"]),
+                max_segments=int(cfg["max_segments"]),
+            )
             mon._n, mon._seen = int(state["n"]), int(state["seen"])
             mon._unparsed, mon._invalid = int(state["unparsed"]), int(state["invalid"])
             mon._mean, mon._m2 = float(state["mean"]), float(state["m2"])
@@ -310,8 +323,9 @@ class Monitor:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"not a saved monitor state: {exc}") from None
         if int(mon._fine.sum()) != mon._n:
-            raise InputError(f"not a consistent monitor state: histogram holds {int(mon._fine.sum())} values, "
-                             f"n is {mon._n}")
+            raise InputError(
+                f"not a consistent monitor state: histogram holds {int(mon._fine.sum())} values, n is {mon._n}"
+            )
         return mon
 
     def memory_bytes(self) -> int:

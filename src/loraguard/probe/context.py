@@ -94,8 +94,10 @@ class PredictionStats:
     def describe(self) -> str:
         if self.mean is None or self.std is None:
             return f"no finite prediction over {self.n} rows"
-        return (f"mean {self.mean:.4g}, std {self.std:.3g}, range [{self.min:.4g}, {self.max:.4g}], "
-                f"{self.distinct} distinct over {self.n} rows")
+        return (
+            f"mean {self.mean:.4g}, std {self.std:.3g}, range [{self.min:.4g}, {self.max:.4g}], "
+            f"{self.distinct} distinct over {self.n} rows"
+        )
 
 
 def degenerate_reason(stats: PredictionStats, t: ProbeThresholds) -> str | None:
@@ -193,5 +195,9 @@ class ProbeContext:
 
     def no_effect(self) -> bool:
         e, t = self.effect, self.thresholds
-        return (e.mean_kl is not None and e.max_logit_diff is not None
-                and e.mean_kl < t.no_effect_kl and e.max_logit_diff < t.no_effect_logit)
+        return (
+            e.mean_kl is not None
+            and e.max_logit_diff is not None
+            and e.mean_kl < t.no_effect_kl
+            and e.max_logit_diff < t.no_effect_logit
+        )

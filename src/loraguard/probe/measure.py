@@ -43,9 +43,16 @@ class _OneRow:
     effect: Effect
 
 
-def measure(loaded: LoadedModel, adapter: str, rows: RowSet, *, method: str = "logits",
-            template: str | Path | PromptTemplate = "chat", batch_size: int = 8,
-            thresholds: ProbeThresholds | None = None) -> ProbeContext:
+def measure(
+    loaded: LoadedModel,
+    adapter: str,
+    rows: RowSet,
+    *,
+    method: str = "logits",
+    template: str | Path | PromptTemplate = "chat",
+    batch_size: int = 8,
+    thresholds: ProbeThresholds | None = None,
+) -> ProbeContext:
     """Measure `adapter` (a name loaded in `loaded`) on `rows`; see the module docstring."""
     tok = loaded.tokenizer
     answers = answer_tokens(tok)
@@ -60,8 +67,9 @@ def measure(loaded: LoadedModel, adapter: str, rows: RowSet, *, method: str = "l
     else:
         adapted = _logit_side(one.p_adapted, one.finite_adapted)
         base = _logit_side(one.p_base, one.finite_base)
-    return ProbeContext(row_ids=rows.row_ids, method=method, adapted=adapted, base=base, effect=one.effect,
-                        batch=batch, thresholds=t)
+    return ProbeContext(
+        row_ids=rows.row_ids, method=method, adapted=adapted, base=base, effect=one.effect, batch=batch, thresholds=t
+    )
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -75,8 +83,7 @@ def _logit_side(p: np.ndarray, finite: np.ndarray) -> Side:
     return Side(probabilities=p, parsed=parsed, logits_finite=finite, stage_counts=MappingProxyType(counts))
 
 
-def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]],
-                  answers: AnswerTokens) -> _OneRow:
+def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]], answers: AnswerTokens) -> _OneRow:
     import torch
 
     n = len(ids)
@@ -114,8 +121,7 @@ def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]
         mean_prob_diff=float(np.mean(prob_diffs)) if prob_diffs else None,
         rows=len(kls),
     )
-    return _OneRow(_readonly(p[True]), _readonly(p[False]), _readonly(finite[True]), _readonly(finite[False]),
-                   effect)
+    return _OneRow(_readonly(p[True]), _readonly(p[False]), _readonly(finite[True]), _readonly(finite[False]), effect)
 
 
 def _stress_row(row: Mapping[str, str], prompt_chars: int) -> dict[str, str]:
@@ -125,8 +131,16 @@ def _stress_row(row: Mapping[str, str], prompt_chars: int) -> dict[str, str]:
     return {**row, "row_id": STRESS_ROW_ID, "body": " ".join([body] * times)}
 
 
-def _batch_check(loaded: LoadedModel, adapter: str, rows: RowSet, reference: np.ndarray, prompt_chars: int,
-                 template: str | Path | PromptTemplate, batch_size: int, tolerance: float) -> BatchCheck | None:
+def _batch_check(
+    loaded: LoadedModel,
+    adapter: str,
+    rows: RowSet,
+    reference: np.ndarray,
+    prompt_chars: int,
+    template: str | Path | PromptTemplate,
+    batch_size: int,
+    tolerance: float,
+) -> BatchCheck | None:
     """Score the rows batched, `batch_size - 1` at a time with one much longer row in every batch (so
     each row carries a lot of padding), and compare them with the one-row reference."""
     n = len(rows)
@@ -142,8 +156,15 @@ def _batch_check(loaded: LoadedModel, adapter: str, rows: RowSet, reference: np.
             batch = [dict(rows.rows[i]) for i in chunk]
             batch.append(_stress_row(batch[0], prompt_chars))
             with loaded.activate(adapter) as model:
-                out = score_rows(model, loaded.tokenizer, rows_from_records(batch, source="probe-batch"),
-                                 template=template, method="logits", batch_size=size, prefix_cache=prefix_cache)
+                out = score_rows(
+                    model,
+                    loaded.tokenizer,
+                    rows_from_records(batch, source="probe-batch"),
+                    template=template,
+                    method="logits",
+                    batch_size=size,
+                    prefix_cache=prefix_cache,
+                )
             got[chunk] = out.probabilities[:-1]
         fin_ref, fin_got = np.isfinite(reference), np.isfinite(got)
         both = fin_ref & fin_got
@@ -151,14 +172,20 @@ def _batch_check(loaded: LoadedModel, adapter: str, rows: RowSet, reference: np.
         max_diff[name] = float(diff.max()) if diff.size else None
         bad.update(int(i) for i in np.flatnonzero(fin_ref != fin_got))
         bad.update(int(i) for i in np.flatnonzero(both)[diff > tolerance])
-    return BatchCheck(batch_size=size, max_diff=MappingProxyType(max_diff),
-                      rows=tuple(rows.row_ids[i] for i in sorted(bad)))
+    return BatchCheck(
+        batch_size=size, max_diff=MappingProxyType(max_diff), rows=tuple(rows.row_ids[i] for i in sorted(bad))
+    )
 
 
-def _generated(loaded: LoadedModel, adapter: str | None, rows: RowSet,
-               template: str | Path | PromptTemplate, finite: np.ndarray) -> Side:
+def _generated(
+    loaded: LoadedModel, adapter: str | None, rows: RowSet, template: str | Path | PromptTemplate, finite: np.ndarray
+) -> Side:
     with loaded.activate(adapter) as model:
-        result: Any = score_rows(model, loaded.tokenizer, rows, template=template, method="generate",
-                                 batch_size=1)
-    return Side(probabilities=result.probabilities, parsed=result.parsed, logits_finite=finite,
-                stage_counts=result.stage_counts, texts=result.texts)
+        result: Any = score_rows(model, loaded.tokenizer, rows, template=template, method="generate", batch_size=1)
+    return Side(
+        probabilities=result.probabilities,
+        parsed=result.parsed,
+        logits_finite=finite,
+        stage_counts=result.stage_counts,
+        texts=result.texts,
+    )

@@ -16,8 +16,11 @@ from loraguard.report.render import findings_table
 
 __all__ = ["render_text"]
 
-_VERDICT = {Verdict.PASS: ("PASS", "bold green"), Verdict.WARN: ("WARN", "bold yellow"),
-            Verdict.FAIL: ("FAIL", "bold red")}
+_VERDICT = {
+    Verdict.PASS: ("PASS", "bold green"),
+    Verdict.WARN: ("WARN", "bold yellow"),
+    Verdict.FAIL: ("FAIL", "bold red"),
+}
 
 
 def _num(value: float | None, fmt: str = ".4f") -> str:
@@ -38,11 +41,14 @@ def render_text(report: ProbeReport, *, width: int = 110, color: bool = False) -
     base = static.base["name"] if static.base else report.base
     rows = "built-in rows" if report.data == "builtin" else f"rows of {Path(report.data).name}"
     head = Text.assemble((f"{label} ", style), (str(name), "bold"), f" on {base}")
-    head.append(f"  ({report.method}, {report.samples} {rows}, {len(report.errors)} error(s), "
-                f"{len(report.warnings)} warning(s), {report.timing_ms / 1000:.1f} s)")
+    head.append(
+        f"  ({report.method}, {report.samples} {rows}, {len(report.errors)} error(s), "
+        f"{len(report.warnings)} warning(s), {report.timing_ms / 1000:.1f} s)"
+    )
     console.print(head)
-    console.print(f"  static check: {static.verdict.value} ({len(static.errors)} error(s), "
-                  f"{len(static.warnings)} warning(s))")
+    console.print(
+        f"  static check: {static.verdict.value} ({len(static.errors)} error(s), {len(static.warnings)} warning(s))"
+    )
     ctx = report.context
     if ctx is not None:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
@@ -52,8 +58,10 @@ def render_text(report: ProbeReport, *, width: int = 110, color: bool = False) -
         table.add_row(*_stats_row("  base alone", ctx.base_stats))
         console.print(table)
         e = ctx.effect
-        console.print(f"  effect: mean KL {_num(e.mean_kl, '.3g')}, max |Δlogit| {_num(e.max_logit_diff, '.3g')}, "
-                      f"max |ΔP(Yes)| {_num(e.max_prob_diff, '.3g')} over {e.rows} rows")
+        console.print(
+            f"  effect: mean KL {_num(e.mean_kl, '.3g')}, max |Δlogit| {_num(e.max_logit_diff, '.3g')}, "
+            f"max |ΔP(Yes)| {_num(e.max_prob_diff, '.3g')} over {e.rows} rows"
+        )
         if ctx.batch is not None:
             diffs = ", ".join(f"{k} {_num(v, '.2g')}" for k, v in ctx.batch.max_diff.items())
             console.print(f"  batched (size {ctx.batch.batch_size}) vs one row: max |ΔP(Yes)| {diffs}")

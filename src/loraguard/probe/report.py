@@ -23,27 +23,34 @@ def differential(ctx: ProbeContext, findings: Sequence[Finding]) -> tuple[str | 
     """(blame, the verdict in words) from comparing the adapted and the bare base model."""
     errors = {f.category for f in findings if f.severity is Severity.ERROR}
     if "no-effect" in errors:
-        return BLAME_ADAPTER, ("no effect: the outputs are the same with and without the adapter: the adapter "
-                               "is the problem (zero weights, keys or layers PEFT silently skipped, or the "
-                               "wrong base)")
+        return BLAME_ADAPTER, (
+            "no effect: the outputs are the same with and without the adapter: the adapter "
+            "is the problem (zero weights, keys or layers PEFT silently skipped, or the "
+            "wrong base)"
+        )
     if "non-finite-output" in errors:
         if ctx.base.nonfinite_rows:
-            return BLAME_BASE_OR_PROMPT, ("NaN/Inf with and without the adapter: the base model or its dtype "
-                                          "is the problem")
+            return BLAME_BASE_OR_PROMPT, (
+                "NaN/Inf with and without the adapter: the base model or its dtype is the problem"
+            )
         return BLAME_ADAPTER, "NaN/Inf only with the adapter: the adapter is the problem"
     if "degenerate-output" in errors:
         if ctx.degenerate(ctx.base) is not None:
-            return BLAME_BASE_OR_PROMPT, ("degenerate with and without the adapter: the prompt or method is "
-                                          "the problem")
+            return BLAME_BASE_OR_PROMPT, (
+                "degenerate with and without the adapter: the prompt or method is the problem"
+            )
         return BLAME_ADAPTER, "degenerate only with the adapter: the adapter is the problem"
     if "parse-failure" in errors:
         if ctx.base.parse_failure_share > ctx.thresholds.parse_error_share:
-            return BLAME_BASE_OR_PROMPT, ("unparseable answers with and without the adapter: the prompt or "
-                                          "method is the problem")
+            return BLAME_BASE_OR_PROMPT, (
+                "unparseable answers with and without the adapter: the prompt or method is the problem"
+            )
         return BLAME_ADAPTER, "unparseable answers only with the adapter: the adapter is the problem"
     if "batch-inconsistency" in errors:
-        return None, ("one row at a time the outputs are fine, batched they are not: the padding path (model "
-                      "or scorer) is the problem")
+        return None, (
+            "one row at a time the outputs are fine, batched they are not: the padding path (model "
+            "or scorer) is the problem"
+        )
     effect = ctx.effect
     kl = f"mean KL {effect.mean_kl:.3g}" if effect.mean_kl is not None else "an effect"
     return None, f"healthy: the adapter changes the outputs ({kl}) and they stay spread"
@@ -94,31 +101,38 @@ class ProbeReport(FindingsView):
     def to_dict(self) -> dict[str, Any]:
         ctx = self.context
         stats = self.stats
-        return _finite({
-            "schema": PROBE_SCHEMA,
-            "verdict": self.verdict.value,
-            "adapter": self.adapter,
-            "base": self.base,
-            "method": self.method,
-            "template": self.template,
-            "data": self.data,
-            "samples": self.samples,
-            "stopped": self.stopped,
-            "check": {"verdict": self.check.verdict.value, "errors": len(self.check.errors),
-                      "warnings": len(self.check.warnings)},
-            "findings": [f.to_dict() for f in self.findings],
-            "stats": {k: v.to_dict() for k, v in stats.items()} if stats is not None else None,
-            "effect": ctx.effect.to_dict() if ctx is not None else None,
-            "batch": ctx.batch.to_dict() if ctx is not None and ctx.batch is not None else None,
-            "blame": self.blame,
-            "differential": self.differential,
-            "predictions": [
-                {"row_id": rid, "adapted": float(a), "base": float(b)}
-                for rid, a, b in zip(ctx.row_ids, ctx.adapted.probabilities, ctx.base.probabilities, strict=True)
-            ] if ctx is not None else [],
-            "thresholds": ctx.thresholds.to_dict() if ctx is not None else None,
-            "timing_ms": round(self.timing_ms, 1),
-        })
+        return _finite(
+            {
+                "schema": PROBE_SCHEMA,
+                "verdict": self.verdict.value,
+                "adapter": self.adapter,
+                "base": self.base,
+                "method": self.method,
+                "template": self.template,
+                "data": self.data,
+                "samples": self.samples,
+                "stopped": self.stopped,
+                "check": {
+                    "verdict": self.check.verdict.value,
+                    "errors": len(self.check.errors),
+                    "warnings": len(self.check.warnings),
+                },
+                "findings": [f.to_dict() for f in self.findings],
+                "stats": {k: v.to_dict() for k, v in stats.items()} if stats is not None else None,
+                "effect": ctx.effect.to_dict() if ctx is not None else None,
+                "batch": ctx.batch.to_dict() if ctx is not None and ctx.batch is not None else None,
+                "blame": self.blame,
+                "differential": self.differential,
+                "predictions": [
+                    {"row_id": rid, "adapted": float(a), "base": float(b)}
+                    for rid, a, b in zip(ctx.row_ids, ctx.adapted.probabilities, ctx.base.probabilities, strict=True)
+                ]
+                if ctx is not None
+                else [],
+                "thresholds": ctx.thresholds.to_dict() if ctx is not None else None,
+                "timing_ms": round(self.timing_ms, 1),
+            }
+        )
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)

@@ -64,17 +64,28 @@ def no_effect(ctx: ProbeContext) -> list[Finding]:
     if not ctx.no_effect():
         return []
     t = ctx.thresholds
-    return [no_effect.finding(
-        f"the adapter changes nothing: mean KL {_g(e.mean_kl)} between the next-token distributions at "
-        f"the answer position with and without it, max |Δlogit| {_g(e.max_logit_diff)}, over {e.rows} rows",
-        fix="run `loraguard check` on this adapter and base: zero lora_B, tensor keys PEFT cannot match, or "
+    return [
+        no_effect.finding(
+            f"the adapter changes nothing: mean KL {_g(e.mean_kl)} between the next-token distributions at "
+            f"the answer position with and without it, max |Δlogit| {_g(e.max_logit_diff)}, over {e.rows} rows",
+            fix="run `loraguard check` on this adapter and base: zero lora_B, tensor keys PEFT cannot match, or "
             "layers the base lacks all load silently and do nothing",
-        mean_kl=e.mean_kl, max_logit_diff=e.max_logit_diff, rows=e.rows,
-        kl_below=t.no_effect_kl, logit_diff_below=t.no_effect_logit)]
+            mean_kl=e.mean_kl,
+            max_logit_diff=e.max_logit_diff,
+            rows=e.rows,
+            kl_below=t.no_effect_kl,
+            logit_diff_below=t.no_effect_logit,
+        )
+    ]
 
 
-@probe_rule("LG602", "degenerate-output", "degenerate-output", Severity.ERROR,
-            "constant or nearly constant predictions with the adapter")
+@probe_rule(
+    "LG602",
+    "degenerate-output",
+    "degenerate-output",
+    Severity.ERROR,
+    "constant or nearly constant predictions with the adapter",
+)
 def degenerate_output(ctx: ProbeContext) -> list[Finding]:
     """What it checks: the adapted model's predictions over the sampled rows: a standard deviation
     below 1e-3 (at least 2 rows), or at most 2 distinct values (rounded to 1e-6) over at least 8
@@ -96,21 +107,31 @@ def degenerate_output(ctx: ProbeContext) -> list[Finding]:
     base_reason = ctx.degenerate(ctx.base)
     if base_reason is not None:
         where = f"degenerate without the adapter too ({base_reason})"
-        fix = ("the base gives the same answer to every row as well: the prompt template, answer words or "
-               "method is the problem; try another --template or --method logits before blaming the adapter")
+        fix = (
+            "the base gives the same answer to every row as well: the prompt template, answer words or "
+            "method is the problem; try another --template or --method logits before blaming the adapter"
+        )
     else:
         where = f"without the adapter they spread: {b.describe()}"
-        fix = ("the adapter makes the answer independent of the input: check it was trained for this base "
-               "(`loraguard check`), did not collapse in training, and expects this prompt format")
-    return [degenerate_output.finding(
-        f"predictions with the adapter are degenerate ({reason}): {a.describe()}; {where}",
-        fix=fix, adapted=a.to_dict(), base=b.to_dict(), base_degenerate=base_reason is not None,
-        std_below=ctx.thresholds.degenerate_std, distinct_at_most=ctx.thresholds.degenerate_max_distinct,
-        min_rows=ctx.thresholds.degenerate_min_rows)]
+        fix = (
+            "the adapter makes the answer independent of the input: check it was trained for this base "
+            "(`loraguard check`), did not collapse in training, and expects this prompt format"
+        )
+    return [
+        degenerate_output.finding(
+            f"predictions with the adapter are degenerate ({reason}): {a.describe()}; {where}",
+            fix=fix,
+            adapted=a.to_dict(),
+            base=b.to_dict(),
+            base_degenerate=base_reason is not None,
+            std_below=ctx.thresholds.degenerate_std,
+            distinct_at_most=ctx.thresholds.degenerate_max_distinct,
+            min_rows=ctx.thresholds.degenerate_min_rows,
+        )
+    ]
 
 
-@probe_rule("LG603", "low-spread", "low-spread", Severity.WARNING,
-            "predictions with the adapter look flat (a hint)")
+@probe_rule("LG603", "low-spread", "low-spread", Severity.WARNING, "predictions with the adapter look flat (a hint)")
 def low_spread(ctx: ProbeContext) -> list[Finding]:
     """What it checks: heuristics from the case study on the adapted predictions, when they are not
     degenerate: a standard deviation below 0.05, a mean outside [0.2, 0.8], or a maximum below 0.3.
@@ -138,16 +159,26 @@ def low_spread(ctx: ProbeContext) -> list[Finding]:
         reasons.append(f"max {s.max:.3g} < {t.low_spread_max:g}")
     if not reasons:
         return []
-    return [low_spread.finding(
-        f"predictions with the adapter look flat: {'; '.join(reasons)} ({s.describe()})",
-        fix="a hint, not a failure: compare with the labels (`loraguard score` prints AUCs), check the prompt "
+    return [
+        low_spread.finding(
+            f"predictions with the adapter look flat: {'; '.join(reasons)} ({s.describe()})",
+            fix="a hint, not a failure: compare with the labels (`loraguard score` prints AUCs), check the prompt "
             "matches the adapter's training format, or probe more rows with --samples",
-        stats=s.to_dict(), std_below=t.low_spread_std, mean_outside=list(t.low_spread_mean),
-        max_below=t.low_spread_max)]
+            stats=s.to_dict(),
+            std_below=t.low_spread_std,
+            mean_outside=list(t.low_spread_mean),
+            max_below=t.low_spread_max,
+        )
+    ]
 
 
-@probe_rule("LG604", "batch-inconsistency", "batch-inconsistency", Severity.ERROR,
-            "batched predictions differ from one row at a time")
+@probe_rule(
+    "LG604",
+    "batch-inconsistency",
+    "batch-inconsistency",
+    Severity.ERROR,
+    "batched predictions differ from one row at a time",
+)
 def batch_inconsistency(ctx: ProbeContext) -> list[Finding]:
     """What it checks: the adapted model scores the same rows one at a time (no padding) and batched
     with mixed lengths, both through `loraguard score`'s paths (left padding with an attention mask
@@ -166,17 +197,21 @@ def batch_inconsistency(ctx: ProbeContext) -> list[Finding]:
         return []
     shown = ", ".join(f"{path} {_g(d)}" for path, d in b.max_diff.items())
     ids = ", ".join(b.rows[:5]) + (" ..." if len(b.rows) > 5 else "")
-    return [batch_inconsistency.finding(
-        f"batched scoring (batch size {b.batch_size}) disagrees with one row at a time on {len(b.rows)} of "
-        f"{len(ctx.row_ids)} rows (row_id {ids}); max |ΔP(Yes)|: {shown}",
-        fix="padding is mishandled: pass attention_mask and position_ids and pad on the left; meanwhile "
+    return [
+        batch_inconsistency.finding(
+            f"batched scoring (batch size {b.batch_size}) disagrees with one row at a time on {len(b.rows)} of "
+            f"{len(ctx.row_ids)} rows (row_id {ids}); max |ΔP(Yes)|: {shown}",
+            fix="padding is mishandled: pass attention_mask and position_ids and pad on the left; meanwhile "
             "score with --batch-size 1",
-        batch_size=b.batch_size, max_diff=dict(b.max_diff), rows=list(b.rows),
-        tolerance=ctx.thresholds.batch_tolerance)]
+            batch_size=b.batch_size,
+            max_diff=dict(b.max_diff),
+            rows=list(b.rows),
+            tolerance=ctx.thresholds.batch_tolerance,
+        )
+    ]
 
 
-@probe_rule("LG605", "non-finite-output", "non-finite-output", Severity.ERROR,
-            "NaN or Inf logits with the adapter")
+@probe_rule("LG605", "non-finite-output", "non-finite-output", Severity.ERROR, "NaN or Inf logits with the adapter")
 def non_finite_output(ctx: ProbeContext) -> list[Finding]:
     """What it checks: every logit at the answer position, and every prediction, of the adapted
     model on the sampled rows; any NaN or Inf is an error. The base is checked the same way to say
@@ -196,15 +231,22 @@ def non_finite_output(ctx: ProbeContext) -> list[Finding]:
     if base_bad:
         fix = "the base alone gives NaN/Inf too: load it in float32 (--dtype float32) and check its weights"
     else:
-        fix = ("run `loraguard check` (NaN/Inf weights); re-export the adapter, or load in float32 if half "
-               "precision overflows")
-    return [non_finite_output.finding(
-        f"{bad} of {n} rows give NaN/Inf logits or predictions with the adapter ({base_bad} without it)",
-        fix=fix, rows=bad, base_rows=base_bad, total=n)]
+        fix = (
+            "run `loraguard check` (NaN/Inf weights); re-export the adapter, or load in float32 if half "
+            "precision overflows"
+        )
+    return [
+        non_finite_output.finding(
+            f"{bad} of {n} rows give NaN/Inf logits or predictions with the adapter ({base_bad} without it)",
+            fix=fix,
+            rows=bad,
+            base_rows=base_bad,
+            total=n,
+        )
+    ]
 
 
-@probe_rule("LG606", "parse-failure", "parse-failure", Severity.ERROR,
-            "generated answers the parser cannot read")
+@probe_rule("LG606", "parse-failure", "parse-failure", Severity.ERROR, "generated answers the parser cannot read")
 def parse_failure(ctx: ProbeContext) -> list[Finding]:
     """What it checks: with `--method generate`, the share of rows whose generated text no parser
     stage (number, regex, keyword) could read, so the parser's default was used: an error above 20%,
@@ -223,14 +265,20 @@ def parse_failure(ctx: ProbeContext) -> list[Finding]:
         return []
     severity = Severity.ERROR if share > t.parse_error_share else Severity.WARNING
     n = len(ctx.row_ids)
-    return [parse_failure.finding(
-        f"{share:.0%} of {n} generated answers could not be parsed (the default {DEFAULT_VALUE} was used); "
-        f"without the adapter {ctx.base.parse_failure_share:.0%}",
-        severity=severity,
-        fix="use --method logits (no parsing), or a --template asking for the format the adapter was trained "
+    return [
+        parse_failure.finding(
+            f"{share:.0%} of {n} generated answers could not be parsed (the default {DEFAULT_VALUE} was used); "
+            f"without the adapter {ctx.base.parse_failure_share:.0%}",
+            severity=severity,
+            fix="use --method logits (no parsing), or a --template asking for the format the adapter was trained "
             "to write",
-        share=share, base_share=ctx.base.parse_failure_share, stages=dict(ctx.adapted.stage_counts),
-        error_above=t.parse_error_share, warning_above=t.parse_warning_share)]
+            share=share,
+            base_share=ctx.base.parse_failure_share,
+            stages=dict(ctx.adapted.stage_counts),
+            error_above=t.parse_error_share,
+            warning_above=t.parse_warning_share,
+        )
+    ]
 
 
 @probe_rule("LG607", "small-effect", "no-effect", Severity.WARNING, "the adapter does not move P(Yes)")
@@ -247,9 +295,14 @@ def small_effect(ctx: ProbeContext) -> list[Finding]:
     e = ctx.effect
     if ctx.no_effect() or e.max_prob_diff is None or e.max_prob_diff >= ctx.thresholds.small_effect_prob:
         return []
-    return [small_effect.finding(
-        f"the adapter changes the next-token distribution (mean KL {_g(e.mean_kl)}) but moves P(Yes) by at "
-        f"most {_g(e.max_prob_diff)} over {e.rows} rows",
-        fix="the adapter does not act on this answer: check it was trained for this question, answer words "
+    return [
+        small_effect.finding(
+            f"the adapter changes the next-token distribution (mean KL {_g(e.mean_kl)}) but moves P(Yes) by at "
+            f"most {_g(e.max_prob_diff)} over {e.rows} rows",
+            fix="the adapter does not act on this answer: check it was trained for this question, answer words "
             "and prompt template",
-        max_prob_diff=e.max_prob_diff, mean_kl=e.mean_kl, below=ctx.thresholds.small_effect_prob)]
+            max_prob_diff=e.max_prob_diff,
+            mean_kl=e.mean_kl,
+            below=ctx.thresholds.small_effect_prob,
+        )
+    ]

@@ -76,25 +76,47 @@ def probe(
     tpl = get_template(template)
     data, source = sample_rows(rows, samples)
     static = check(adapter, base)
-    common: dict[str, Any] = {"adapter": str(adapter), "base": str(base), "method": method, "template": tpl.name,
-                              "data": source, "samples": len(data), "check": static}
+    common: dict[str, Any] = {
+        "adapter": str(adapter),
+        "base": str(base),
+        "method": method,
+        "template": tpl.name,
+        "data": source,
+        "samples": len(data),
+        "check": static,
+    }
     if static.errors and not force:
         return ProbeReport(
-            verdict=verdict_of(static.findings), findings=static.findings, stopped=True, blame=None,
-            differential=(f"stopped after the static check's {len(static.errors)} error(s): fix them, or rerun "
-                          "with --force to probe anyway"),
-            timing_ms=(time.perf_counter() - started) * 1000, **common)
+            verdict=verdict_of(static.findings),
+            findings=static.findings,
+            stopped=True,
+            blame=None,
+            differential=(
+                f"stopped after the static check's {len(static.errors)} error(s): fix them, or rerun "
+                "with --force to probe anyway"
+            ),
+            timing_ms=(time.perf_counter() - started) * 1000,
+            **common,
+        )
 
     from loraguard.modelload import load_model
     from loraguard.probe.measure import measure
     from loraguard.probe.rules import run_rules
 
     loaded = load_model(base, [adapter], dtype=dtype, device=device)
-    ctx = measure(loaded, loaded.adapter_names[0], data, method=method, template=tpl, batch_size=batch_size,
-                  thresholds=thresholds)
+    ctx = measure(
+        loaded, loaded.adapter_names[0], data, method=method, template=tpl, batch_size=batch_size, thresholds=thresholds
+    )
     found = run_rules(ctx)
     findings = sort_findings([*static.findings, *found])
     blame, words = differential(ctx, found)
-    return ProbeReport(verdict=verdict_of(findings), findings=findings, stopped=False, blame=blame,
-                       differential=words, context=ctx, timing_ms=(time.perf_counter() - started) * 1000,
-                       **common)
+    return ProbeReport(
+        verdict=verdict_of(findings),
+        findings=findings,
+        stopped=False,
+        blame=blame,
+        differential=words,
+        context=ctx,
+        timing_ms=(time.perf_counter() - started) * 1000,
+        **common,
+    )

@@ -46,8 +46,10 @@ class Database:
         try:
             parsed = make_url(url)
         except ArgumentError:
-            raise InputError(f"registry URL {url!r}: not a database URL. Use e.g. sqlite:///registry.db or "
-                             "postgresql+psycopg://user@host/db") from None
+            raise InputError(
+                f"registry URL {url!r}: not a database URL. Use e.g. sqlite:///registry.db or "
+                "postgresql+psycopg://user@host/db"
+            ) from None
         self.display = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
         try:
@@ -57,13 +59,17 @@ class Database:
             else:
                 self.engine = create_engine(parsed, pool_pre_ping=True)
         except NoSuchModuleError:
-            raise InputError(f"registry URL {self.display}: unknown database '{parsed.drivername}'. Use "
-                             "sqlite:///FILE or postgresql+psycopg://...") from None
+            raise InputError(
+                f"registry URL {self.display}: unknown database '{parsed.drivername}'. Use "
+                "sqlite:///FILE or postgresql+psycopg://..."
+            ) from None
         except ImportError as exc:
             if self.dialect == "postgresql":
                 raise MissingExtraError("A PostgreSQL registry", "postgres") from exc
-            raise RegistryError(f"registry URL {self.display}: its database driver is not installed "
-                                f"({exc}). Install it, or use a sqlite:/// URL.") from None
+            raise RegistryError(
+                f"registry URL {self.display}: its database driver is not installed "
+                f"({exc}). Install it, or use a sqlite:/// URL."
+            ) from None
         self.write_engine = self.engine.execution_options(**{_WRITE: True})
 
     def open(self) -> int:
@@ -136,17 +142,25 @@ class Database:
     def _translate(self, exc: DatabaseError) -> RegistryError:
         message = str(exc.orig) if exc.orig is not None else str(exc)
         lowered = message.lower()
-        if "locked" in lowered or "busy" in lowered or getattr(exc.orig, "sqlstate", None) == "55P03" \
-                or "lock timeout" in lowered:
+        if (
+            "locked" in lowered
+            or "busy" in lowered
+            or getattr(exc.orig, "sqlstate", None) == "55P03"
+            or "lock timeout" in lowered
+        ):
             return RegistryLockedError(
                 f"registry {self.display} is locked by another writer (waited {self.lock_timeout:g} s): retry, "
-                "or raise --lock-timeout")
+                "or raise --lock-timeout"
+            )
         if "not a database" in lowered or "malformed" in lowered:
-            return RegistrySchemaError(f"{self.display} is not a loraguard registry (not a database file: "
-                                       f"{message}). Point --registry at a new file or an existing registry.")
+            return RegistrySchemaError(
+                f"{self.display} is not a loraguard registry (not a database file: "
+                f"{message}). Point --registry at a new file or an existing registry."
+            )
         if "unable to open database file" in lowered:
-            return RegistryError(f"registry {self.display}: cannot open the database file (does its folder "
-                                 "exist and is it writable?)")
+            return RegistryError(
+                f"registry {self.display}: cannot open the database file (does its folder exist and is it writable?)"
+            )
         return RegistryError(f"registry {self.display}: {_first_line(exc)}")
 
 

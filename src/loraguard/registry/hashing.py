@@ -34,14 +34,14 @@ def hash_files(folder: str | Path) -> dict[str, str]:
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise InputError(f"{root}: not a folder. Pass the adapter folder (adapter_config.json and weights).",
-                         path=root)
+        raise InputError(f"{root}: not a folder. Pass the adapter folder (adapter_config.json and weights).", path=root)
     found = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
     return {rel: hash_file(found[rel]) for rel in sorted(found)}
 
 
-def diff_hashes(recorded: Mapping[str, str],
-                current: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def diff_hashes(
+    recorded: Mapping[str, str], current: Mapping[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(changed, missing, added) relative paths between the recorded and the current hashes."""
     changed = tuple(sorted(k for k in recorded if k in current and current[k] != recorded[k]))
     missing = tuple(sorted(k for k in recorded if k not in current))

@@ -101,8 +101,14 @@ class Event:
     detail: Mapping[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at, "actor": self.actor, "kind": self.kind, "ref": self.ref,
-                "detail": dict(self.detail)}
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "kind": self.kind,
+            "ref": self.ref,
+            "detail": dict(self.detail),
+        }
 
 
 @dataclass(frozen=True)
@@ -116,5 +122,10 @@ class VerifyResult:
     added: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "ok": self.ok, "changed": list(self.changed), "missing": list(self.missing),
-                "added": list(self.added)}
+        return {
+            "ref": self.ref,
+            "ok": self.ok,
+            "changed": list(self.changed),
+            "missing": list(self.missing),
+            "added": list(self.added),
+        }

@@ -35,8 +35,17 @@ from sqlalchemy import (
 
 from loraguard.errors import RegistrySchemaError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "adapters", "ensure_schema", "events", "metadata", "monitors", "schema",
-           "state"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "adapters",
+    "ensure_schema",
+    "events",
+    "metadata",
+    "monitors",
+    "schema",
+    "state",
+]
 
 PREFIX = "loraguard_"
 
@@ -71,36 +80,50 @@ def _schema_table(meta: MetaData) -> Table:
 
 
 def _state_table(meta: MetaData) -> Table:
-    return Table(f"{PREFIX}state", meta, Column("id", Integer, primary_key=True, autoincrement=False),
-                 Column("revision", Integer, nullable=False))
+    return Table(
+        f"{PREFIX}state",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("revision", Integer, nullable=False),
+    )
 
 
 def _adapters_table(meta: MetaData, *, tags: bool) -> Table:
-    return Table(f"{PREFIX}adapters", meta, *_adapter_columns(tags=tags),
-                 UniqueConstraint("name", "version", name=f"{PREFIX}adapters_name_version"),
-                 Index(f"{PREFIX}adapters_base", "base"))
+    return Table(
+        f"{PREFIX}adapters",
+        meta,
+        *_adapter_columns(tags=tags),
+        UniqueConstraint("name", "version", name=f"{PREFIX}adapters_name_version"),
+        Index(f"{PREFIX}adapters_base", "base"),
+    )
 
 
 def _events_table(meta: MetaData) -> Table:
-    return Table(f"{PREFIX}events", meta,
-                 Column("id", Integer, primary_key=True, autoincrement=True),
-                 Column("at", String(40), nullable=False),
-                 Column("actor", String(255), nullable=False),
-                 Column("kind", String(64), nullable=False),
-                 Column("ref", String(160), nullable=True),
-                 Column("detail", Text, nullable=False),
-                 Index(f"{PREFIX}events_ref", "ref"))
+    return Table(
+        f"{PREFIX}events",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", String(40), nullable=False),
+        Column("actor", String(255), nullable=False),
+        Column("kind", String(64), nullable=False),
+        Column("ref", String(160), nullable=True),
+        Column("detail", Text, nullable=False),
+        Index(f"{PREFIX}events_ref", "ref"),
+    )
 
 
 def _monitors_table(meta: MetaData) -> Table:
-    return Table(f"{PREFIX}monitors", meta,
-                 Column("base", Text, nullable=False),
-                 Column("instance", String(255), nullable=False),
-                 Column("ref", String(160), nullable=False),
-                 Column("state", Text, nullable=False),
-                 Column("n", Integer, nullable=False),
-                 Column("updated_at", String(40), nullable=False),
-                 UniqueConstraint("base", "instance", "ref", name=f"{PREFIX}monitors_key"))
+    return Table(
+        f"{PREFIX}monitors",
+        meta,
+        Column("base", Text, nullable=False),
+        Column("instance", String(255), nullable=False),
+        Column("ref", String(160), nullable=False),
+        Column("state", Text, nullable=False),
+        Column("n", Integer, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+        UniqueConstraint("base", "instance", "ref", name=f"{PREFIX}monitors_key"),
+    )
 
 
 metadata = MetaData()
@@ -145,17 +168,21 @@ def current_version(conn: Connection, url: str) -> int:
         if foreign:
             raise RegistrySchemaError(
                 f"{url} is not a loraguard registry: it holds tables ({', '.join(foreign[:5])}) but no "
-                f"{schema.name}. Point --registry at a new file or an existing registry.")
+                f"{schema.name}. Point --registry at a new file or an existing registry."
+            )
         return 0
     rows = conn.execute(select(schema.c.version)).scalars().all()
     if len(rows) != 1 or rows[0] is None:
-        raise RegistrySchemaError(f"{url}: {schema.name} holds {len(rows)} rows instead of one: the registry "
-                                  "is damaged. Restore it from a backup.")
+        raise RegistrySchemaError(
+            f"{url}: {schema.name} holds {len(rows)} rows instead of one: the registry "
+            "is damaged. Restore it from a backup."
+        )
     version = int(rows[0])
     if version > SCHEMA_VERSION:
         raise RegistrySchemaError(
             f"{url} has registry schema version {version}, but this loraguard knows versions up to "
-            f"{SCHEMA_VERSION}: it was written by a newer loraguard. Upgrade loraguard to use it.")
+            f"{SCHEMA_VERSION}: it was written by a newer loraguard. Upgrade loraguard to use it."
+        )
     return version
 
 

@@ -73,8 +73,9 @@ class Registry:
     def __enter__(self) -> Registry:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def revision(self) -> int:
@@ -84,10 +85,21 @@ class Registry:
 
     # -- adding -------------------------------------------------------------------------------------
 
-    def add(self, name: str, path: str | Path, *, base: str, task: str | None = None,
-            probe_data: str | Path | None = None, force: bool = False, reason: str | None = None,
-            tags: Sequence[str] = (), actor: str | None = None, check_fn: CheckFn | None = None,
-            probe_fn: CheckFn | None = None) -> Entry:
+    def add(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        base: str,
+        task: str | None = None,
+        probe_data: str | Path | None = None,
+        force: bool = False,
+        reason: str | None = None,
+        tags: Sequence[str] = (),
+        actor: str | None = None,
+        check_fn: CheckFn | None = None,
+        probe_fn: CheckFn | None = None,
+    ) -> Entry:
         """Check (and with `probe_data`, probe) the adapter at `path` on `base`, then register it.
 
         `path` is a local folder or a Hub id (its snapshot is hashed). Any error finding raises
@@ -126,24 +138,44 @@ class Registry:
             stage = "check" if failing is check_report else "probe"
             raise AdapterRejectedError(
                 f"{name}: {stage} found {len(errors)} error(s) ({codes}); nothing was registered. Fix the adapter, "
-                "or register it anyway with --force --reason '...'", path=folder, report=failing)
+                "or register it anyway with --force --reason '...'",
+                path=folder,
+                report=failing,
+            )
         check_dict = _report_dict(check_report)
         probe_dict = _report_dict(probe_report) if probe_report is not None else None
         task_name = task or str((check_dict.get("adapter") or {}).get("task_type") or "CAUSAL_LM")
         now = _now()
-        values = {"name": name, "source": str(path), "path": str(folder), "files": json.dumps(files),
-                  "base": base_norm, "task": task_name, "status": Status.CANDIDATE.value, "traffic_weight": 0.0,
-                  "tags": json.dumps(list(tag_list)), "check_report": json.dumps(check_dict),
-                  "probe_report": json.dumps(probe_dict) if probe_dict is not None else None,
-                  "forced": bool(errors), "force_reason": reason if errors else None, "created_by": who,
-                  "created_at": now, "updated_at": now}
+        values = {
+            "name": name,
+            "source": str(path),
+            "path": str(folder),
+            "files": json.dumps(files),
+            "base": base_norm,
+            "task": task_name,
+            "status": Status.CANDIDATE.value,
+            "traffic_weight": 0.0,
+            "tags": json.dumps(list(tag_list)),
+            "check_report": json.dumps(check_dict),
+            "probe_report": json.dumps(probe_dict) if probe_dict is not None else None,
+            "forced": bool(errors),
+            "force_reason": reason if errors else None,
+            "created_by": who,
+            "created_at": now,
+            "updated_at": now,
+        }
         with self._db.write() as conn:
             latest = conn.execute(select(func.max(adapters.c.version)).where(adapters.c.name == name)).scalar()
             version = int(latest or 0) + 1
             conn.execute(adapters.insert().values(version=version, **values))
             ref = f"{name}@{version}"
-            self._event(conn, "added", ref, {"source": str(path), "base": base_norm, "files": len(files),
-                                              "verdict": check_dict.get("verdict")}, who)
+            self._event(
+                conn,
+                "added",
+                ref,
+                {"source": str(path), "base": base_norm, "files": len(files), "verdict": check_dict.get("verdict")},
+                who,
+            )
             if errors:
                 self._event(conn, "forced", ref, {"reason": reason, "errors": [f.code for f in errors]}, who)
             return self._get(conn, name, version)
@@ -156,8 +188,14 @@ class Registry:
         with self._db.read() as conn:
             return self._get(conn, name, version)
 
-    def list(self, *, status: Status | str | None = None, base: str | None = None, name: str | None = None,
-             include_retired: bool = True) -> tuple[Entry, ...]:
+    def list(
+        self,
+        *,
+        status: Status | str | None = None,
+        base: str | None = None,
+        name: str | None = None,
+        include_retired: bool = True,
+    ) -> tuple[Entry, ...]:
         """Entries ordered by name and version, filtered by status, (normalised) base and name."""
         query = select(adapters).order_by(adapters.c.name, adapters.c.version)
         if status is not None:
@@ -173,9 +211,12 @@ class Registry:
 
     def serving(self, base: str) -> tuple[Entry, ...]:
         """What a server for `base` should load: its production and candidate entries."""
-        query = (select(adapters).where(adapters.c.base == normalize_base(base))
-                 .where(adapters.c.status.in_([Status.PRODUCTION.value, Status.CANDIDATE.value]))
-                 .order_by(adapters.c.name, adapters.c.version))
+        query = (
+            select(adapters)
+            .where(adapters.c.base == normalize_base(base))
+            .where(adapters.c.status.in_([Status.PRODUCTION.value, Status.CANDIDATE.value]))
+            .order_by(adapters.c.name, adapters.c.version)
+        )
         with self._db.read() as conn:
             return tuple(_entry(row) for row in conn.execute(query))
 
@@ -188,18 +229,37 @@ class Registry:
         with self._db.write() as conn:
             entry = self._get(conn, name, version)
             now = _now()
-            others = conn.execute(select(adapters.c.version).where(adapters.c.name == name)
-                                  .where(adapters.c.status == Status.PRODUCTION.value)
-                                  .where(adapters.c.version != entry.version)).scalars().all()
+            others = (
+                conn.execute(
+                    select(adapters.c.version)
+                    .where(adapters.c.name == name)
+                    .where(adapters.c.status == Status.PRODUCTION.value)
+                    .where(adapters.c.version != entry.version)
+                )
+                .scalars()
+                .all()
+            )
             for other in others:
-                conn.execute(adapters.update().where(adapters.c.name == name).where(adapters.c.version == other)
-                             .values(status=Status.RETIRED.value, traffic_weight=0.0, updated_at=now))
+                conn.execute(
+                    adapters.update()
+                    .where(adapters.c.name == name)
+                    .where(adapters.c.version == other)
+                    .values(status=Status.RETIRED.value, traffic_weight=0.0, updated_at=now)
+                )
                 self._event(conn, "retired", f"{name}@{other}", {"by_promotion_of": entry.ref}, who)
             weight = entry.traffic_weight if entry.traffic_weight > 0 else 1.0
-            conn.execute(adapters.update().where(adapters.c.id == entry.id)
-                         .values(status=Status.PRODUCTION.value, traffic_weight=weight, updated_at=now))
-            self._event(conn, "promoted", entry.ref, {"from": entry.status.value, "weight": weight,
-                                                      "retired": [f"{name}@{v}" for v in others]}, who)
+            conn.execute(
+                adapters.update()
+                .where(adapters.c.id == entry.id)
+                .values(status=Status.PRODUCTION.value, traffic_weight=weight, updated_at=now)
+            )
+            self._event(
+                conn,
+                "promoted",
+                entry.ref,
+                {"from": entry.status.value, "weight": weight, "retired": [f"{name}@{v}" for v in others]},
+                who,
+            )
             return self._get(conn, name, entry.version)
 
     def retire(self, ref: str, *, actor: str | None = None) -> Entry:
@@ -208,8 +268,11 @@ class Registry:
         who = default_actor(actor)
         with self._db.write() as conn:
             entry = self._get(conn, name, version)
-            conn.execute(adapters.update().where(adapters.c.id == entry.id)
-                         .values(status=Status.RETIRED.value, traffic_weight=0.0, updated_at=_now()))
+            conn.execute(
+                adapters.update()
+                .where(adapters.c.id == entry.id)
+                .values(status=Status.RETIRED.value, traffic_weight=0.0, updated_at=_now())
+            )
             self._event(conn, "retired", entry.ref, {"from": entry.status.value}, who)
             return self._get(conn, name, entry.version)
 
@@ -221,10 +284,12 @@ class Registry:
         with self._db.write() as conn:
             entry = self._get(conn, name, version)
             if entry.status is Status.RETIRED:
-                raise RegistryError(f"{entry.ref} is retired: promote it (or register a new version) before "
-                                    "giving it traffic")
-            conn.execute(adapters.update().where(adapters.c.id == entry.id)
-                         .values(traffic_weight=value, updated_at=_now()))
+                raise RegistryError(
+                    f"{entry.ref} is retired: promote it (or register a new version) before giving it traffic"
+                )
+            conn.execute(
+                adapters.update().where(adapters.c.id == entry.id).values(traffic_weight=value, updated_at=_now())
+            )
             self._event(conn, "traffic", entry.ref, {"from": entry.traffic_weight, "to": value}, who)
             return self._get(conn, name, entry.version)
 
@@ -247,15 +312,19 @@ class Registry:
             who = default_actor(actor)
             with self._db.write() as conn:
                 for result in results:
-                    detail = {"changed": list(result.changed), "missing": list(result.missing),
-                              "added": list(result.added)}
+                    detail = {
+                        "changed": list(result.changed),
+                        "missing": list(result.missing),
+                        "added": list(result.added),
+                    }
                     self._event(conn, "verified-ok" if result.ok else "verify-failed", result.ref, detail, who)
         return tuple(results)
 
     # -- events -------------------------------------------------------------------------------------
 
-    def record_event(self, kind: str, ref: str | None, detail: str | Mapping[str, Any], *,
-                     actor: str | None = None) -> None:
+    def record_event(
+        self, kind: str, ref: str | None, detail: str | Mapping[str, Any], *, actor: str | None = None
+    ) -> None:
         """Append an event (e.g. a server alert); a string `detail` is stored as `{"message": detail}`."""
         kind = (kind or "").strip()
         if not kind:
@@ -271,11 +340,16 @@ class Registry:
         query = select(events).order_by(events.c.id.desc()).limit(limit)
         if ref is not None:
             name, version = parse_ref(ref)
-            query = query.where(events.c.ref == f"{name}@{version}" if version is not None
-                                else or_(events.c.ref == name, events.c.ref.like(f"{name}@%")))
+            query = query.where(
+                events.c.ref == f"{name}@{version}"
+                if version is not None
+                else or_(events.c.ref == name, events.c.ref.like(f"{name}@%"))
+            )
         with self._db.read() as conn:
-            return tuple(Event(row.id, row.at, row.actor, row.kind, row.ref, json.loads(row.detail))
-                         for row in conn.execute(query))
+            return tuple(
+                Event(row.id, row.at, row.actor, row.kind, row.ref, json.loads(row.detail))
+                for row in conn.execute(query)
+            )
 
     # -- server monitors ----------------------------------------------------------------------------
 
@@ -287,15 +361,21 @@ class Registry:
         with self._db.write(bump=False) as conn:
             conn.execute(monitors.delete().where(monitors.c.base == key, monitors.c.instance == instance))
             for ref, saved in states.items():
-                conn.execute(monitors.insert().values(
-                    base=key, instance=instance, ref=ref, state=json.dumps(dict(saved)),
-                    n=int(saved.get("n", 0)) if isinstance(saved.get("n", 0), int) else 0, updated_at=now))
+                conn.execute(
+                    monitors.insert().values(
+                        base=key,
+                        instance=instance,
+                        ref=ref,
+                        state=json.dumps(dict(saved)),
+                        n=int(saved.get("n", 0)) if isinstance(saved.get("n", 0), int) else 0,
+                        updated_at=now,
+                    )
+                )
 
     def load_monitors(self, base: str, instance: str) -> dict[str, dict[str, Any]]:
         """The monitor states `save_monitors` stored for this base and server instance (ref → state)."""
         key = normalize_base(base)
-        query = select(monitors.c.ref, monitors.c.state).where(monitors.c.base == key,
-                                                               monitors.c.instance == instance)
+        query = select(monitors.c.ref, monitors.c.state).where(monitors.c.base == key, monitors.c.instance == instance)
         with self._db.read() as conn:
             return {row.ref: json.loads(row.state) for row in conn.execute(query)}
 
@@ -310,14 +390,18 @@ class Registry:
         row = conn.execute(query).first()
         if row is None:
             what = f"{name}@{version}" if version is not None else name
-            raise RegistryNotFoundError(f"no adapter {what} in registry {self.display_url}: see `loraguard "
-                                        "registry list`")
+            raise RegistryNotFoundError(
+                f"no adapter {what} in registry {self.display_url}: see `loraguard registry list`"
+            )
         return _entry(row)
 
     @staticmethod
     def _event(conn: Connection, kind: str, ref: str | None, detail: Mapping[str, Any], actor: str) -> None:
-        conn.execute(events.insert().values(at=_now(), actor=actor, kind=kind, ref=ref,
-                                            detail=json.dumps(dict(detail), default=str)))
+        conn.execute(
+            events.insert().values(
+                at=_now(), actor=actor, kind=kind, ref=ref, detail=json.dumps(dict(detail), default=str)
+            )
+        )
 
 
 def _status(value: Status | str) -> Status:
@@ -329,9 +413,23 @@ def _status(value: Status | str) -> Status:
 
 def _entry(row: Row[Any]) -> Entry:
     probe = row.probe_report
-    return Entry(id=row.id, name=row.name, version=row.version, source=row.source, path=row.path,
-                 files=json.loads(row.files), base=row.base, task=row.task, status=Status(row.status),
-                 traffic_weight=float(row.traffic_weight), tags=tuple(json.loads(row.tags)),
-                 check_report=json.loads(row.check_report), probe_report=json.loads(probe) if probe else None,
-                 forced=bool(row.forced), force_reason=row.force_reason, created_by=row.created_by,
-                 created_at=row.created_at, updated_at=row.updated_at)
+    return Entry(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        source=row.source,
+        path=row.path,
+        files=json.loads(row.files),
+        base=row.base,
+        task=row.task,
+        status=Status(row.status),
+        traffic_weight=float(row.traffic_weight),
+        tags=tuple(json.loads(row.tags)),
+        check_report=json.loads(row.check_report),
+        probe_report=json.loads(probe) if probe else None,
+        forced=bool(row.forced),
+        force_reason=row.force_reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -62,8 +62,10 @@ def normalize_base(base: str) -> str:
 def validate_name(name: str) -> str:
     """An adapter name: letters, digits, `.`, `_`, `-` (no `@`: it separates the version in refs)."""
     if not _NAME.match(name or ""):
-        raise InputError(f"adapter name {name!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
-                         "letter or digit (no '@' or '/')")
+        raise InputError(
+            f"adapter name {name!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (no '@' or '/')"
+        )
     return name
 
 
@@ -109,4 +111,3 @@ def default_actor(actor: str | None = None) -> str:
         return getpass.getuser()
     except Exception:  # no user name in a bare container
         return "unknown"
-

@@ -75,8 +75,13 @@ def facts(items: Iterable[tuple[str, object]]) -> Raw:
     return Raw(f'<dl class="facts">{rows}</dl>')
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Iterable[int] = (),
-          cell_class: Iterable[tuple[int, str]] | None = None) -> Raw:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    numeric: Iterable[int] = (),
+    cell_class: Iterable[tuple[int, str]] | None = None,
+) -> Raw:
     """An HTML table; cells are escaped unless `Raw`. `numeric` columns are right-aligned.
 
     `cell_class` is an optional iterable of `(column, css_class)` per row, aligned with `rows`.
@@ -101,8 +106,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: 
 def section(title: str, *parts: str, note: str = "") -> Raw:
     """A titled section; `parts` must be `Raw` markup or are escaped as text."""
     body = "".join(esc(p) for p in parts)
-    return Raw(f"<section><h2>{esc(title)}</h2>" + (f'<p class="note">{esc(note)}</p>' if note else "")
-               + body + "</section>")
+    return Raw(
+        f"<section><h2>{esc(title)}</h2>" + (f'<p class="note">{esc(note)}</p>' if note else "") + body + "</section>"
+    )
 
 
 def page(title: str, *sections: str, subtitle: str = "", heading: str | None = None) -> str:
@@ -116,7 +122,7 @@ def page(title: str, *sections: str, subtitle: str = "", heading: str | None = N
     h1 = heading if heading is not None else esc(title)
     body = "".join(esc(s) for s in sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="loraguard {esc(__version__)}">'

@@ -23,9 +23,35 @@ from loraguard.report.svg import HeatCell, heatmap_svg, small_multiples
 
 __all__ = ["heatmap_grid", "render_check_html", "write_check_html"]
 
-_ORDER = ("q_proj", "k_proj", "v_proj", "qkv_proj", "query", "key", "value", "query_key_value", "c_attn", "q", "k",
-          "v", "o_proj", "out_proj", "dense", "o", "c_proj", "gate_proj", "w1", "up_proj", "gate_up_proj", "fc1",
-          "c_fc", "w3", "down_proj", "fc2", "w2")
+_ORDER = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "qkv_proj",
+    "query",
+    "key",
+    "value",
+    "query_key_value",
+    "c_attn",
+    "q",
+    "k",
+    "v",
+    "o_proj",
+    "out_proj",
+    "dense",
+    "o",
+    "c_proj",
+    "gate_proj",
+    "w1",
+    "up_proj",
+    "gate_up_proj",
+    "fc1",
+    "c_fc",
+    "w3",
+    "down_proj",
+    "fc2",
+    "w2",
+)
 
 
 def write_check_html(report: CheckReport, path: str | os.PathLike[str]) -> Path:
@@ -41,8 +67,12 @@ def render_check_html(report: CheckReport) -> str:
     heading = Raw(f"{badge(report.verdict.value)} {esc(name)}{esc(on)}")
     counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), {report.timing_ms:.0f} ms"
     parts = [_summary(report), _heatmap_section(report), _findings(report), _distribution_section(report)]
-    return page(f"loraguard check: {report.verdict.value.upper()} {name}", *parts, heading=heading,
-                subtitle=f"{a.get('ref')} · {counts}")
+    return page(
+        f"loraguard check: {report.verdict.value.upper()} {name}",
+        *parts,
+        heading=heading,
+        subtitle=f"{a.get('ref')} · {counts}",
+    )
 
 
 def _summary(report: CheckReport) -> Raw:
@@ -55,12 +85,20 @@ def _summary(report: CheckReport) -> Raw:
         ("PEFT type / task", f"{a.get('peft_type')} / {a.get('task_type')}"),
         ("rank", f"r={a.get('r')}, tensor ranks {ranks}"),
         ("targets", ", ".join(targets) if isinstance(targets, list) else targets),
-        ("tensors", f"{a.get('tensors')} tensors, {a.get('lora_modules')} LoRA modules, "
-                    f"{a.get('format') or 'no weights'}, {a.get('size_bytes') or 0:,} bytes"),
+        (
+            "tensors",
+            f"{a.get('tensors')} tensors, {a.get('lora_modules')} LoRA modules, "
+            f"{a.get('format') or 'no weights'}, {a.get('size_bytes') or 0:,} bytes",
+        ),
     ]
     if b:
-        items.append(("base", f"{b['name']}: {b['architecture']}, {b['num_layers']} layers, hidden "
-                              f"{b['hidden_size']}, vocab {b['vocab_size']}, {b['params_b']}B params ({b['source']})"))
+        items.append(
+            (
+                "base",
+                f"{b['name']}: {b['architecture']}, {b['num_layers']} layers, hidden "
+                f"{b['hidden_size']}, vocab {b['vocab_size']}, {b['params_b']}B params ({b['source']})",
+            )
+        )
     else:
         items.append(("base", "unknown (none given and the claimed base could not be resolved offline)"))
     served = [e for e in getattr(report, "engines", ()) or () if e != "peft"]
@@ -87,12 +125,14 @@ def _findings(report: CheckReport) -> Raw:
         classes.append((0, f"sev-{f.severity.value}"))
     by_sev = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     note = ", ".join(f"{n} {s.value}" for s, n in by_sev.items() if n)
-    return section("Findings", table(("severity", "code", "category", "finding / fix"), rows, cell_class=classes),
-                   note=note)
+    return section(
+        "Findings", table(("severity", "code", "category", "finding / fix"), rows, cell_class=classes), note=note
+    )
 
 
-def heatmap_grid(norms: Sequence[ModuleNorm], base_layers: int | None = None
-                 ) -> tuple[list[str], list[str], dict[tuple[int, int], HeatCell], dict[int, str]]:
+def heatmap_grid(
+    norms: Sequence[ModuleNorm], base_layers: int | None = None
+) -> tuple[list[str], list[str], dict[tuple[int, int], HeatCell], dict[int, str]]:
     """Rows (layers), columns (module types), cells and row notes of the weight-norm heatmap.
 
     Rows run from layer 0 to the last layer of the base or of the adapter, whichever is larger, so
@@ -115,7 +155,8 @@ def heatmap_grid(norms: Sequence[ModuleNorm], base_layers: int | None = None
         state = " — ZERO" if n.zero else (" — NaN/Inf" if n.non_finite else "")
         value = n.norm if math.isfinite(n.norm) else 0.0
         cells[(n.layer, index[col_of[id(n)]])] = HeatCell(
-            value, zero=n.zero, non_finite=n.non_finite, title=f"{n.module}: ‖B‖·‖A‖ = {n.norm:.4g}{state}")
+            value, zero=n.zero, non_finite=n.non_finite, title=f"{n.module}: ‖B‖·‖A‖ = {n.norm:.4g}{state}"
+        )
     notes = {}
     if base_layers:
         for i in range(base_layers, last + 1):
@@ -146,8 +187,11 @@ def _heatmap_section(report: CheckReport) -> Raw:
     title = "Adapter weight norm per layer × module (‖B‖·‖A‖)"
     norms = report.module_norms
     if not norms:
-        why = ("the report was made without norms: run `loraguard check --html` or check(..., norms=True)"
-               if report.adapter.get("lora_modules") else "the adapter has no readable LoRA tensors")
+        why = (
+            "the report was made without norms: run `loraguard check --html` or check(..., norms=True)"
+            if report.adapter.get("lora_modules")
+            else "the adapter has no readable LoRA tensors"
+        )
         return section(title, Raw(f'<p class="note">No weight norms: {esc(why)}.</p>'))
     base_layers = report.base.get("num_layers") if report.base else None
     rows, cols, cells, notes = heatmap_grid(norms, base_layers if isinstance(base_layers, int) else None)
@@ -156,14 +200,20 @@ def _heatmap_section(report: CheckReport) -> Raw:
         flag = f"← layers {base_layers}+ are not in the base: PEFT drops them" if notes else ""
         parts.append(Raw(heatmap_svg(rows, cols, cells, value_label="‖B‖·‖A‖", row_notes=notes, flag_label=flag)))
     counts = (sum(n.zero for n in norms), sum(n.non_finite for n in norms), len(rows) * len(cols) - len(cells))
-    note = (f"{len(norms)} modules; {counts[0]} zero, {counts[1]} with NaN/Inf, {counts[2]} missing cell(s)"
-            + (f"; {len(notes)} layer(s) beyond the base's {base_layers}" if notes else "")
-            + ". ‖B‖_F·‖A‖_F bounds ‖B·A‖_F from above (equal for rank 1). Hover a cell for its module.")
+    note = (
+        f"{len(norms)} modules; {counts[0]} zero, {counts[1]} with NaN/Inf, {counts[2]} missing cell(s)"
+        + (f"; {len(notes)} layer(s) beyond the base's {base_layers}" if notes else "")
+        + ". ‖B‖_F·‖A‖_F bounds ‖B·A‖_F from above (equal for rank 1). Hover a cell for its module."
+    )
     other = [n for n in norms if n.layer is None]
     if other:
-        parts.append(table(("module (not in a layer)", "‖B‖·‖A‖", "state"),
-                           [(n.module, f"{n.norm:.4g}", "zero" if n.zero else ("NaN/Inf" if n.non_finite else ""))
-                            for n in other], numeric=(1,)))
+        parts.append(
+            table(
+                ("module (not in a layer)", "‖B‖·‖A‖", "state"),
+                [(n.module, f"{n.norm:.4g}", "zero" if n.zero else ("NaN/Inf" if n.non_finite else "")) for n in other],
+                numeric=(1,),
+            )
+        )
     return section(title, *parts, note=note)
 
 
@@ -177,6 +227,8 @@ def _distribution_section(report: CheckReport) -> Raw:
     if max((len(g["log10 ‖B‖·‖A‖"]) for g in groups.values()), default=0) < 4:
         return Raw("")  # too few layers for a distribution to say anything
     ordered = dict(sorted(groups.items(), key=lambda kv: _column_order(kv[0])))
-    return section("Norm distribution per module type", Raw(small_multiples(ordered, bins=16, value_range=None)),
-                   note="log10 of ‖B‖·‖A‖ across layers, one chart per module type (zero and NaN/Inf modules "
-                        "left out).")
+    return section(
+        "Norm distribution per module type",
+        Raw(small_multiples(ordered, bins=16, value_range=None)),
+        note="log10 of ‖B‖·‖A‖ across layers, one chart per module type (zero and NaN/Inf modules left out).",
+    )

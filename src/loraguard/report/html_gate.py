@@ -27,9 +27,14 @@ __all__ = ["render_gate_html", "write_gate_html"]
 _STATUS_CLASS = {"pass": "c-pass", "warn": "c-warn", "fail": "c-fail", "skipped": ""}
 
 
-def write_gate_html(report: GateReport, candidate: Predictions | npt.ArrayLike | None = None,
-                    baseline: Predictions | npt.ArrayLike | None = None,
-                    path: str | os.PathLike[str] | None = None, *, labels: Labels | None = None) -> Path:
+def write_gate_html(
+    report: GateReport,
+    candidate: Predictions | npt.ArrayLike | None = None,
+    baseline: Predictions | npt.ArrayLike | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    labels: Labels | None = None,
+) -> Path:
     """Write the HTML report of `report` to `path` (atomically); returns the path.
 
     `candidate`/`baseline` are the gated `Predictions` (aligned by `row_id`) or plain arrays in the
@@ -41,8 +46,13 @@ def write_gate_html(report: GateReport, candidate: Predictions | npt.ArrayLike |
     return write_html(path, render_gate_html(report, candidate, baseline, labels=labels))
 
 
-def render_gate_html(report: GateReport, candidate: Predictions | npt.ArrayLike | None = None,
-                     baseline: Predictions | npt.ArrayLike | None = None, *, labels: Labels | None = None) -> str:
+def render_gate_html(
+    report: GateReport,
+    candidate: Predictions | npt.ArrayLike | None = None,
+    baseline: Predictions | npt.ArrayLike | None = None,
+    *,
+    labels: Labels | None = None,
+) -> str:
     """The complete HTML document for a `GateReport`."""
     verdict = report.verdict.value
     heading = Raw(f"{badge(verdict)} loraguard gate: candidate vs baseline")
@@ -57,12 +67,17 @@ def render_gate_html(report: GateReport, candidate: Predictions | npt.ArrayLike 
         parts.append(_per_group(report))
     parts.append(_alerts(report))
     failed = ", ".join(c.metric for c in report.failed) or "none"
-    return page(f"loraguard gate: {verdict.upper()}", *parts, heading=heading,
-                subtitle=f"{report.candidate} vs {report.baseline} · {report.n} rows · failed or warned: {failed}")
+    return page(
+        f"loraguard gate: {verdict.upper()}",
+        *parts,
+        heading=heading,
+        subtitle=f"{report.candidate} vs {report.baseline} · {report.n} rows · failed or warned: {failed}",
+    )
 
 
-def _values(candidate: Any, baseline: Any, labels: Labels | None
-            ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None] | None:
+def _values(
+    candidate: Any, baseline: Any, labels: Labels | None
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None] | None:
     if candidate is None or baseline is None:
         return None
     from loraguard.predictions import Predictions, align
@@ -82,46 +97,92 @@ def _values(candidate: Any, baseline: Any, labels: Labels | None
 
 def _summary(report: GateReport) -> Raw:
     items: list[tuple[str, object]] = [
-        ("candidate", report.candidate), ("baseline", report.baseline),
-        ("labels", report.labels or "none (AUC checks skipped)"), ("rows", report.n),
+        ("candidate", report.candidate),
+        ("baseline", report.baseline),
+        ("labels", report.labels or "none (AUC checks skipped)"),
+        ("rows", report.n),
         ("decision threshold", f"{report.settings.decision_threshold:g}"),
         ("policy", report.policy.get("source") or "defaults"),
     ]
     for key, ci in report.bootstrap.items():
-        items.append((f"{key} Δ (candidate − baseline)",
-                      f"{ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
-                      f"({ci.resamples} paired resamples, seed {ci.seed})"))
+        items.append(
+            (
+                f"{key} Δ (candidate − baseline)",
+                f"{ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
+                f"({ci.resamples} paired resamples, seed {ci.seed})",
+            )
+        )
     return section("Summary", facts(items))
 
 
 def _checks(report: GateReport) -> Raw:
     rows, classes = [], []
     for c in report.checks:
-        rows.append((Raw(badge(c.status)), c.metric, _fmt(c.candidate), _fmt(c.baseline), c.check.describe(),
-                     "yes" if c.check.critical else "no", c.message))
+        rows.append(
+            (
+                Raw(badge(c.status)),
+                c.metric,
+                _fmt(c.candidate),
+                _fmt(c.baseline),
+                c.check.describe(),
+                "yes" if c.check.critical else "no",
+                c.message,
+            )
+        )
         classes.append((0, _STATUS_CLASS.get(c.status, "")))
-    return section("Checks", table(("status", "metric", "candidate", "baseline", "rule", "critical", "message"), rows,
-                                   numeric=(2, 3), cell_class=classes))
+    return section(
+        "Checks",
+        table(
+            ("status", "metric", "candidate", "baseline", "rule", "critical", "message"),
+            rows,
+            numeric=(2, 3),
+            cell_class=classes,
+        ),
+    )
 
 
 def _binned(report: GateReport) -> Raw:
     counts = {"candidate": report.candidate_summary.histogram, "baseline": report.baseline_summary.histogram}
-    chart = binned_histogram_svg(counts, (0.0, 1.0), title="Predicted probability (monitor bins)",
-                                 x_label="probability", marker=report.settings.decision_threshold, width=760,
-                                 height=300)
-    return section("Distribution", Raw(chart), note="From the report's monitor summaries (pass the predictions "
-                                                    "for per-label and per-group charts).")
+    chart = binned_histogram_svg(
+        counts,
+        (0.0, 1.0),
+        title="Predicted probability (monitor bins)",
+        x_label="probability",
+        marker=report.settings.decision_threshold,
+        width=760,
+        height=300,
+    )
+    return section(
+        "Distribution",
+        Raw(chart),
+        note="From the report's monitor summaries (pass the predictions for per-label and per-group charts).",
+    )
 
 
 def _per_group(report: GateReport) -> Raw:
-    rows = [(name, g.get("rows"), g.get("positives"), _fmt(g.get("candidate")), _fmt(g.get("baseline")),
-             _delta(g.get("candidate"), g.get("baseline"))) for name, g in report.per_group.items()]
-    bars = {f"{side} · {name}": float(g[side]) for name, g in report.per_group.items()
-            for side in ("candidate", "baseline") if isinstance(g.get(side), float)}
+    rows = [
+        (
+            name,
+            g.get("rows"),
+            g.get("positives"),
+            _fmt(g.get("candidate")),
+            _fmt(g.get("baseline")),
+            _delta(g.get("candidate"), g.get("baseline")),
+        )
+        for name, g in report.per_group.items()
+    ]
+    bars = {
+        f"{side} · {name}": float(g[side])
+        for name, g in report.per_group.items()
+        for side in ("candidate", "baseline")
+        if isinstance(g.get(side), float)
+    }
     chart = bar_chart_svg(bars, title="AUC per group", width=760, label_width=330) if bars else ""
-    return section("AUC per group", Raw(chart),
-                   table(("group", "rows", "positives", "candidate AUC", "baseline AUC", "Δ"), rows,
-                         numeric=(1, 2, 3, 4, 5)))
+    return section(
+        "AUC per group",
+        Raw(chart),
+        table(("group", "rows", "positives", "candidate AUC", "baseline AUC", "Δ"), rows, numeric=(1, 2, 3, 4, 5)),
+    )
 
 
 def _alerts(report: GateReport) -> Raw:

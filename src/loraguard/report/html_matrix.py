@@ -27,24 +27,44 @@ def render_matrix_html(result: MatrixResult) -> str:
     counts = result.counts()
     n_bases = len(result.bases)
     title = f"loraguard matrix: {len(result.adapters)} adapter(s) × {n_bases} base(s)"
-    summary = facts([
-        ("checks", f"{len(result.rows)} in {result.elapsed_s:.2f} s ({result.checks_per_second:.0f}/s), "
-                   f"{result.jobs} job(s), {result.executor}"
-                   + (", header only (no value scans)" if result.header_only else ", with value scans")),
-        ("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items())),
-        ("engines", ", ".join(result.engines) + ("" if result.engines_available else " (profiles not installed)")
-         if result.engines else None),
-    ])
+    summary = facts(
+        [
+            (
+                "checks",
+                f"{len(result.rows)} in {result.elapsed_s:.2f} s ({result.checks_per_second:.0f}/s), "
+                f"{result.jobs} job(s), {result.executor}"
+                + (", header only (no value scans)" if result.header_only else ", with value scans"),
+            ),
+            ("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items())),
+            (
+                "engines",
+                ", ".join(result.engines) + ("" if result.engines_available else " (profiles not installed)")
+                if result.engines
+                else None,
+            ),
+        ]
+    )
     per_base = {_short_base(b): {v: n for v, n in c.items() if n} for b, c in result.counts_by_base().items()}
     charts = [bar_chart_svg(per_base, title="Verdicts per base", colours=VERDICT_COLOURS)]
     cats = result.category_counts()
     if cats:
         charts.append(bar_chart_svg(cats, title="Adapter × base pairs reporting each category"))
     if result.rows:
-        charts.append(histogram_svg({"check time (ms)": [r.ms for r in result.rows]}, bins=20, value_range=None,
-                                    title="Time per check", x_label="milliseconds"))
-    parts = [section("Summary", summary), section("Distributions", Raw("".join(charts))), _grid(result),
-             _errors(result)]
+        charts.append(
+            histogram_svg(
+                {"check time (ms)": [r.ms for r in result.rows]},
+                bins=20,
+                value_range=None,
+                title="Time per check",
+                x_label="milliseconds",
+            )
+        )
+    parts = [
+        section("Summary", summary),
+        section("Distributions", Raw("".join(charts))),
+        _grid(result),
+        _errors(result),
+    ]
     return page(title, *parts, subtitle=_common_root(result.adapters) or "")
 
 
@@ -64,12 +84,16 @@ def _grid(result: MatrixResult) -> Raw:
             what = row.error or "; ".join(row.categories) or "no findings"
             cats = ", ".join(c for c in row.categories[:2])
             tip = f"{row.verdict}: {what} ({row.errors} error(s), {row.warnings} warning(s), {row.ms:.1f} ms)"
-            cells.append(f'<td class="c-{esc(row.verdict)}" title="{esc(tip)}">{badge(row.verdict)} '
-                         f'<span class="fix">{esc(cats)}</span></td>')
+            cells.append(
+                f'<td class="c-{esc(row.verdict)}" title="{esc(tip)}">{badge(row.verdict)} '
+                f'<span class="fix">{esc(cats)}</span></td>'
+            )
         label = os.path.relpath(os.path.abspath(adapter), root) if root else adapter
         body.append(f'<tr><th title="{esc(adapter)}">{esc(label)}</th>{"".join(cells)}</tr>')
-    grid = (f'<table class="data"><thead><tr><th>adapter \\ base</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    grid = (
+        f'<table class="data"><thead><tr><th>adapter \\ base</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
     return section("Adapter × base", Raw(grid), note="Hover a cell for every category; the CSV has all columns.")
 
 

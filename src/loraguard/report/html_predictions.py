@@ -1,7 +1,7 @@
 """Prediction histograms as a self-contained page (`score --report`), and the pieces `gate --html` shares.
 
-    from loraguard.report.html_predictions import write_predictions_html
-    write_predictions_html({"adapted": probs, "base": base_probs}, groups=rules, path="report.html")
+from loraguard.report.html_predictions import write_predictions_html
+write_predictions_html({"adapted": probs, "base": base_probs}, groups=rules, path="report.html")
 """
 
 from __future__ import annotations
@@ -16,14 +16,25 @@ import numpy.typing as npt
 from loraguard.report.html import Raw, page, section, table, write_html
 from loraguard.report.svg import histogram_svg, small_multiples
 
-__all__ = ["grouped_series", "predictions_sections", "render_predictions_html", "series_table",
-           "write_predictions_html"]
+__all__ = [
+    "grouped_series",
+    "predictions_sections",
+    "render_predictions_html",
+    "series_table",
+    "write_predictions_html",
+]
 
 
-def write_predictions_html(series: Mapping[str, npt.ArrayLike], groups: npt.ArrayLike | None = None,
-                           path: str | os.PathLike[str] | None = None, *, title: str = "loraguard predictions",
-                           threshold: float | None = 0.5, labels: npt.ArrayLike | None = None,
-                           notes: Sequence[tuple[str, object]] = ()) -> Path:
+def write_predictions_html(
+    series: Mapping[str, npt.ArrayLike],
+    groups: npt.ArrayLike | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str = "loraguard predictions",
+    threshold: float | None = 0.5,
+    labels: npt.ArrayLike | None = None,
+    notes: Sequence[tuple[str, object]] = (),
+) -> Path:
     """Write histograms of one or more prediction series (name → probabilities) to `path`.
 
     Every series must have one value per row (same length when `groups` or `labels` are given).
@@ -35,13 +46,20 @@ def write_predictions_html(series: Mapping[str, npt.ArrayLike], groups: npt.Arra
         groups, path = None, groups
     if path is None:
         raise TypeError("write_predictions_html() needs a path")
-    return write_html(path, render_predictions_html(series, groups, title=title, threshold=threshold, labels=labels,
-                                                    notes=notes))
+    return write_html(
+        path, render_predictions_html(series, groups, title=title, threshold=threshold, labels=labels, notes=notes)
+    )
 
 
-def render_predictions_html(series: Mapping[str, npt.ArrayLike], groups: npt.ArrayLike | None = None, *,
-                            title: str = "loraguard predictions", threshold: float | None = 0.5,
-                            labels: npt.ArrayLike | None = None, notes: Sequence[tuple[str, object]] = ()) -> str:
+def render_predictions_html(
+    series: Mapping[str, npt.ArrayLike],
+    groups: npt.ArrayLike | None = None,
+    *,
+    title: str = "loraguard predictions",
+    threshold: float | None = 0.5,
+    labels: npt.ArrayLike | None = None,
+    notes: Sequence[tuple[str, object]] = (),
+) -> str:
     """The complete HTML document of `write_predictions_html`."""
     arrays = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in series.items()}
     parts: list[str] = []
@@ -52,27 +70,61 @@ def render_predictions_html(series: Mapping[str, npt.ArrayLike], groups: npt.Arr
     return page(title, *parts, subtitle=sub)
 
 
-def predictions_sections(arrays: Mapping[str, np.ndarray], groups: npt.ArrayLike | None = None, *,
-                         threshold: float | None = 0.5, labels: npt.ArrayLike | None = None) -> list[str]:
+def predictions_sections(
+    arrays: Mapping[str, np.ndarray],
+    groups: npt.ArrayLike | None = None,
+    *,
+    threshold: float | None = 0.5,
+    labels: npt.ArrayLike | None = None,
+) -> list[str]:
     """Sections: statistics per series, overlaid histograms, by label, and per group."""
-    out: list[str] = [section("Statistics", series_table(arrays, threshold)),
-           section("Distribution", Raw(histogram_svg(arrays, bins=25, title="Predicted probability",
-                                                     x_label="probability", marker=threshold, width=760,
-                                                     height=300)))]
+    out: list[str] = [
+        section("Statistics", series_table(arrays, threshold)),
+        section(
+            "Distribution",
+            Raw(
+                histogram_svg(
+                    arrays,
+                    bins=25,
+                    title="Predicted probability",
+                    x_label="probability",
+                    marker=threshold,
+                    width=760,
+                    height=300,
+                )
+            ),
+        ),
+    ]
     if labels is not None:
         y = np.asarray(labels).ravel()
         charts = []
         for name, values in arrays.items():
             if values.size != y.size:
                 raise ValueError(f"labels have {y.size} rows but series {name!r} has {values.size}")
-            charts.append(histogram_svg({"negatives (label 0)": values[y == 0], "positives (label 1)": values[y == 1]},
-                                        bins=25, title=f"{name}: by true label", marker=threshold))
-        out.append(section("By true label", Raw("".join(charts)),
-                           note="A useful classifier separates the two: positives to the right of the threshold."))
+            charts.append(
+                histogram_svg(
+                    {"negatives (label 0)": values[y == 0], "positives (label 1)": values[y == 1]},
+                    bins=25,
+                    title=f"{name}: by true label",
+                    marker=threshold,
+                )
+            )
+        out.append(
+            section(
+                "By true label",
+                Raw("".join(charts)),
+                note="A useful classifier separates the two: positives to the right of the threshold.",
+            )
+        )
     if groups is not None:
         per = grouped_series(arrays, groups)
-        out.append(section(f"Per group ({len(per)})", Raw(small_multiples(per, bins=20, marker=threshold)),
-                           note="One chart per group, every series overlaid (share of the group's rows per bin)."))
+        out.append(
+            section(
+                f"Per group ({len(per)})",
+                Raw(small_multiples(per, bins=20, marker=threshold)),
+                note="One chart per group, every series overlaid (share of the group's rows per bin).",
+            )
+        )
     return out
 
 
@@ -96,15 +148,31 @@ def series_table(arrays: Mapping[str, np.ndarray], threshold: float | None) -> R
         values, counts = np.unique(np.round(finite, 6), return_counts=True)
         distinct = int(values.size)
         top = float(counts.max() / finite.size) if finite.size else 0.0
-        flag = ("CONSTANT: every prediction is the same" if finite.size > 1 and distinct == 1
-                else f"{top:.0%} of predictions are {values[counts.argmax()]:g}" if finite.size > 9 and top >= 0.9
-                else "")
+        flag = (
+            "CONSTANT: every prediction is the same"
+            if finite.size > 1 and distinct == 1
+            else f"{top:.0%} of predictions are {values[counts.argmax()]:g}"
+            if finite.size > 9 and top >= 0.9
+            else ""
+        )
         share = f"{float((finite >= threshold).mean()):.1%}" if threshold is not None and finite.size else "—"
-        stats = (f"{finite.mean():.4f}", f"{finite.std():.4f}", f"{finite.min():.4f}", f"{finite.max():.4f}") \
-            if finite.size else ("—",) * 4
+        stats = (
+            (f"{finite.mean():.4f}", f"{finite.std():.4f}", f"{finite.min():.4f}", f"{finite.max():.4f}")
+            if finite.size
+            else ("—",) * 4
+        )
         rows.append((name, v.size, v.size - finite.size, *stats, share, distinct, flag))
         classes.append((9, "sev-error") if flag else (0, ""))
-    head = ("series", "rows", "NaN/Inf", "mean", "std", "min", "max",
-            f"≥ {threshold:g}" if threshold is not None else "≥ threshold", "distinct", "")
+    head = (
+        "series",
+        "rows",
+        "NaN/Inf",
+        "mean",
+        "std",
+        "min",
+        "max",
+        f"≥ {threshold:g}" if threshold is not None else "≥ threshold",
+        "distinct",
+        "",
+    )
     return table(head, rows, numeric=range(1, 9), cell_class=classes)
-

@@ -26,6 +26,14 @@ def module_norms(ctx: CheckContext) -> tuple[ModuleNorm, ...]:
             continue
         sa, sb = stats[a.key], stats[b.key]
         relative, layer = generic_layer_relative(module)
-        out.append(ModuleNorm(module, layer, relative, sa.norm * sb.norm, sa.all_zero or sb.all_zero,
-                              bool(sa.non_finite or sb.non_finite)))
+        out.append(
+            ModuleNorm(
+                module,
+                layer,
+                relative,
+                sa.norm * sb.norm,
+                sa.all_zero or sb.all_zero,
+                bool(sa.non_finite or sb.non_finite),
+            )
+        )
     return tuple(out)

@@ -13,8 +13,11 @@ from loraguard.findings import Finding, Severity, Verdict
 from loraguard.report.model import CheckReport
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-_VERDICT = {Verdict.PASS: ("PASS", "bold green"), Verdict.WARN: ("WARN", "bold yellow"),
-            Verdict.FAIL: ("FAIL", "bold red")}
+_VERDICT = {
+    Verdict.PASS: ("PASS", "bold green"),
+    Verdict.WARN: ("WARN", "bold yellow"),
+    Verdict.FAIL: ("FAIL", "bold red"),
+}
 
 
 def findings_table(findings: Iterable[Finding]) -> Table:
@@ -41,17 +44,22 @@ def render_text(report: CheckReport, *, width: int = 110, color: bool = False) -
     head = Text.assemble((f"{label} ", style), (f"{adapter.get('name')}", "bold"))
     if report.base:
         head.append(f" on {report.base['name']}")
-    head.append(f"  ({len(report.errors)} error(s), {len(report.warnings)} warning(s), "
-                f"{report.timing_ms:.0f} ms)")
+    head.append(f"  ({len(report.errors)} error(s), {len(report.warnings)} warning(s), {report.timing_ms:.0f} ms)")
     console.print(head)
-    facts = [f"claims {adapter.get('claimed_base') or '?'}", f"r={adapter.get('r')}",
-             f"tensor ranks {adapter.get('tensor_ranks')}", f"{adapter.get('tensors')} tensors",
-             f"{adapter.get('format') or 'no weights'}"]
+    facts = [
+        f"claims {adapter.get('claimed_base') or '?'}",
+        f"r={adapter.get('r')}",
+        f"tensor ranks {adapter.get('tensor_ranks')}",
+        f"{adapter.get('tensors')} tensors",
+        f"{adapter.get('format') or 'no weights'}",
+    ]
     console.print("  adapter: " + ", ".join(facts))
     if report.base:
         b = report.base
-        console.print(f"  base:    {b['architecture']} {b['num_layers']} layers, hidden {b['hidden_size']}, "
-                      f"vocab {b['vocab_size']}, {b['params_b']}B params ({b['source']})")
+        console.print(
+            f"  base:    {b['architecture']} {b['num_layers']} layers, hidden {b['hidden_size']}, "
+            f"vocab {b['vocab_size']}, {b['params_b']}B params ({b['source']})"
+        )
     if report.inferred_bases:
         names = ", ".join(i.name for i in report.inferred_bases[:5])
         console.print(f"  tensors fit: {names}")
@@ -66,8 +74,10 @@ def render_markdown(report: CheckReport) -> str:
     """A GitHub-flavoured markdown summary for CI job pages."""
     label, _ = _VERDICT[report.verdict]
     a = report.adapter
-    lines = [f"### loraguard check: **{label}** `{a.get('name')}`"
-             + (f" on `{report.base['name']}`" if report.base else ""), ""]
+    lines = [
+        f"### loraguard check: **{label}** `{a.get('name')}`" + (f" on `{report.base['name']}`" if report.base else ""),
+        "",
+    ]
     lines.append(f"- claimed base: `{a.get('claimed_base')}`; r={a.get('r')}; tensor ranks {a.get('tensor_ranks')}")
     if report.inferred_bases:
         lines.append("- tensors fit: " + ", ".join(f"`{i.name}`" for i in report.inferred_bases[:5]))

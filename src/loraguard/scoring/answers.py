@@ -40,8 +40,7 @@ def parse_answers_option(spec: str | Sequence[str]) -> tuple[str, str]:
     """`"Yes,No"` (or a 2-sequence) to `("Yes", "No")`."""
     parts = [p.strip() for p in spec.split(",")] if isinstance(spec, str) else [str(p).strip() for p in spec]
     if len(parts) != 2 or not all(parts):
-        raise InputError(
-            f"answers {spec!r}: expected two comma-separated words, positive first, like 'Yes,No'")
+        raise InputError(f"answers {spec!r}: expected two comma-separated words, positive first, like 'Yes,No'")
     if parts[0] == parts[1]:
         raise InputError(f"answers {spec!r}: the positive and negative answer are the same word")
     return parts[0], parts[1]
@@ -85,7 +84,8 @@ def answer_tokens(tokenizer: Any, answers: str | Sequence[str] = ("Yes", "No")) 
             raise InputError(
                 f"answer {word!r}: none of its variants ({shown}) is a single token for this tokenizer, so "
                 "its probability cannot be read from one forward pass. Choose other words with --answers "
-                "or use --method generate")
+                "or use --method generate"
+            )
     shared = sorted(set(pos_ids) & set(neg_ids))
     if shared:
         raise InputError(f"answers {positive!r} and {negative!r} share the token ids {shared}")

@@ -62,11 +62,18 @@ class Timing:
         return self.prefix_tokens_skipped / self.prompt_tokens if self.prompt_tokens else 0.0
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"seconds": self.seconds, "prompt_seconds": self.prompt_seconds,
-                "model_seconds": self.model_seconds, "rows": self.rows, "prompt_tokens": self.prompt_tokens,
-                "computed_tokens": self.computed_tokens, "prefix_tokens_skipped": self.prefix_tokens_skipped,
-                "rows_per_second": self.rows_per_second, "tokens_per_second": self.tokens_per_second,
-                "skipped_share": self.skipped_share}
+        return {
+            "seconds": self.seconds,
+            "prompt_seconds": self.prompt_seconds,
+            "model_seconds": self.model_seconds,
+            "rows": self.rows,
+            "prompt_tokens": self.prompt_tokens,
+            "computed_tokens": self.computed_tokens,
+            "prefix_tokens_skipped": self.prefix_tokens_skipped,
+            "rows_per_second": self.rows_per_second,
+            "tokens_per_second": self.tokens_per_second,
+            "skipped_share": self.skipped_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,9 @@ class ScoreResult:
         return float(1.0 - self.parsed.mean()) if self.parsed.size else 0.0
 
 
-def encode_prompts(tokenizer: Any, rows: Sequence[Mapping[str, str]],
-                   template: str | Path | PromptTemplate = "chat") -> EncodedPrompts:
+def encode_prompts(
+    tokenizer: Any, rows: Sequence[Mapping[str, str]], template: str | Path | PromptTemplate = "chat"
+) -> EncodedPrompts:
     """Render each row's prompt and tokenize it (unpadded, no truncation)."""
     tpl = get_template(template)
     prompts = [tpl.render(row, tokenizer) for row in rows]
@@ -106,9 +114,11 @@ def encode_prompts(tokenizer: Any, rows: Sequence[Mapping[str, str]],
         if not ids:
             raise InputError(f"row_id {row['row_id']!r}: the prompt is empty after tokenization")
     return EncodedPrompts(
-        row_ids=tuple(r["row_id"] for r in rows), prompts=tuple(prompts),
+        row_ids=tuple(r["row_id"] for r in rows),
+        prompts=tuple(prompts),
         input_ids=tuple(tuple(int(t) for t in ids) for ids in encoded),
-        template=tpl.name, add_special_tokens=tpl.add_special_tokens,
+        template=tpl.name,
+        add_special_tokens=tpl.add_special_tokens,
     )
 
 
@@ -158,8 +168,16 @@ def score_rows(
     if answer_ids is not None:
         from loraguard.scoring.engine import score_logits
 
-        out = score_logits(model, encoded.input_ids, [r["rule"] for r in data], answer_ids,
-                           batch_size=batch_size, prefix_cache=prefix_cache, pad_id=pad, progress=progress)
+        out = score_logits(
+            model,
+            encoded.input_ids,
+            [r["rule"] for r in data],
+            answer_ids,
+            batch_size=batch_size,
+            prefix_cache=prefix_cache,
+            pad_id=pad,
+            progress=progress,
+        )
         probs, mass = out.probabilities, out.answer_mass
         parsed = np.isfinite(probs)
         counts: dict[str, int] = {"logits": int(parsed.sum()), "nonfinite": int((~parsed).sum())}
@@ -168,8 +186,15 @@ def score_rows(
         from loraguard.scoring.generate import generate_texts
         from loraguard.scoring.parse import parse_answers
 
-        generated = generate_texts(model, tokenizer, encoded.input_ids, batch_size=batch_size,
-                                   max_new_tokens=max_new_tokens, pad_id=pad, progress=progress)
+        generated = generate_texts(
+            model,
+            tokenizer,
+            encoded.input_ids,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            pad_id=pad,
+            progress=progress,
+        )
         summary = parse_answers(generated)
         probs, parsed, counts = summary.values, summary.parsed, dict(summary.stage_counts)
         texts = tuple(generated)
@@ -177,12 +202,27 @@ def score_rows(
     t2 = time.perf_counter()
     parsed = np.asarray(parsed, dtype=bool)
     parsed.setflags(write=False)
-    timing = Timing(seconds=t2 - t0, prompt_seconds=t1 - t0, model_seconds=t2 - t1, rows=n,
-                    prompt_tokens=prompt_tokens, computed_tokens=computed, prefix_tokens_skipped=skipped)
+    timing = Timing(
+        seconds=t2 - t0,
+        prompt_seconds=t1 - t0,
+        model_seconds=t2 - t1,
+        rows=n,
+        prompt_tokens=prompt_tokens,
+        computed_tokens=computed,
+        prefix_tokens_skipped=skipped,
+    )
     return ScoreResult(
-        row_ids=encoded.row_ids, probabilities=probs, parsed=parsed,
-        stage_counts=MappingProxyType(counts), timing=timing, method=method, prompts=encoded,
-        answers=answer_ids, answer_mass=mass, texts=texts, notes=notes,
+        row_ids=encoded.row_ids,
+        probabilities=probs,
+        parsed=parsed,
+        stage_counts=MappingProxyType(counts),
+        timing=timing,
+        method=method,
+        prompts=encoded,
+        answers=answer_ids,
+        answer_mass=mass,
+        texts=texts,
+        notes=notes,
     )
 
 
@@ -197,4 +237,5 @@ def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:
         if len(ids) + extra > limit:
             raise InputError(
                 f"row_id {rid!r}: the prompt has {len(ids)} tokens{f' + {extra} to generate' if extra else ''}, "
-                f"more than the model's context window of {limit}; shorten that row or use a shorter template")
+                f"more than the model's context window of {limit}; shorten that row or use a shorter template"
+            )

@@ -14,7 +14,12 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "PrefixGroup", "common_prefix_length", "left_pad", "plan_batches", "plan_prefix_groups", "right_pad",
+    "PrefixGroup",
+    "common_prefix_length",
+    "left_pad",
+    "plan_batches",
+    "plan_prefix_groups",
+    "right_pad",
 ]
 
 MIN_PREFIX_TOKENS = 8
@@ -78,14 +83,16 @@ def plan_prefix_groups(
 
 
 def plan_batches(
-    lengths: Sequence[int] | Mapping[int, int], rows: Iterable[int], batch_size: int,
+    lengths: Sequence[int] | Mapping[int, int],
+    rows: Iterable[int],
+    batch_size: int,
 ) -> list[tuple[int, ...]]:
     """Chunks of `rows` sorted by length, longest first (so padding is small, a projection of the
     total time from the first batches errs on the safe side, and out-of-memory shows up at once)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ordered = sorted(rows, key=lambda i: (-lengths[i], i))
-    return [tuple(ordered[s:s + batch_size]) for s in range(0, len(ordered), batch_size)]
+    return [tuple(ordered[s : s + batch_size]) for s in range(0, len(ordered), batch_size)]
 
 
 Table = list[list[int]]

@@ -34,12 +34,26 @@ import numpy.typing as npt
 
 from loraguard.errors import DataFormatError
 
-__all__ = ["LABEL_COLUMN", "REQUIRED_COLUMNS", "RowSet", "check_header", "data_warnings", "load_rows", "parse_labels",
-           "rows_from_records"]
+__all__ = [
+    "LABEL_COLUMN",
+    "REQUIRED_COLUMNS",
+    "RowSet",
+    "check_header",
+    "data_warnings",
+    "load_rows",
+    "parse_labels",
+    "rows_from_records",
+]
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
-    "row_id", "body", "rule", "subreddit",
-    "positive_example_1", "positive_example_2", "negative_example_1", "negative_example_2",
+    "row_id",
+    "body",
+    "rule",
+    "subreddit",
+    "positive_example_1",
+    "positive_example_2",
+    "negative_example_1",
+    "negative_example_2",
 )
 LABEL_COLUMN = "rule_violation"
 _NON_EMPTY = ("row_id", "rule")
@@ -89,8 +103,7 @@ def load_rows(path: str | Path) -> RowSet:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():
-        raise DataFormatError(
-            f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
+        raise DataFormatError(f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
     # surrogateescape keeps each undecodable byte as one lone surrogate, so the rows holding them
     # can be found exactly after parsing (a real U+FFFD in the text is not miscounted).
     text = raw.decode("utf-8", errors="surrogateescape")
@@ -121,8 +134,7 @@ def rows_from_records(records: Iterable[Mapping[str, object]], *, source: str = 
     if not items:
         raise DataFormatError(f"{source}: no rows")
     header = list(items[0].keys())
-    table = [(i + 2, ["" if r.get(c) is None else str(r.get(c)) for c in header])
-             for i, r in enumerate(items)]
+    table = [(i + 2, ["" if r.get(c) is None else str(r.get(c)) for c in header]) for i, r in enumerate(items)]
     for i, r in enumerate(items):
         extra = set(r) - set(header)
         if extra:
@@ -146,7 +158,9 @@ def check_header(header: Sequence[str], *, source: str) -> None:
         raise DataFormatError(
             f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
             f"the header has {', '.join(header) or '(nothing)'}. Expected the Jigsaw columns "
-            f"{', '.join(REQUIRED_COLUMNS)}[, {LABEL_COLUMN}]", path=source)
+            f"{', '.join(REQUIRED_COLUMNS)}[, {LABEL_COLUMN}]",
+            path=source,
+        )
     dupes = sorted({h for h in header if list(header).count(h) > 1})
     if dupes:
         raise DataFormatError(f"{source}: duplicate column {', '.join(dupes)} in the header", path=source)
@@ -167,7 +181,9 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
         if len(values) != len(header):
             raise DataFormatError(
                 f"{source}: {_where(index, rid_guess, line)} has {len(values)} fields, the header has "
-                f"{len(header)}: check the quoting of that row", path=source)
+                f"{len(header)}: check the quoting of that row",
+                path=source,
+            )
         if any(_SURROGATE.search(v) for v in values):
             replaced.append(rid_guess or f"#{index + 1}")
             values = [_clean(v) for v in values]
@@ -176,12 +192,15 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
         for col in _NON_EMPTY:
             if not row[col].strip():
                 raise DataFormatError(
-                    f"{source}: column {col} is empty in {_where(index, row['row_id'], line)}", path=source)
+                    f"{source}: column {col} is empty in {_where(index, row['row_id'], line)}", path=source
+                )
         first = seen.setdefault(row["row_id"], index)
         if first != index:
             raise DataFormatError(
                 f"{source}: duplicate row_id {row['row_id']!r} in row {first + 1} and "
-                f"{_where(index, row['row_id'], line)}: row_ids must be unique", path=source)
+                f"{_where(index, row['row_id'], line)}: row_ids must be unique",
+                path=source,
+            )
         for col in REQUIRED_COLUMNS:
             if not row[col].strip():
                 empty_cells[col] = empty_cells.get(col, 0) + 1
@@ -189,8 +208,14 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
 
     labels = _labels(header, records, rows, source)
     warnings = data_warnings(empty_cells, replaced, labels_empty=LABEL_COLUMN in header and labels is None)
-    return RowSet(rows=tuple(rows), columns=tuple(header), labels=labels, source=source,
-                  replaced_rows=tuple(replaced), warnings=tuple(warnings))
+    return RowSet(
+        rows=tuple(rows),
+        columns=tuple(header),
+        labels=labels,
+        source=source,
+        replaced_rows=tuple(replaced),
+        warnings=tuple(warnings),
+    )
 
 
 def data_warnings(empty_cells: Mapping[str, int], replaced: Sequence[str], *, labels_empty: bool) -> tuple[str, ...]:
@@ -199,8 +224,10 @@ def data_warnings(empty_cells: Mapping[str, int], replaced: Sequence[str], *, la
     warnings = [f"{n} row{'s' if n > 1 else ''} with an empty {col}" for col, n in empty_cells.items()]
     if replaced:
         shown = ", ".join(replaced[:_MAX_SHOWN]) + (" ..." if len(replaced) > _MAX_SHOWN else "")
-        warnings.append(f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
-                        f"UTF-8, decoded with U+FFFD (row_id {shown})")
+        warnings.append(
+            f"{len(replaced)} row{'s' if len(replaced) > 1 else ''} had bytes that are not "
+            f"UTF-8, decoded with U+FFFD (row_id {shown})"
+        )
     if labels_empty:
         warnings.append(f"column {LABEL_COLUMN} is empty in every row: scoring without labels")
     return tuple(warnings)
@@ -216,15 +243,18 @@ def parse_labels(cells: Sequence[str], where: Callable[[int], str], *, source: s
         if cell not in _LABELS:
             shown = repr(cell) if cell else "empty"
             raise DataFormatError(
-                f"{source}: column {LABEL_COLUMN} is {shown} in {where(index)}: labels must be 0 or 1", path=source)
+                f"{source}: column {LABEL_COLUMN} is {shown} in {where(index)}: labels must be 0 or 1", path=source
+            )
         out[index] = _LABELS[cell]
     out.setflags(write=False)
     return out
 
 
-def _labels(header: Sequence[str], records: Sequence[tuple[int, list[str]]],
-            rows: Sequence[Mapping[str, str]], source: str) -> npt.NDArray[np.int8] | None:
+def _labels(
+    header: Sequence[str], records: Sequence[tuple[int, list[str]]], rows: Sequence[Mapping[str, str]], source: str
+) -> npt.NDArray[np.int8] | None:
     if LABEL_COLUMN not in header:
         return None
-    return parse_labels([r[LABEL_COLUMN].strip() for r in rows],
-                        lambda i: _where(i, rows[i]["row_id"], records[i][0]), source=source)
+    return parse_labels(
+        [r[LABEL_COLUMN].strip() for r in rows], lambda i: _where(i, rows[i]["row_id"], records[i][0]), source=source
+    )

@@ -148,8 +148,7 @@ def score_logits(
             if key in known:
                 reason = known[key]
             else:
-                reason = _cross_check(torch, lm, support, groups[0].prefix_ids, groups[0].rows[0], ids, device,
-                                      plain)
+                reason = _cross_check(torch, lm, support, groups[0].prefix_ids, groups[0].rows[0], ids, device, plain)
                 _CROSS_CHECKED.setdefault(lm, {})[key] = reason
             if reason:
                 notes.append(f"prefix cache disabled: {reason}")
@@ -164,8 +163,21 @@ def score_logits(
             assert support is not None
             decoder, head, cache_kwarg = support
             for group in groups:
-                _score_group(torch, lm, decoder, head, cache_kwarg, group.prefix_ids, group.rows, ids,
-                             batch_size, pad_id, device, finish, progress)
+                _score_group(
+                    torch,
+                    lm,
+                    decoder,
+                    head,
+                    cache_kwarg,
+                    group.prefix_ids,
+                    group.rows,
+                    ids,
+                    batch_size,
+                    pad_id,
+                    device,
+                    finish,
+                    progress,
+                )
     for arr in (probs, mass):
         arr.setflags(write=False)
     return LogitsOutput(probs, mass, computed, skipped, len(groups), tuple(notes))
@@ -185,14 +197,35 @@ def _cross_check_key(model: Any, lm: Any) -> tuple[Any, ...]:
     return (names, tuple(id(configs.get(n)) for n in names), enabled, str(next(lm.parameters()).dtype))
 
 
-def _cross_check(torch: Any, lm: Any, support: tuple[Any, Any, str], prefix: Sequence[int], row: int,
-                 ids: Sequence[Sequence[int]], device: Any, plain: Any) -> str | None:
+def _cross_check(
+    torch: Any,
+    lm: Any,
+    support: tuple[Any, Any, str],
+    prefix: Sequence[int],
+    row: int,
+    ids: Sequence[Sequence[int]],
+    device: Any,
+    plain: Any,
+) -> str | None:
     """Score one row both ways; a mismatch (an architecture that rescales or caps logits inside its
     `forward`, say) turns the prefix path off rather than silently returning different numbers."""
     decoder, head, cache_kwarg = support
     got: list[Any] = []
-    _score_group(torch, lm, decoder, head, cache_kwarg, prefix, [row], ids, 1, 0, device,
-                 lambda _rows, logits: got.append(logits.float()), None)
+    _score_group(
+        torch,
+        lm,
+        decoder,
+        head,
+        cache_kwarg,
+        prefix,
+        [row],
+        ids,
+        1,
+        0,
+        device,
+        lambda _rows, logits: got.append(logits.float()),
+        None,
+    )
     want = plain([row]).float()
     diff = float((torch.log_softmax(got[0], -1) - torch.log_softmax(want, -1)).abs().max())
     tol = 1e-3 if want.dtype == torch.float32 and next(lm.parameters()).dtype == torch.float32 else 5e-2
@@ -202,9 +235,19 @@ def _cross_check(torch: Any, lm: Any, support: tuple[Any, Any, str], prefix: Seq
 
 
 def _score_group(
-    torch: Any, lm: Any, decoder: Any, head: Any, cache_kwarg: str, prefix: Sequence[int],
-    rows: Sequence[int], ids: Sequence[Sequence[int]], batch_size: int, pad_id: int, device: Any,
-    finish: Any, progress: ProgressSink | None,
+    torch: Any,
+    lm: Any,
+    decoder: Any,
+    head: Any,
+    cache_kwarg: str,
+    prefix: Sequence[int],
+    rows: Sequence[int],
+    ids: Sequence[Sequence[int]],
+    batch_size: int,
+    pad_id: int,
+    device: Any,
+    finish: Any,
+    progress: ProgressSink | None,
 ) -> None:
     from transformers import DynamicCache
 
@@ -220,11 +263,18 @@ def _score_group(
         s_ids, s_mask = right_pad([ids[i][p:] for i in batch], pad_id)
         width = len(s_ids[0])
         batch_cache = _expanded_cache(DynamicCache, lm.config, layers, b)
-        mask = torch.cat([torch.ones(b, p, dtype=torch.long, device=device),
-                          torch.tensor(s_mask, dtype=torch.long, device=device)], dim=1)
+        mask = torch.cat(
+            [torch.ones(b, p, dtype=torch.long, device=device), torch.tensor(s_mask, dtype=torch.long, device=device)],
+            dim=1,
+        )
         positions = torch.arange(p, p + width, device=device).unsqueeze(0).expand(b, -1)
-        out = decoder(input_ids=torch.tensor(s_ids, device=device), attention_mask=mask,
-                      position_ids=positions, use_cache=True, **{cache_kwarg: batch_cache})
+        out = decoder(
+            input_ids=torch.tensor(s_ids, device=device),
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{cache_kwarg: batch_cache},
+        )
         last = torch.tensor([suffix_len[i] - 1 for i in batch], device=device)
         hidden = out.last_hidden_state[torch.arange(b, device=device), last]
         finish(batch, head(hidden))

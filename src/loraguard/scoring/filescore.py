@@ -56,15 +56,25 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         r = self.result
         return {
-            "adapter": self.adapter, "adapter_path": self.adapter_path, "output": str(self.output),
-            "method": r.method, "template": r.prompts.template, "rows": len(r.row_ids),
-            "summary": self.summary, "degenerate": self.degenerate,
+            "adapter": self.adapter,
+            "adapter_path": self.adapter_path,
+            "output": str(self.output),
+            "method": r.method,
+            "template": r.prompts.template,
+            "rows": len(r.row_ids),
+            "summary": self.summary,
+            "degenerate": self.degenerate,
             "alerts": [a.to_dict() for a in self.alerts],
             "parsed_share": float(r.parsed.mean()) if r.parsed.size else None,
             "stage_counts": dict(r.stage_counts),
-            "answer_tokens": None if r.answers is None else {
-                "positive": list(r.answers.positive_variants), "positive_ids": list(r.answers.positive_ids),
-                "negative": list(r.answers.negative_variants), "negative_ids": list(r.answers.negative_ids)},
+            "answer_tokens": None
+            if r.answers is None
+            else {
+                "positive": list(r.answers.positive_variants),
+                "positive_ids": list(r.answers.positive_ids),
+                "negative": list(r.answers.negative_variants),
+                "negative_ids": list(r.answers.negative_ids),
+            },
             "mean_answer_mass": None if r.answer_mass is None else float(r.answer_mass.mean()),
             "metrics": None if self.auc is None else self.auc.to_dict(),
             "timing": r.timing.to_dict(),
@@ -88,13 +98,25 @@ class FileScoreReport:
         return any(r.degenerate for r in self.runs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "data": self.data, "base": self.base, "warnings": list(self.warnings),
-                "runs": [r.to_dict() for r in self.runs]}
+        return {
+            "schema": SCHEMA,
+            "data": self.data,
+            "base": self.base,
+            "warnings": list(self.warnings),
+            "runs": [r.to_dict() for r in self.runs],
+        }
 
 
 def check_score_args(
-    adapters: Sequence[str | Path], *, out: str | Path, overwrite: bool, template: str | Path, method: str,
-    answers: str | Sequence[str], batch_size: int, extra_outputs: Sequence[str | Path | None] = (),
+    adapters: Sequence[str | Path],
+    *,
+    out: str | Path,
+    overwrite: bool,
+    template: str | Path,
+    method: str,
+    answers: str | Sequence[str],
+    batch_size: int,
+    extra_outputs: Sequence[str | Path | None] = (),
 ) -> tuple[tuple[str, str], list[str | None], list[Path]]:
     """What every scoring path checks before loading anything: template, method, batch size and answer
     words, and that no output exists (unless `overwrite`). Returns the answer words, the run names (the
@@ -148,8 +170,15 @@ def score_file(
     for warning in rows.warnings:
         say(f"Warning: {rows.source}: {warning}")
     answer_words, names, paths = check_score_args(
-        adapters, out=out, overwrite=overwrite, template=template, method=method, answers=answers,
-        batch_size=batch_size, extra_outputs=(dump_prompts_to, metrics_json))
+        adapters,
+        out=out,
+        overwrite=overwrite,
+        template=template,
+        method=method,
+        answers=answers,
+        batch_size=batch_size,
+        extra_outputs=(dump_prompts_to, metrics_json),
+    )
     budget_s = parse_duration(time_budget) if isinstance(time_budget, str) else time_budget
     if budget_s is not None and budget_s <= 0:
         raise InputError(f"time budget {time_budget!r}: must be positive")
@@ -166,9 +195,17 @@ def score_file(
                 bar.set_description(f"scoring {name or 'base'}")
             with loaded.activate(name):
                 result = score_rows(
-                    loaded.model, loaded.tokenizer, rows, template=template, method=method,
-                    batch_size=batch_size, prefix_cache=prefix_cache, answers=answer_words,
-                    max_new_tokens=max_new_tokens, progress=CompositeProgress(sinks) if sinks else None)
+                    loaded.model,
+                    loaded.tokenizer,
+                    rows,
+                    template=template,
+                    method=method,
+                    batch_size=batch_size,
+                    prefix_cache=prefix_cache,
+                    answers=answer_words,
+                    max_new_tokens=max_new_tokens,
+                    progress=CompositeProgress(sinks) if sinks else None,
+                )
             for note in result.notes:
                 say(f"Warning: {name or 'base'}: {note}")
             bad = int((~np.isfinite(result.probabilities)).sum())
@@ -176,26 +213,47 @@ def score_file(
                 raise InputError(
                     f"{bad} of {len(result.row_ids)} rows got a non-finite probability with "
                     f"{name or 'the bare base'} (NaN or infinite logits, e.g. a float16 overflow): nothing "
-                    f"was written to {path}. Try --dtype float32")
+                    f"was written to {path}. Try --dtype float32"
+                )
             write_predictions(path, result.row_ids, result.probabilities, overwrite=overwrite)
             auc = None
             if rows.labels is not None:
                 auc = auc_report(rows.labels, result.probabilities, rows.rules)
             alerts = monitor_values(result.probabilities, parsed=result.parsed).alerts()
-            runs.append(RunReport(adapter=name, adapter_path=adapter_path, output=path, result=result,
-                                  summary=summarize(result.probabilities),
-                                  degenerate=any(a.rule == "degenerate" for a in alerts), auc=auc,
-                                  alerts=alerts))
+            runs.append(
+                RunReport(
+                    adapter=name,
+                    adapter_path=adapter_path,
+                    output=path,
+                    result=result,
+                    summary=summarize(result.probabilities),
+                    degenerate=any(a.rule == "degenerate" for a in alerts),
+                    auc=auc,
+                    alerts=alerts,
+                )
+            )
     prompts_path = metrics_path = None
     if dump_prompts_to is not None:
         first = runs[0].result
         answers_ids = first.answers
         prompts_path = dump_prompts(
-            dump_prompts_to, first.prompts.row_ids, first.prompts.prompts, first.prompts.input_ids,
-            answers_ids.positive_ids if answers_ids else (), answers_ids.negative_ids if answers_ids else (),
-            add_special_tokens=first.prompts.add_special_tokens, overwrite=overwrite)
-    report = FileScoreReport(data=rows.source, base=str(base), runs=tuple(runs), warnings=rows.warnings,
-                             prompts_path=prompts_path, metrics_path=None)
+            dump_prompts_to,
+            first.prompts.row_ids,
+            first.prompts.prompts,
+            first.prompts.input_ids,
+            answers_ids.positive_ids if answers_ids else (),
+            answers_ids.negative_ids if answers_ids else (),
+            add_special_tokens=first.prompts.add_special_tokens,
+            overwrite=overwrite,
+        )
+    report = FileScoreReport(
+        data=rows.source,
+        base=str(base),
+        runs=tuple(runs),
+        warnings=rows.warnings,
+        prompts_path=prompts_path,
+        metrics_path=None,
+    )
     if metrics_json is not None:
         metrics_path = write_json(metrics_json, report.to_dict(), overwrite=overwrite)
         report = dataclasses.replace(report, metrics_path=metrics_path)

@@ -49,11 +49,16 @@ def generate_texts(
             out = lm.generate(
                 input_ids=input_ids,
                 attention_mask=torch.tensor(b_mask, dtype=torch.long, device=device),
-                max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                temperature=None, top_p=None, top_k=None,
-                pad_token_id=pad_id, eos_token_id=eos,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad_id,
+                eos_token_id=eos,
             )
-            new = out[:, input_ids.shape[1]:]
+            new = out[:, input_ids.shape[1] :]
             decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
             for i, text in zip(batch, decoded, strict=True):
                 texts[i] = text.strip()

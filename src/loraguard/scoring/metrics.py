@@ -65,8 +65,7 @@ class AucReport:
         return {
             "auc": _nan_none(self.auc),
             "mean_rule_auc": _nan_none(self.mean_rule_auc),
-            "per_rule": {r: {"auc": _nan_none(a), "n": self.rule_counts[r]}
-                         for r, a in self.per_rule.items()},
+            "per_rule": {r: {"auc": _nan_none(a), "n": self.rule_counts[r]} for r, a in self.per_rule.items()},
             "skipped_rules": list(self.skipped_rules),
         }
 

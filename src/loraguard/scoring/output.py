@@ -21,8 +21,7 @@ from typing import IO, Any
 from loraguard.errors import InputError, OutputExistsError
 from loraguard.fileio import atomic_write
 
-__all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json",
-           "write_predictions"]
+__all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json", "write_predictions"]
 
 
 def prediction_paths(out: str | Path, names: Sequence[str | None]) -> list[Path]:
@@ -49,8 +48,9 @@ def check_outputs(paths: Iterable[Path], *, overwrite: bool) -> None:
             raise OutputExistsError(f"output {p} already exists: pass --overwrite to replace it", path=p)
 
 
-def write_predictions(path: str | Path, row_ids: Sequence[str], probabilities: Iterable[float], *,
-                      overwrite: bool = False) -> Path:
+def write_predictions(
+    path: str | Path, row_ids: Sequence[str], probabilities: Iterable[float], *, overwrite: bool = False
+) -> Path:
     """`row_id,rule_violation` with probabilities in [0, 1] (`repr` precision)."""
     values = [float(p) for p in probabilities]
     if len(row_ids) != len(values):
@@ -70,24 +70,42 @@ def write_predictions(path: str | Path, row_ids: Sequence[str], probabilities: I
 def write_json(path: str | Path, data: Any, *, overwrite: bool = False) -> Path:
     """Pretty JSON (NaN written as null)."""
     text = json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
+
     def write(handle: IO[str]) -> None:
         handle.write(text)
 
     return atomic_write(path, write, overwrite=overwrite)
 
 
-def dump_prompts(path: str | Path, row_ids: Sequence[str], prompts: Sequence[str],
-                 input_ids: Sequence[Sequence[int]], positive_ids: Sequence[int], negative_ids: Sequence[int],
-                 *, add_special_tokens: bool, overwrite: bool = False) -> Path:
+def dump_prompts(
+    path: str | Path,
+    row_ids: Sequence[str],
+    prompts: Sequence[str],
+    input_ids: Sequence[Sequence[int]],
+    positive_ids: Sequence[int],
+    negative_ids: Sequence[int],
+    *,
+    add_special_tokens: bool,
+    overwrite: bool = False,
+) -> Path:
     """One JSON object per row: row_id, prompt, input_ids (exactly what was scored), answer ids."""
 
     def write(handle: IO[str]) -> None:
         for rid, prompt, ids in zip(row_ids, prompts, input_ids, strict=True):
-            handle.write(json.dumps({
-                "row_id": rid, "prompt": prompt, "input_ids": list(ids),
-                "positive_token_ids": list(positive_ids), "negative_token_ids": list(negative_ids),
-                "add_special_tokens": add_special_tokens,
-            }, ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "row_id": rid,
+                        "prompt": prompt,
+                        "input_ids": list(ids),
+                        "positive_token_ids": list(positive_ids),
+                        "negative_token_ids": list(negative_ids),
+                        "add_special_tokens": add_special_tokens,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
 
     return atomic_write(path, write, overwrite=overwrite)
 

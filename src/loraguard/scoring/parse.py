@@ -92,5 +92,6 @@ def parse_answers(texts: Iterable[str]) -> ParseSummary:
         counts[a.stage] += 1
     values.setflags(write=False)
     parsed.setflags(write=False)
-    return ParseSummary(values=values, parsed=parsed, stages=tuple(a.stage for a in answers),
-                        stage_counts=MappingProxyType(counts))
+    return ParseSummary(
+        values=values, parsed=parsed, stages=tuple(a.stage for a in answers), stage_counts=MappingProxyType(counts)
+    )

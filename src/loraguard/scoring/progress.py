@@ -24,8 +24,13 @@ from typing import Any, Protocol
 from loraguard.errors import InputError
 
 __all__ = [
-    "CompositeProgress", "ProgressSink", "RichProgress", "TimeBudget", "TimeBudgetExceededError",
-    "format_duration", "parse_duration",
+    "CompositeProgress",
+    "ProgressSink",
+    "RichProgress",
+    "TimeBudget",
+    "TimeBudgetExceededError",
+    "format_duration",
+    "parse_duration",
 ]
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", re.IGNORECASE)
@@ -50,7 +55,7 @@ def parse_duration(text: str) -> float:
     pos = 0
     total = 0.0
     for match in _DURATION.finditer(stripped):
-        if stripped[pos:match.start()].strip():
+        if stripped[pos : match.start()].strip():
             break
         total += float(match.group(1)) * _UNIT[match.group(2).lower()]
         pos = match.end()
@@ -120,7 +125,8 @@ class TimeBudget:
                 f"projected {format_duration(projected)}{runs} after {format_duration(elapsed)} and "
                 f"{self._rows_done} rows. Stopped early (this run's predictions were not written). "
                 "Raise --time-budget, score fewer rows, or speed up (a larger --batch-size, the prefix "
-                "cache on, a GPU)")
+                "cache on, a GPU)"
+            )
 
 
 class CompositeProgress:
@@ -167,9 +173,15 @@ class RichProgress:
             )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), console=Console(file=self._stream), transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[speed]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(file=self._stream),
+                transient=False,
             )
             self._progress.start()
         return self

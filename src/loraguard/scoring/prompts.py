@@ -55,8 +55,8 @@ def _plain_v1(row: Mapping[str, str]) -> str:
     return f"""You are a content moderator.
 Determine if the following post violates the given rule.
 
-Rule: {row['rule']}
-Post to evaluate: {row['body']}
+Rule: {row["rule"]}
+Post to evaluate: {row["body"]}
 
 Does this post violate the rule?
 Answer with a probability between 0 and 1.
@@ -69,8 +69,8 @@ def _chat_v2_messages(row: Mapping[str, str]) -> Messages:
     system = "You are a precise AI. Respond ONLY with a decimal number between 0.0 and 1.0. NO other text."
     user = f"""Analyze if this post violates the rule.
 
-RULE: {row['rule']}
-POST: {row['body']}
+RULE: {row["rule"]}
+POST: {row["body"]}
 
 Respond with ONLY a number between 0.0 and 1.0:
 - 0.0 = NOT a violation
@@ -108,8 +108,7 @@ def apply_chat(tokenizer: Any, messages: Messages) -> str:
     except Exception as exc:  # jinja2 TemplateError raised by templates that refuse a system role
         if messages[0]["role"] != "system":
             raise InputError(f"the tokenizer's chat template failed: {exc}") from exc
-        merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]},
-                  *messages[2:]]
+        merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}, *messages[2:]]
         text = tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
     if not isinstance(text, str):  # pragma: no cover - depends on the tokenizer class
         raise InputError("the tokenizer's chat template did not return text")
@@ -132,8 +131,9 @@ def get_template(spec: str | Path | PromptTemplate) -> PromptTemplate:
     path = Path(spec)
     if not path.is_file():
         raise InputError(
-            f"template {str(spec)!r}: not a built-in template ({', '.join(BUILTIN_TEMPLATES)}) "
-            "and no such file", path=path)
+            f"template {str(spec)!r}: not a built-in template ({', '.join(BUILTIN_TEMPLATES)}) and no such file",
+            path=path,
+        )
     return _jinja_template(path)
 
 
@@ -147,8 +147,7 @@ def _jinja_template(path: Path) -> PromptTemplate:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"template {path}: cannot read it as UTF-8 text: {exc}", path=path) from exc
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
-                                        autoescape=False)
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
     try:
         compiled = env.from_string(source)
     except TemplateError as exc:
@@ -161,7 +160,9 @@ def _jinja_template(path: Path) -> PromptTemplate:
         except UndefinedError as exc:
             raise InputError(
                 f"template {path}, row_id {row.get('row_id')!r}: {exc.message}; the variables are the "
-                f"CSV columns: {', '.join(row)}", path=path) from exc
+                f"CSV columns: {', '.join(row)}",
+                path=path,
+            ) from exc
         except TemplateError as exc:
             raise InputError(f"template {path}, row_id {row.get('row_id')!r}: {exc}", path=path) from exc
 

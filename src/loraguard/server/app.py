@@ -46,8 +46,14 @@ def _open_registry(config: ServeConfig) -> tuple[RegistryLike, str]:
     return Registry(config.registry_url, lock_timeout=2.0), normalize_base(config.base)
 
 
-def create_app(config: ServeConfig, *, registry: RegistryLike | None = None, check_fn: CheckFn | None = None,
-               base_key: str | None = None, seed: int | None = None) -> Any:
+def create_app(
+    config: ServeConfig,
+    *,
+    registry: RegistryLike | None = None,
+    check_fn: CheckFn | None = None,
+    base_key: str | None = None,
+    seed: int | None = None,
+) -> Any:
     """A FastAPI app serving `config.base`'s adapters from `registry` (opened from `config.registry_url`
     when not given). The model is loaded when the app starts (its lifespan), not here."""
     from loraguard.server.dashboard import render_dashboard
@@ -89,8 +95,17 @@ def create_app(config: ServeConfig, *, registry: RegistryLike | None = None, che
         return JSONResponse(error_body("invalid_request", "invalid request", details), status_code=422)
 
     if api_key is not None:
-        app.add_middleware(_ApiKeyMiddleware, key=api_key, reject=lambda: _error(RequestError(
-            401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")))
+        app.add_middleware(
+            _ApiKeyMiddleware,
+            key=api_key,
+            reject=lambda: _error(
+                RequestError(
+                    401,
+                    "unauthorized",
+                    "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                )
+            ),
+        )
 
     @app.post("/v1/classify")
     async def classify(request: Request) -> JSONResponse:
@@ -110,12 +125,25 @@ def create_app(config: ServeConfig, *, registry: RegistryLike | None = None, che
         out = []
         for r in table.routes:
             a = snap.adapters.get(r.ref)
-            out.append({"ref": r.ref, "name": r.name, "version": r.version, "status": r.status, "mode": r.mode,
-                        "weight": r.weight, "share": shares.get(r.ref, 0.0), "observed_share": observed.get(r.ref, 0.0),
-                        "requests": a.requests if a else 0, "shadow_predictions": a.shadow_predictions if a else 0,
-                        "alerts": [x.to_dict() for x in a.alerts] if a else []})
-        alerts = [{"kind": a.kind, "ref": a.ref, "reason": a.reason, "message": a.message, "count": a.count}
-                  for a in snap.server_alerts]
+            out.append(
+                {
+                    "ref": r.ref,
+                    "name": r.name,
+                    "version": r.version,
+                    "status": r.status,
+                    "mode": r.mode,
+                    "weight": r.weight,
+                    "share": shares.get(r.ref, 0.0),
+                    "observed_share": observed.get(r.ref, 0.0),
+                    "requests": a.requests if a else 0,
+                    "shadow_predictions": a.shadow_predictions if a else 0,
+                    "alerts": [x.to_dict() for x in a.alerts] if a else [],
+                }
+            )
+        alerts = [
+            {"kind": a.kind, "ref": a.ref, "reason": a.reason, "message": a.message, "count": a.count}
+            for a in snap.server_alerts
+        ]
         return JSONResponse({"revision": table.revision, "adapters": out, "server_alerts": alerts})
 
     @app.get("/metrics")
@@ -136,9 +164,14 @@ def create_app(config: ServeConfig, *, registry: RegistryLike | None = None, che
     async def dashboard() -> HTMLResponse:
         from loraguard.report.html import CSP
 
-        html = render_dashboard(service.state.snapshot(), service.table, base=config.base,
-                                ready=service.readiness(), started_at=service.started_at,
-                                refresh_seconds=config.refresh_seconds)
+        html = render_dashboard(
+            service.state.snapshot(),
+            service.table,
+            base=config.base,
+            ready=service.readiness(),
+            started_at=service.started_at,
+            refresh_seconds=config.refresh_seconds,
+        )
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
 
     return app

@@ -99,11 +99,18 @@ def _run_group(score: ScoreFn, ref: str, jobs: Sequence[Job]) -> list[float | Ba
 class MicroBatcher:
     """Collects jobs into micro-batches and runs them on the model thread (see the module docstring)."""
 
-    def __init__(self, model_thread: ModelThread, score: ScoreFn, *, max_batch: int = 16,
-                 max_wait_ms: float = 5.0, shadow_queue: int = 1024,
-                 on_batch: Callable[[BatchOutcome], None] | None = None,
-                 on_batch_size: Callable[[str, int], None] | None = None,
-                 on_shadow_drop: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        model_thread: ModelThread,
+        score: ScoreFn,
+        *,
+        max_batch: int = 16,
+        max_wait_ms: float = 5.0,
+        shadow_queue: int = 1024,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
+        on_batch_size: Callable[[str, int], None] | None = None,
+        on_shadow_drop: Callable[[str], None] | None = None,
+    ) -> None:
         if max_batch < 1 or max_wait_ms < 0 or shadow_queue < 0:
             raise InputError("max_batch >= 1, max_wait_ms >= 0 and shadow_queue >= 0 are required")
         self.model_thread, self.score = model_thread, score
@@ -213,6 +220,12 @@ class MicroBatcher:
                 probs = tuple(r if not isinstance(r, BaseException) else None for r in results)
                 scored = [i for i, r in enumerate(results) if not isinstance(r, BaseException)]
                 if scored:
-                    self.on_batch(BatchOutcome(ref, shadow, tuple(probs[i] for i in scored),
-                                               tuple(group[i].row["rule"] for i in scored), seconds))
-
+                    self.on_batch(
+                        BatchOutcome(
+                            ref,
+                            shadow,
+                            tuple(probs[i] for i in scored),
+                            tuple(group[i].row["rule"] for i in scored),
+                            seconds,
+                        )
+                    )

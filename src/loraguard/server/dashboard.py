@@ -32,8 +32,10 @@ def _alert_list(items: list[tuple[str, str, str]]) -> Raw:
     """`(severity, title, message)` items as a list; severity picks the colour."""
     if not items:
         return Raw('<p class="note">no alerts</p>')
-    lis = "".join(f'<li><span class="sev-{esc(sev)}">{esc(sev.upper())} {esc(title)}</span>: {esc(msg)}</li>'
-                  for sev, title, msg in items)
+    lis = "".join(
+        f'<li><span class="sev-{esc(sev)}">{esc(sev.upper())} {esc(title)}</span>: {esc(msg)}</li>'
+        for sev, title, msg in items
+    )
     return Raw(f'<ul class="alerts">{lis}</ul>')
 
 
@@ -41,15 +43,27 @@ def _adapter_section(ref: str, mode: str, snap: AdapterSnapshot | None) -> Raw:
     if snap is None or snap.summary.n == 0:
         return section(f"{ref} ({mode})", Raw('<p class="note">no predictions yet</p>'))
     s = snap.summary
-    chart = binned_histogram_svg({ref: list(s.histogram)}, title=f"{ref}: predictions ({mode})",
-                                 x_label="P(violation)", width=520, height=220,
-                                 non_finite={ref: s.n_invalid + s.n_unparsed})
+    chart = binned_histogram_svg(
+        {ref: list(s.histogram)},
+        title=f"{ref}: predictions ({mode})",
+        x_label="P(violation)",
+        width=520,
+        height=220,
+        non_finite={ref: s.n_invalid + s.n_unparsed},
+    )
     alerts = [(a.severity.value, a.rule + (f" [{a.segment}]" if a.segment else ""), a.message) for a in snap.alerts]
     return section(f"{ref} ({mode})", Raw(f'<figure class="multiple">{chart}</figure>'), _alert_list(alerts))
 
 
-def render_dashboard(snapshot: StateSnapshot, routes: RoutingTable, *, base: str, ready: tuple[bool, str],
-                     started_at: float, refresh_seconds: int = 5) -> str:
+def render_dashboard(
+    snapshot: StateSnapshot,
+    routes: RoutingTable,
+    *,
+    base: str,
+    ready: tuple[bool, str],
+    started_at: float,
+    refresh_seconds: int = 5,
+) -> str:
     """The whole page for one snapshot of the server."""
     configured = routes.shares()
     observed = snapshot.observed_shares()
@@ -58,32 +72,73 @@ def render_dashboard(snapshot: StateSnapshot, routes: RoutingTable, *, base: str
         snap = snapshot.adapters.get(r.ref)
         s = snap.summary if snap else None
         q = s.quantiles if s is not None and s.n else {}
-        rows.append([
-            r.ref, r.status, Raw(f'<span class="mode-{esc(r.mode)}">{esc(r.mode)}</span>'), f"{r.weight:g}",
-            f"{configured.get(r.ref, 0.0):.1%}", f"{observed.get(r.ref, 0.0):.1%}",
-            snap.requests if snap else 0, snap.shadow_predictions if snap else 0,
-            _fmt(s.mean if s else None), _fmt(q.get("p05")), _fmt(q.get("p50")), _fmt(q.get("p95")),
-            ", ".join(sorted({a.rule for a in snap.alerts})) if snap and snap.alerts else "",
-        ])
-    adapters = table(["adapter", "status", "mode", "weight", "share (configured)", "share (observed)",
-                      "requests", "shadow predictions", "mean", "p05", "p50", "p95", "alerts"], rows,
-                     numeric=range(3, 12))
-    server_alerts = _alert_list([("error", f"{a.kind} {a.ref or ''} ({a.reason})".replace("  ", " "),
-                                  f"{a.message} (×{a.count}, last {datetime.fromtimestamp(a.at, UTC):%H:%M:%S} UTC)")
-                                 for a in snapshot.server_alerts])
+        rows.append(
+            [
+                r.ref,
+                r.status,
+                Raw(f'<span class="mode-{esc(r.mode)}">{esc(r.mode)}</span>'),
+                f"{r.weight:g}",
+                f"{configured.get(r.ref, 0.0):.1%}",
+                f"{observed.get(r.ref, 0.0):.1%}",
+                snap.requests if snap else 0,
+                snap.shadow_predictions if snap else 0,
+                _fmt(s.mean if s else None),
+                _fmt(q.get("p05")),
+                _fmt(q.get("p50")),
+                _fmt(q.get("p95")),
+                ", ".join(sorted({a.rule for a in snap.alerts})) if snap and snap.alerts else "",
+            ]
+        )
+    adapters = table(
+        [
+            "adapter",
+            "status",
+            "mode",
+            "weight",
+            "share (configured)",
+            "share (observed)",
+            "requests",
+            "shadow predictions",
+            "mean",
+            "p05",
+            "p50",
+            "p95",
+            "alerts",
+        ],
+        rows,
+        numeric=range(3, 12),
+    )
+    server_alerts = _alert_list(
+        [
+            (
+                "error",
+                f"{a.kind} {a.ref or ''} ({a.reason})".replace("  ", " "),
+                f"{a.message} (×{a.count}, last {datetime.fromtimestamp(a.at, UTC):%H:%M:%S} UTC)",
+            )
+            for a in snapshot.server_alerts
+        ]
+    )
     ok, why = ready
     state = "READY" if ok else "NOT READY"
     uptime = int(time.time() - started_at)
     parts = [
-        section("Adapters", adapters, note=f"registry revision {routes.revision}; live adapters split the traffic "
-                "by weight (sticky by request key); shadow adapters score every request in the background "
-                "and never answer"),
+        section(
+            "Adapters",
+            adapters,
+            note=f"registry revision {routes.revision}; live adapters split the traffic "
+            "by weight (sticky by request key); shadow adapters score every request in the background "
+            "and never answer",
+        ),
         section("Server alerts", server_alerts),
         *[_adapter_section(r.ref, r.mode, snapshot.adapters.get(r.ref)) for r in routes.routes],
     ]
-    html = page(f"loraguard serve: {base}", *parts,
-                subtitle=f"{state}: {why} · up {uptime}s · refreshes every {refresh_seconds}s",
-                heading=Raw(f'<span class="badge v-{"pass" if ok else "fail"}">{esc(state)}</span> '
-                            f"loraguard serve · {esc(base)}"))
+    html = page(
+        f"loraguard serve: {base}",
+        *parts,
+        subtitle=f"{state}: {why} · up {uptime}s · refreshes every {refresh_seconds}s",
+        heading=Raw(
+            f'<span class="badge v-{"pass" if ok else "fail"}">{esc(state)}</span> loraguard serve · {esc(base)}'
+        ),
+    )
     head = f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">{_EXTRA_CSS}'
     return html.replace('<meta charset="utf-8">', '<meta charset="utf-8">' + head, 1)

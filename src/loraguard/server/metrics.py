@@ -1,14 +1,14 @@
 """Prometheus metrics of one server (its own `CollectorRegistry`, so two apps in a process never clash).
 
-    loraguard_serve_requests_total{adapter,status}        counter  answered items (ok, error, ...)
-    loraguard_serve_latency_seconds{adapter}              histogram  request receipt → answer, per item
-    loraguard_serve_batch_size{kind}                      histogram  jobs per micro-batch (live/shadow)
-    loraguard_serve_shadow_predictions_total{adapter}     counter
-    loraguard_serve_shadow_dropped_total{adapter}         counter  shadow jobs dropped (queue full)
-    loraguard_serve_reload_failures_total{reason}         counter  adapters refused, registry unreadable
-    loraguard_serve_adapter_weight{adapter,mode}          gauge    configured traffic weight
-    loraguard_serve_server_alert{kind,ref,reason}         gauge    1 while a server alert stands
-    loraguard_prediction..., loraguard_alert{adapter,rule,severity}   the monitors (`MonitorCollector`)
+loraguard_serve_requests_total{adapter,status}        counter  answered items (ok, error, ...)
+loraguard_serve_latency_seconds{adapter}              histogram  request receipt → answer, per item
+loraguard_serve_batch_size{kind}                      histogram  jobs per micro-batch (live/shadow)
+loraguard_serve_shadow_predictions_total{adapter}     counter
+loraguard_serve_shadow_dropped_total{adapter}         counter  shadow jobs dropped (queue full)
+loraguard_serve_reload_failures_total{reason}         counter  adapters refused, registry unreadable
+loraguard_serve_adapter_weight{adapter,mode}          gauge    configured traffic weight
+loraguard_serve_server_alert{kind,ref,reason}         gauge    1 while a server alert stands
+loraguard_prediction..., loraguard_alert{adapter,rule,severity}   the monitors (`MonitorCollector`)
 """
 
 from __future__ import annotations
@@ -40,21 +40,32 @@ class ServerMetrics:
         p = "loraguard_serve"
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(f"{p}_requests", "Classified items by adapter and outcome",
-                                ["adapter", "status"], registry=r)
-        self.latency = Histogram(f"{p}_latency_seconds", "Time from request receipt to answer, per item",
-                                 ["adapter"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram(f"{p}_batch_size", "Jobs per micro-batch", ["kind"], buckets=BATCH_BUCKETS,
-                                    registry=r)
+        self.requests = Counter(
+            f"{p}_requests", "Classified items by adapter and outcome", ["adapter", "status"], registry=r
+        )
+        self.latency = Histogram(
+            f"{p}_latency_seconds",
+            "Time from request receipt to answer, per item",
+            ["adapter"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            f"{p}_batch_size", "Jobs per micro-batch", ["kind"], buckets=BATCH_BUCKETS, registry=r
+        )
         self.shadow = Counter(f"{p}_shadow_predictions", "Shadow predictions made", ["adapter"], registry=r)
-        self.shadow_dropped = Counter(f"{p}_shadow_dropped", "Shadow jobs dropped because the shadow queue "
-                                      "was full", ["adapter"], registry=r)
-        self.reload_failures = Counter(f"{p}_reload_failures", "Adapters refused at load, or registry polls "
-                                       "that failed", ["reason"], registry=r)
-        self.weight = Gauge(f"{p}_adapter_weight", "Configured traffic weight of each loaded adapter",
-                            ["adapter", "mode"], registry=r)
-        self.server_alert = Gauge(f"{p}_server_alert", "1 while a server alert stands",
-                                  ["kind", "ref", "reason"], registry=r)
+        self.shadow_dropped = Counter(
+            f"{p}_shadow_dropped", "Shadow jobs dropped because the shadow queue was full", ["adapter"], registry=r
+        )
+        self.reload_failures = Counter(
+            f"{p}_reload_failures", "Adapters refused at load, or registry polls that failed", ["reason"], registry=r
+        )
+        self.weight = Gauge(
+            f"{p}_adapter_weight", "Configured traffic weight of each loaded adapter", ["adapter", "mode"], registry=r
+        )
+        self.server_alert = Gauge(
+            f"{p}_server_alert", "1 while a server alert stands", ["kind", "ref", "reason"], registry=r
+        )
         self._monitors = _Latest(MonitorCollector())
         r.register(self._monitors)
 

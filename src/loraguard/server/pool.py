@@ -77,9 +77,17 @@ def static_check_errors(folder: Path, base: str) -> list[str]:
 class AdapterPool:
     """The base model plus the adapters attached to it (see the module docstring)."""
 
-    def __init__(self, base: str | Path, *, template: str = "chat", batch_size: int = 8,
-                 prefix_cache: bool = True, dtype: str = "auto", device: str = "cpu",
-                 check_fn: CheckFn | None = None) -> None:
+    def __init__(
+        self,
+        base: str | Path,
+        *,
+        template: str = "chat",
+        batch_size: int = 8,
+        prefix_cache: bool = True,
+        dtype: str = "auto",
+        device: str = "cpu",
+        check_fn: CheckFn | None = None,
+    ) -> None:
         self.base = str(base)
         self.template, self.batch_size, self.prefix_cache = template, batch_size, prefix_cache
         self.dtype, self.device = dtype, device
@@ -106,9 +114,12 @@ class AdapterPool:
         pickles = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
         if not weights:
             shown = ", ".join(pickles) or "no weights file"
-            raise AdapterRefused(ref, "unsafe-format",
-                                 f"weights are not safetensors ({shown}); the server never unpickles. "
-                                 "Convert the adapter to adapter_model.safetensors and register it again")
+            raise AdapterRefused(
+                ref,
+                "unsafe-format",
+                f"weights are not safetensors ({shown}); the server never unpickles. "
+                "Convert the adapter to adapter_model.safetensors and register it again",
+            )
         target = Path(tempfile.mkdtemp(prefix=peft_name(ref) + "-", dir=self._staging)) / source.name
         try:
             for rel in files:
@@ -122,11 +133,17 @@ class AdapterPool:
                     continue  # reported below as missing
             changed, missing, added = diff_hashes(files, hash_files(source))
             if changed or missing or added:
-                parts = [f"{label} {', '.join(names)}" for label, names in
-                         (("changed:", changed), ("missing:", missing), ("added:", added)) if names]
-                raise AdapterRefused(ref, "hash-mismatch",
-                                     f"files differ from the registered SHA-256 ({'; '.join(parts)}); "
-                                     "run `loraguard registry verify` and re-register the adapter")
+                parts = [
+                    f"{label} {', '.join(names)}"
+                    for label, names in (("changed:", changed), ("missing:", missing), ("added:", added))
+                    if names
+                ]
+                raise AdapterRefused(
+                    ref,
+                    "hash-mismatch",
+                    f"files differ from the registered SHA-256 ({'; '.join(parts)}); "
+                    "run `loraguard registry verify` and re-register the adapter",
+                )
             # the copies themselves must match too (the source could change while it was copied)
             copied = hash_files(target)
             bad = sorted(k for k, v in copied.items() if files.get(k) != v)
@@ -158,8 +175,11 @@ class AdapterPool:
         from loraguard.modelload import load_model
 
         loaded = load_model(self.base, (), dtype=self.dtype, device=self.device)
-        target = next(name.rsplit(".", 1)[-1] for name, module in loaded.model.named_modules()
-                      if type(module).__name__ == "Linear" and name != "lm_head")
+        target = next(
+            name.rsplit(".", 1)[-1]
+            for name, module in loaded.model.named_modules()
+            if type(module).__name__ == "Linear" and name != "lm_head"
+        )
         config = LoraConfig(r=1, lora_alpha=1, target_modules=[target], init_lora_weights=True)
         self.model = get_peft_model(loaded.model, config, adapter_name=SENTINEL)
         self.model.eval()
@@ -175,8 +195,9 @@ class AdapterPool:
                 self._peft_load(folder, name)
             except Exception as exc:  # PEFT raises many types; the pool must survive all of them
                 self._forget(name)
-                raise AdapterRefused(ref, "load-failed", f"PEFT could not load it onto the base: "
-                                     f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+                raise AdapterRefused(
+                    ref, "load-failed", f"PEFT could not load it onto the base: {type(exc).__name__}: {str(exc)[:300]}"
+                ) from exc
             loaded = LoadedAdapter(ref, name, str(folder), time.time())
             self.adapters[ref] = loaded
             return loaded
@@ -187,8 +208,9 @@ class AdapterPool:
         self.model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
         config = self.model.peft_config[name]
         if config.is_prompt_learning or config.task_type not in (None, "CAUSAL_LM"):
-            raise ValueError(f"{config.peft_type} / {config.task_type} adapters cannot be scored; "
-                             "a CAUSAL_LM LoRA is needed")
+            raise ValueError(
+                f"{config.peft_type} / {config.task_type} adapters cannot be scored; a CAUSAL_LM LoRA is needed"
+            )
         self.model.eval()
 
     def _forget(self, name: str) -> None:
@@ -211,8 +233,15 @@ class AdapterPool:
 
         loaded = self.adapters[ref]
         self.model.set_adapter(loaded.peft_name)
-        return score_rows(self.model, self.tokenizer, rows, template=self.template, method="logits",
-                          batch_size=self.batch_size, prefix_cache=self.prefix_cache)
+        return score_rows(
+            self.model,
+            self.tokenizer,
+            rows,
+            template=self.template,
+            method="logits",
+            batch_size=self.batch_size,
+            prefix_cache=self.prefix_cache,
+        )
 
     def close(self) -> None:
         """Remove the private staging folder."""

@@ -71,9 +71,18 @@ def _status(entry: Any) -> str:
 class Reloader:
     """Keeps the pool and the routing table in step with the registry (see the module docstring)."""
 
-    def __init__(self, registry: RegistryLike, base: str, pool: AdapterPool, model_thread: ModelThread,
-                 state: ServerState, metrics: ServerMetrics, on_table: Callable[[RoutingTable], None],
-                 *, interval: float = 1.5) -> None:
+    def __init__(
+        self,
+        registry: RegistryLike,
+        base: str,
+        pool: AdapterPool,
+        model_thread: ModelThread,
+        state: ServerState,
+        metrics: ServerMetrics,
+        on_table: Callable[[RoutingTable], None],
+        *,
+        interval: float = 1.5,
+    ) -> None:
         self.registry, self.base, self.pool, self.model_thread = registry, base, pool, model_thread
         self.state, self.metrics, self.on_table, self.interval = state, metrics, on_table, interval
         self.revision: int | None = None
@@ -113,16 +122,17 @@ class Reloader:
         return True
 
     def _registry_down(self, exc: BaseException) -> None:
-        message = f"cannot read the registry ({type(exc).__name__}: {str(exc)[:300]}); serving the last " \
-                  "known adapters and retrying at the next poll"
+        message = (
+            f"cannot read the registry ({type(exc).__name__}: {str(exc)[:300]}); serving the last "
+            "known adapters and retrying at the next poll"
+        )
         alert = self.state.raise_alert("registry-unavailable", None, "registry-unavailable", message)
         self.metrics.reload_failures.labels("registry-unavailable").inc()
         if alert.count == 1:
             log.warning(message)
 
     def _rejected_changed(self) -> bool:
-        return any(ref in self._entries and _signature(self._entries[ref]) != sig
-                   for ref, sig in self.rejected.items())
+        return any(ref in self._entries and _signature(self._entries[ref]) != sig for ref, sig in self.rejected.items())
 
     async def _apply(self, entries: list[Any], revision: int) -> None:
         refused: list[tuple[str, str, str]] = []
@@ -150,16 +160,20 @@ class Reloader:
             self.state.clear_alert("serve-rejected", ref)
             log.info("loaded %s (%s, weight %g)", ref, _status(entry), entry.traffic_weight)
         held = await self._unload_gone(wanted)
-        routes = [Route(ref, e.name, int(e.version), _status(e), float(e.traffic_weight))
-                  for ref, e in wanted.items() if ref in self.pool.adapters] + held
+        routes = [
+            Route(ref, e.name, int(e.version), _status(e), float(e.traffic_weight))
+            for ref, e in wanted.items()
+            if ref in self.pool.adapters
+        ] + held
         table = RoutingTable.build(routes, revision)
         self._routes = {r.ref: r for r in table.routes}
         self.state.track([r.ref for r in table.routes])
         self.on_table(table)
         for ref, reason, message in refused:  # after the swap: a locked registry must not delay serving
             try:
-                await asyncio.to_thread(self.registry.record_event, "serve-rejected", ref,
-                                        {"reason": reason, "message": message})
+                await asyncio.to_thread(
+                    self.registry.record_event, "serve-rejected", ref, {"reason": reason, "message": message}
+                )
             except Exception as exc:  # the alert stands even if the registry is locked right now
                 log.warning("could not record the serve-rejected event for %s: %s", ref, exc)
 
@@ -174,9 +188,12 @@ class Reloader:
             if route is not None and successor is not None and route.weight > 0:
                 held.append(route)
                 self.state.raise_alert(
-                    "kept-previous", ref, "successor-refused",
+                    "kept-previous",
+                    ref,
+                    "successor-refused",
                     f"{ref} keeps serving its traffic (weight {route.weight:g}): the registry replaced it with "
-                    f"{successor}, which was refused (see its serve-rejected alert)")
+                    f"{successor}, which was refused (see its serve-rejected alert)",
+                )
                 continue
             await self.model_thread.run(self.pool.detach, ref)
             log.info("unloaded %s", ref)

@@ -90,8 +90,12 @@ class ClassifyItem(BaseModel):
 
 def _field_sizes(item: ClassifyItem, limit: int, prefix: str) -> list[dict[str, str]]:
     problems = []
-    texts: list[tuple[str, str | None]] = [("body", item.body), ("rule", item.rule),
-                                           ("subreddit", item.subreddit), ("key", item.key)]
+    texts: list[tuple[str, str | None]] = [
+        ("body", item.body),
+        ("rule", item.rule),
+        ("subreddit", item.subreddit),
+        ("key", item.key),
+    ]
     texts += [(f"positive_examples.{i}", t) for i, t in enumerate(item.positive_examples)]
     texts += [(f"negative_examples.{i}", t) for i, t in enumerate(item.negative_examples)]
     for name, text in texts:
@@ -111,19 +115,25 @@ def parse_classify(raw: bytes, limits: Limits) -> tuple[list[ClassifyItem], bool
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise RequestError(422, "invalid_request", "expected a JSON object: one item "
-                           '{"body", "rule", ...} or a batch {"items": [...]}')
+        raise RequestError(
+            422, "invalid_request", 'expected a JSON object: one item {"body", "rule", ...} or a batch {"items": [...]}'
+        )
     batch = "items" in data
     if batch:
         if set(data) != {"items"}:
-            raise RequestError(422, "invalid_request", 'a batch request holds only "items"',
-                               [{"loc": k, "msg": "unexpected field"} for k in sorted(set(data) - {"items"})])
+            raise RequestError(
+                422,
+                "invalid_request",
+                'a batch request holds only "items"',
+                [{"loc": k, "msg": "unexpected field"} for k in sorted(set(data) - {"items"})],
+            )
         raw_items = data["items"]
         if not isinstance(raw_items, list) or not raw_items:
             raise RequestError(422, "invalid_request", '"items" must be a non-empty list of items')
         if len(raw_items) > limits.max_items:
-            raise RequestError(413, "too_many_items",
-                               f"{len(raw_items)} items in one request; at most {limits.max_items} allowed")
+            raise RequestError(
+                413, "too_many_items", f"{len(raw_items)} items in one request; at most {limits.max_items} allowed"
+            )
     else:
         raw_items = [data]
     items: list[ClassifyItem] = []
@@ -169,7 +179,12 @@ def to_row(item: ClassifyItem, row_id: str) -> dict[str, str]:
     pos = [*item.positive_examples, "", ""]
     neg = [*item.negative_examples, "", ""]
     return {
-        "row_id": row_id, "body": item.body, "rule": item.rule, "subreddit": item.subreddit,
-        "positive_example_1": pos[0], "positive_example_2": pos[1],
-        "negative_example_1": neg[0], "negative_example_2": neg[1],
+        "row_id": row_id,
+        "body": item.body,
+        "rule": item.rule,
+        "subreddit": item.subreddit,
+        "positive_example_1": pos[0],
+        "positive_example_2": pos[1],
+        "negative_example_1": neg[0],
+        "negative_example_2": neg[1],
     }

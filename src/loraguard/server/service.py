@@ -62,9 +62,11 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_wait_ms < 0 or self.reload_interval <= 0 or self.batch_size < 1:
-            raise InputError("max_batch >= 1, max_wait_ms >= 0, reload_interval > 0 and batch_size >= 1 "
-                             f"are required (got {self.max_batch}, {self.max_wait_ms}, {self.reload_interval}, "
-                             f"{self.batch_size})")
+            raise InputError(
+                "max_batch >= 1, max_wait_ms >= 0, reload_interval > 0 and batch_size >= 1 "
+                f"are required (got {self.max_batch}, {self.max_wait_ms}, {self.reload_interval}, "
+                f"{self.batch_size})"
+            )
         if self.shadow_queue < 0:
             raise InputError(f"shadow_queue {self.shadow_queue}: must be >= 0")
         if self.snapshot_interval <= 0:
@@ -81,27 +83,52 @@ class Prediction:
     latency_ms: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"probability": self.probability, "adapter": self.adapter, "version": self.version,
-                "latency_ms": round(self.latency_ms, 3)}
+        return {
+            "probability": self.probability,
+            "adapter": self.adapter,
+            "version": self.version,
+            "latency_ms": round(self.latency_ms, 3),
+        }
 
 
 class ClassifierService:
     """Routes items to adapters, scores them in micro-batches and keeps the monitors (see module doc)."""
 
-    def __init__(self, config: ServeConfig, registry: RegistryLike, *, check_fn: CheckFn | None = None,
-                 base_key: str | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        config: ServeConfig,
+        registry: RegistryLike,
+        *,
+        check_fn: CheckFn | None = None,
+        base_key: str | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.config, self.registry = config, registry
-        self.pool = AdapterPool(config.base, template=config.template, batch_size=config.batch_size,
-                                prefix_cache=config.prefix_cache, dtype=config.dtype, device=config.device,
-                                check_fn=check_fn)
+        self.pool = AdapterPool(
+            config.base,
+            template=config.template,
+            batch_size=config.batch_size,
+            prefix_cache=config.prefix_cache,
+            dtype=config.dtype,
+            device=config.device,
+            check_fn=check_fn,
+        )
         self.model_thread = ModelThread()
         self.state = ServerState()
         self.metrics = ServerMetrics()
         self.table = RoutingTable()
         self.rng = random.Random(seed)
         self.batcher: MicroBatcher | None = None
-        self.reloader = Reloader(registry, base_key or config.base, self.pool, self.model_thread, self.state,
-                                 self.metrics, self._swap_table, interval=config.reload_interval)
+        self.reloader = Reloader(
+            registry,
+            base_key or config.base,
+            self.pool,
+            self.model_thread,
+            self.state,
+            self.metrics,
+            self._swap_table,
+            interval=config.reload_interval,
+        )
         self._watch: asyncio.Task[None] | None = None
         self._snapshots: asyncio.Task[None] | None = None
         self.restored: list[str] = []
@@ -117,10 +144,15 @@ class ClassifierService:
             torch.set_num_threads(self.config.threads)
         await self.model_thread.run(self.pool.load_base)
         self.batcher = MicroBatcher(
-            self.model_thread, self.pool.score, max_batch=self.config.max_batch,
-            max_wait_ms=self.config.max_wait_ms, shadow_queue=self.config.shadow_queue,
-            on_batch=self._on_batch, on_batch_size=lambda kind, n: self.metrics.batch_size.labels(kind).observe(n),
-            on_shadow_drop=lambda ref: self.metrics.shadow_dropped.labels(ref).inc())
+            self.model_thread,
+            self.pool.score,
+            max_batch=self.config.max_batch,
+            max_wait_ms=self.config.max_wait_ms,
+            shadow_queue=self.config.shadow_queue,
+            on_batch=self._on_batch,
+            on_batch_size=lambda kind, n: self.metrics.batch_size.labels(kind).observe(n),
+            on_shadow_drop=lambda ref: self.metrics.shadow_dropped.labels(ref).inc(),
+        )
         self.batcher.start()
         await self.reloader.poll(force=True)
         await self._restore()
@@ -164,9 +196,13 @@ class ClassifierService:
         try:
             await asyncio.to_thread(save, self.reloader.base, self.config.instance, self.state.export())
         except Exception as exc:  # locked or down: keep the monitors in memory, try again later
-            self.state.raise_alert("snapshot-failed", None, "registry-unavailable",
-                                   f"could not save the monitors in the registry ({type(exc).__name__}: "
-                                   f"{str(exc)[:200]}); retrying every {self.config.snapshot_interval:g} s")
+            self.state.raise_alert(
+                "snapshot-failed",
+                None,
+                "registry-unavailable",
+                f"could not save the monitors in the registry ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); retrying every {self.config.snapshot_interval:g} s",
+            )
             return False
         self.state.clear_alert("snapshot-failed")
         return True
@@ -187,16 +223,19 @@ class ClassifierService:
             return False, "the base model is not loaded yet"
         if not self.table.live:
             loaded = len(self.table.routes)
-            return False, (f"no live adapter for base {self.config.base}: {loaded} loaded, none with traffic "
-                           "weight > 0. Promote one or give a candidate traffic (loraguard registry ...)")
+            return False, (
+                f"no live adapter for base {self.config.base}: {loaded} loaded, none with traffic "
+                "weight > 0. Promote one or give a candidate traffic (loraguard registry ...)"
+            )
         return True, f"{len(self.table.live)} live adapter(s)"
 
     async def classify(self, items: Sequence[ClassifyItem], received: float) -> list[Prediction]:
         """Answer `items` (routed one by one); raises `RequestError` for 4xx/503 outcomes."""
         if self.batcher is None:
             raise RequestError(503, "not_ready", "the server is starting")
-        results = await asyncio.gather(*(self._one(item, i, received) for i, item in enumerate(items)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._one(item, i, received) for i, item in enumerate(items)), return_exceptions=True
+        )
         for r in results:  # the first failure decides the status of the whole request
             if isinstance(r, BaseException):
                 raise r
@@ -224,8 +263,9 @@ class ClassifierService:
                 self.metrics.requests.labels(route.ref, "error").inc()
                 self.state.record_error(route.ref)
                 log.exception("scoring failed on %s", route.ref)
-                raise RequestError(500, "scoring_failed",
-                                   f"item {index}: scoring failed on {route.ref}: {type(exc).__name__}") from None
+                raise RequestError(
+                    500, "scoring_failed", f"item {index}: scoring failed on {route.ref}: {type(exc).__name__}"
+                ) from None
             latency = time.perf_counter() - received
             self.metrics.requests.labels(route.ref, "ok" if probability is not None else "nonfinite").inc()
             self.metrics.latency.labels(route.ref).observe(latency)

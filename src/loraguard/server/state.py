@@ -115,8 +115,16 @@ class ServerState:
     def export(self) -> dict[str, dict[str, Any]]:
         """Every tracked adapter's monitor and counters as JSON-able dicts (ref → state)."""
         with self._lock:
-            return {ref: {"n": s.monitor.n, "monitor": s.monitor.to_state(), "requests": s.requests,
-                          "shadow": s.shadow, "errors": s.errors} for ref, s in self._stats.items()}
+            return {
+                ref: {
+                    "n": s.monitor.n,
+                    "monitor": s.monitor.to_state(),
+                    "requests": s.requests,
+                    "shadow": s.shadow,
+                    "errors": s.errors,
+                }
+                for ref, s in self._stats.items()
+            }
 
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Fold saved states into the tracked adapters (others are ignored); returns the refs restored.
@@ -135,7 +143,10 @@ class ServerState:
                     continue
                 stats.monitor = monitor
                 stats.requests, stats.shadow, stats.errors = (
-                    stats.requests + counts[0], stats.shadow + counts[1], stats.errors + counts[2])
+                    stats.requests + counts[0],
+                    stats.shadow + counts[1],
+                    stats.errors + counts[2],
+                )
                 restored.append(ref)
         return restored
 
@@ -167,6 +178,8 @@ class ServerState:
             alerts = tuple(sorted(self._alerts.values(), key=lambda a: (a.kind, a.ref or "")))
         from loraguard.monitor import evaluate
 
-        adapters = {ref: AdapterSnapshot(ref, req, sh, err, summary, evaluate(summary))
-                    for ref, req, sh, err, summary in sorted(items, key=lambda t: t[0])}
+        adapters = {
+            ref: AdapterSnapshot(ref, req, sh, err, summary, evaluate(summary))
+            for ref, req, sh, err, summary in sorted(items, key=lambda t: t[0])
+        }
         return StateSnapshot(MappingProxyType(adapters), alerts)

@@ -12,8 +12,13 @@ from loraguard.checks.targets import all_names, is_all_linear, matches_target, p
 from loraguard.findings import Finding, Severity
 
 
-@rule("LG201", "unknown-config-field", "unknown-config-field", Severity.WARNING,
-      "Config keys the installed PEFT does not know")
+@rule(
+    "LG201",
+    "unknown-config-field",
+    "unknown-config-field",
+    Severity.WARNING,
+    "Config keys the installed PEFT does not know",
+)
 def unknown_config_field(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: keys of `adapter_config.json` that are not fields of the installed PEFT's
     `LoraConfig` (the same set difference PEFT computes before dropping them).
@@ -35,11 +40,19 @@ def unknown_config_field(ctx: CheckContext) -> Iterator[Finding]:
             f"adapter_config.json has keys unknown to PEFT {known.peft_version} ({where}){note}: "
             f"{', '.join(unknown)}; PEFT ignores them.",
             fix="pip install -U peft, or delete the keys if they are not meant to do anything.",
-            unknown=unknown, peft_version=known.peft_version, saved_with=saved)
+            unknown=unknown,
+            peft_version=known.peft_version,
+            saved_with=saved,
+        )
 
 
-@rule("LG202", "config-rank-mismatch", "rank-mismatch", Severity.ERROR,
-      "r / rank_pattern disagree with the tensors' ranks")
+@rule(
+    "LG202",
+    "config-rank-mismatch",
+    "rank-mismatch",
+    Severity.ERROR,
+    "r / rank_pattern disagree with the tensors' ranks",
+)
 def config_rank_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: each lora_A's rank (rows) and lora_B's rank (columns) against the rank the
     config gives that module (`rank_pattern`, first match as PEFT does, else `r`).
@@ -71,12 +84,22 @@ def config_rank_mismatch(ctx: CheckContext) -> Iterator[Finding]:
         source = "rank_pattern" if patterns else "r"
         yield config_rank_mismatch.finding(
             f"config gives rank {expected} ({source}) but {count} module(s) have rank-{rank} tensors, "
-            f"e.g. {examples[0]}", fix=f"Set r (or the rank_pattern entry) back to {rank}.",
-            expected=expected, actual=rank, modules=count, examples=examples)
+            f"e.g. {examples[0]}",
+            fix=f"Set r (or the rank_pattern entry) back to {rank}.",
+            expected=expected,
+            actual=rank,
+            modules=count,
+            examples=examples,
+        )
 
 
-@rule("LG203", "declared-target-missing", "declared-target-missing", Severity.WARNING,
-      "target_modules names modules with no tensors in the file")
+@rule(
+    "LG203",
+    "declared-target-missing",
+    "declared-target-missing",
+    Severity.WARNING,
+    "target_modules names modules with no tensors in the file",
+)
 def declared_target_missing(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: every name in `target_modules` that matches modules of the base has LoRA
     tensors for at least one of them.
@@ -97,8 +120,7 @@ def declared_target_missing(ctx: CheckContext) -> Iterator[Finding]:
     present = {m for m, p in ctx.placements.items() if p.status == "ok" and m in ctx.by_module}
     missing = []
     for target in targets:
-        matched = {n for n in ctx.base.modules if matches_target(cfg, n)
-                   and (n == target or n.endswith("." + target))}
+        matched = {n for n in ctx.base.modules if matches_target(cfg, n) and (n == target or n.endswith("." + target))}
         if matched and not matched & present:
             missing.append(target)
     if missing:
@@ -106,11 +128,17 @@ def declared_target_missing(ctx: CheckContext) -> Iterator[Finding]:
             f"target_modules lists {', '.join(map(repr, missing))} but the file has no LoRA tensors for "
             "any module they match: PEFT creates them untrained (lora_B = 0).",
             fix="Re-save the adapter with all its modules, or remove the names from target_modules.",
-            targets=missing)
+            targets=missing,
+        )
 
 
-@rule("LG204", "unknown-target-module", "unknown-target-module", Severity.ERROR,
-      "Target module names that exist nowhere in the base")
+@rule(
+    "LG204",
+    "unknown-target-module",
+    "unknown-target-module",
+    Severity.ERROR,
+    "Target module names that exist nowhere in the base",
+)
 def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: each `target_modules` name (or the regex) matches some module of the base,
     by PEFT's rule (exact name or `.name` suffix).
@@ -132,19 +160,28 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
         if not any(re.fullmatch(targets, n) for n in names):
             yield unknown_target_module.finding(
                 f"target_modules regex {targets!r} matches no module of {ctx.base.name}.",
-                fix="Use the base the adapter was trained for.", target=targets)
+                fix="Use the base the adapter was trained for.",
+                target=targets,
+            )
         return
     for target in targets or []:
         if not any(n == target or n.endswith("." + target) for n in names):
-            leafs = sorted({n.rsplit('.', 1)[-1] for n in ctx.base.modules})
+            leafs = sorted({n.rsplit(".", 1)[-1] for n in ctx.base.modules})
             yield unknown_target_module.finding(
                 f"target module {target!r} exists nowhere in {ctx.base.name} ({ctx.base.architecture}); "
                 f"its modules are {', '.join(leafs[:12])}.",
-                fix="Use the base the adapter was trained for.", target=target)
+                fix="Use the base the adapter was trained for.",
+                target=target,
+            )
 
 
-@rule("LG205", "untargeted-tensors", "declared-target-missing", Severity.WARNING,
-      "Tensors for modules target_modules does not name")
+@rule(
+    "LG205",
+    "untargeted-tensors",
+    "declared-target-missing",
+    Severity.WARNING,
+    "Tensors for modules target_modules does not name",
+)
 def untargeted_tensors(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: every LoRA tensor belongs to a module the config targets (PEFT's matching
     rule, including `layers_to_transform`).
@@ -163,11 +200,14 @@ def untargeted_tensors(ctx: CheckContext) -> Iterator[Finding]:
         yield untargeted_tensors.finding(
             f"{len(stray)} module(s) carry LoRA tensors but are not in target_modules "
             f"({', '.join(kinds)}; e.g. {stray[0]}): PEFT drops them.",
-            fix="Restore the target_modules the adapter was trained with.", modules=len(stray),
-            kinds=kinds, examples=stray[:3])
+            fix="Restore the target_modules the adapter was trained with.",
+            modules=len(stray),
+            kinds=kinds,
+            examples=stray[:3],
+        )
 
 
 def _strip_prefixes(module: str) -> str:
     while module.startswith("base_model.model."):
-        module = module[len("base_model.model."):]
+        module = module[len("base_model.model.") :]
     return module

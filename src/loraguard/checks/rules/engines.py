@@ -18,8 +18,9 @@ _INCOMPATIBLE = "engine-incompatible"
 _SILENT = "engine-silent-noop"
 
 
-def _run(r: Rule, engine: str, check: Callable[[CheckContext, EngineOptions], list[Issue]],
-         ctx: CheckContext) -> list[Finding]:
+def _run(
+    r: Rule, engine: str, check: Callable[[CheckContext, EngineOptions], list[Issue]], ctx: CheckContext
+) -> list[Finding]:
     if engine not in ctx.engines:
         return []
     return [r.finding(i.message, fix=i.fix, engine=engine, **i.evidence) for i in check(ctx, ctx.engine_options)]
@@ -52,8 +53,13 @@ def vllm_bias(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_bias, "vllm", vllm.bias, ctx)
 
 
-@rule("LG703", "vllm-modules-to-save-unsupported", _INCOMPATIBLE, Severity.ERROR,
-      "vLLM refuses modules_to_save other than classifier/score")
+@rule(
+    "LG703",
+    "vllm-modules-to-save-unsupported",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "vLLM refuses modules_to_save other than classifier/score",
+)
 def vllm_modules_to_save(ctx: CheckContext) -> list[Finding]:
     """What it checks: `modules_to_save` names other than `classifier` and `score` (e.g. `lm_head`,
     `embed_tokens` saved after adding tokens).
@@ -67,8 +73,13 @@ def vllm_modules_to_save(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_modules_to_save, "vllm", vllm.modules_to_save, ctx)
 
 
-@rule("LG704", "vllm-init-unsupported", _INCOMPATIBLE, Severity.ERROR,
-      "vLLM refuses PiSSA/OLoRA/CorDA/LoftQ initialisations")
+@rule(
+    "LG704",
+    "vllm-init-unsupported",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "vLLM refuses PiSSA/OLoRA/CorDA/LoftQ initialisations",
+)
 def vllm_init(ctx: CheckContext) -> list[Finding]:
     """What it checks: `init_lora_weights` strings other than gaussian, eva, orthogonal, mica and
     lora_ga (pissa, pissa_niter_N, olora, corda, loftq).
@@ -95,8 +106,13 @@ def vllm_rank(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_rank, "vllm", vllm.rank, ctx)
 
 
-@rule("LG706", "vllm-config-unsupported", _INCOMPATIBLE, Severity.ERROR,
-      "vLLM refuses aLoRA, layer_replication, BD-LoRA, QALoRA or missing fields")
+@rule(
+    "LG706",
+    "vllm-config-unsupported",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "vLLM refuses aLoRA, layer_replication, BD-LoRA, QALoRA or missing fields",
+)
 def vllm_config(ctx: CheckContext) -> list[Finding]:
     """What it checks: the required fields `r`, `lora_alpha`, `target_modules`, a positive `r`, and
     `alora_invocation_tokens`, `layer_replication`, `use_bdlora`, `use_qalora`.
@@ -108,8 +124,13 @@ def vllm_config(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_config, "vllm", vllm.config_fields, ctx)
 
 
-@rule("LG707", "vllm-unexpected-module", _INCOMPATIBLE, Severity.ERROR,
-      "LoRA on modules vLLM does not expect for this model")
+@rule(
+    "LG707",
+    "vllm-unexpected-module",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "LoRA on modules vLLM does not expect for this model",
+)
 def vllm_unexpected_module(ctx: CheckContext) -> list[Finding]:
     """What it checks: the last component of every adapted module (`query_key_value`) is a module
     of the base (vLLM expects the model's LoRA modules, packed parts included).
@@ -122,8 +143,7 @@ def vllm_unexpected_module(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_unexpected_module, "vllm", vllm.unexpected_modules, ctx)
 
 
-@rule("LG708", "vllm-embedding-vocab", _INCOMPATIBLE, Severity.ERROR,
-      "Embedding LoRA over another vocabulary size")
+@rule("LG708", "vllm-embedding-vocab", _INCOMPATIBLE, Severity.ERROR, "Embedding LoRA over another vocabulary size")
 def vllm_embedding_vocab(ctx: CheckContext) -> list[Finding]:
     """What it checks: `lora_embedding_A`'s vocabulary dimension against the base's vocabulary.
 
@@ -135,8 +155,13 @@ def vllm_embedding_vocab(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_embedding_vocab, "vllm", vllm.embedding_vocab, ctx)
 
 
-@rule("LG709", "vllm-prefix-silent-noop", _SILENT, Severity.ERROR,
-      "vLLM accepts modules under another prefix and applies them to nothing")
+@rule(
+    "LG709",
+    "vllm-prefix-silent-noop",
+    _SILENT,
+    Severity.ERROR,
+    "vLLM accepts modules under another prefix and applies them to nothing",
+)
 def vllm_prefix_noop(ctx: CheckContext) -> list[Finding]:
     """What it checks: adapted modules whose last component vLLM accepts but whose path is no module
     of the base (a text model's adapter on a wrapper nesting `language_model.`, another model class,
@@ -152,8 +177,13 @@ def vllm_prefix_noop(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_prefix_noop, "vllm", vllm.prefix_noop, ctx)
 
 
-@rule("LG710", "vllm-target-modules-silent-noop", _SILENT, Severity.ERROR,
-      "Modules outside vLLM's --lora-target-modules are applied to nothing")
+@rule(
+    "LG710",
+    "vllm-target-modules-silent-noop",
+    _SILENT,
+    Severity.ERROR,
+    "Modules outside vLLM's --lora-target-modules are applied to nothing",
+)
 def vllm_target_modules_noop(ctx: CheckContext) -> list[Finding]:
     """What it checks: with `--lora-target-modules`, every adapted module's vLLM name (q/k/v in
     `qkv_proj`, gate/up in `gate_up_proj`) is in the list.
@@ -166,8 +196,13 @@ def vllm_target_modules_noop(ctx: CheckContext) -> list[Finding]:
     return _run(vllm_target_modules_noop, "vllm", vllm.target_modules_noop, ctx)
 
 
-@rule("LG711", "vllm-resolver-base-name", _INCOMPATIBLE, Severity.WARNING,
-      "vLLM's resolver plugins need base_model_name_or_path to equal the served name")
+@rule(
+    "LG711",
+    "vllm-resolver-base-name",
+    _INCOMPATIBLE,
+    Severity.WARNING,
+    "vLLM's resolver plugins need base_model_name_or_path to equal the served name",
+)
 def vllm_resolver_name(ctx: CheckContext) -> list[Finding]:
     """What it checks: `base_model_name_or_path` equals the given base's identity exactly, and
     `peft_type` is LORA.
@@ -223,8 +258,13 @@ def sglang_rank(ctx: CheckContext) -> list[Finding]:
     return _run(sglang_rank, "sglang", sglang.rank, ctx)
 
 
-@rule("LG724", "sglang-target-modules-excluded", _INCOMPATIBLE, Severity.ERROR,
-      "Targets outside SGLang's --lora-target-modules")
+@rule(
+    "LG724",
+    "sglang-target-modules-excluded",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "Targets outside SGLang's --lora-target-modules",
+)
 def sglang_target_modules(ctx: CheckContext) -> list[Finding]:
     """What it checks: with `--lora-target-modules`, the adapter's target modules (normalized as
     SGLang does: q/k/v -> qkv_proj, gate/up -> gate_up_proj) are all in the list.
@@ -240,8 +280,13 @@ def sglang_target_modules(ctx: CheckContext) -> list[Finding]:
 # --- LoRAX --------------------------------------------------------------------------------------
 
 
-@rule("LG731", "lorax-architecture-mismatch", _INCOMPATIBLE, Severity.ERROR,
-      "LoRAX refuses an adapter whose claimed base has another architecture")
+@rule(
+    "LG731",
+    "lorax-architecture-mismatch",
+    _INCOMPATIBLE,
+    Severity.ERROR,
+    "LoRAX refuses an adapter whose claimed base has another architecture",
+)
 def lorax_architecture(ctx: CheckContext) -> list[Finding]:
     """What it checks: when `base_model_name_or_path` names another model than the base, that the
     claimed model (resolved offline) has the base's architecture.
@@ -268,8 +313,13 @@ def lorax_module_ignored(ctx: CheckContext) -> list[Finding]:
     return _run(lorax_module_ignored, "lorax", lorax.ignored_modules, ctx)
 
 
-@rule("LG733", "lorax-unused-weights", _SILENT, Severity.ERROR,
-      "LoRAX ignores weights whose names match no layer of the base")
+@rule(
+    "LG733",
+    "lorax-unused-weights",
+    _SILENT,
+    Severity.ERROR,
+    "LoRAX ignores weights whose names match no layer of the base",
+)
 def lorax_unused_weights(ctx: CheckContext) -> list[Finding]:
     """What it checks: supported modules whose path is no module of the base (another prefix such as
     `language_model.`, another model class, layers the base lacks).

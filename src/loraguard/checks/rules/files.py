@@ -22,15 +22,17 @@ def unreadable_input(ctx: CheckContext) -> Iterator[Finding]:
     """
     for problem in ctx.adapter.problems:
         if problem.kind == "unreadable":
-            yield unreadable_input.finding(problem.message, fix="Re-download or re-save the file named above.",
-                                           path=problem.path)
+            yield unreadable_input.finding(
+                problem.message, fix="Re-download or re-save the file named above.", path=problem.path
+            )
     if ctx.base_problem:
-        yield unreadable_input.finding(ctx.base_problem, fix="Pass a folder holding config.json, a catalog "
-                                       "name (loraguard catalog) or a reachable Hub id.")
+        yield unreadable_input.finding(
+            ctx.base_problem,
+            fix="Pass a folder holding config.json, a catalog name (loraguard catalog) or a reachable Hub id.",
+        )
 
 
-@rule("LG102", "unsafe-pickle", "unsafe-pickle", Severity.ERROR,
-      "A pickle references code, not only tensor storage")
+@rule("LG102", "unsafe-pickle", "unsafe-pickle", Severity.ERROR, "A pickle references code, not only tensor storage")
 def unsafe_pickle(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: every global a `.bin`/`.pt` pickle references. Tensor storages and
     rebuild functions are allowed (what `torch.load(weights_only=True)` allows); anything else
@@ -44,8 +46,11 @@ def unsafe_pickle(ctx: CheckContext) -> Iterator[Finding]:
     """
     for problem in ctx.adapter.problems:
         if problem.kind == "unsafe-pickle":
-            yield unsafe_pickle.finding(problem.message, fix="Do not load this file; ask the author for "
-                                        "adapter_model.safetensors.", globals=list(ctx.adapter.unsafe_globals))
+            yield unsafe_pickle.finding(
+                problem.message,
+                fix="Do not load this file; ask the author for adapter_model.safetensors.",
+                globals=list(ctx.adapter.unsafe_globals),
+            )
 
 
 @rule("LG103", "weights-absent", "zero-adapter", Severity.ERROR, "The adapter has no weights file")
@@ -62,8 +67,7 @@ def weights_absent(ctx: CheckContext) -> Iterator[Finding]:
             yield weights_absent.finding(problem.message, fix="Download adapter_model.safetensors as well.")
 
 
-@rule("LG104", "non-lora-adapter", "unreadable", Severity.WARNING,
-      "The adapter is not LoRA; only file checks apply")
+@rule("LG104", "non-lora-adapter", "unreadable", Severity.WARNING, "The adapter is not LoRA; only file checks apply")
 def non_lora_adapter(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: `peft_type` is LORA (or ADALORA). Prompt tuning, IA3 and other methods are
     read for file integrity and pickle safety only.
@@ -75,4 +79,6 @@ def non_lora_adapter(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.config is not None and not ctx.config.is_lora:
         yield non_lora_adapter.finding(
             f"peft_type is {ctx.config.peft_type}: loraguard checks LoRA-family adapters; "
-            "shapes, targets and ranks were not checked.", peft_type=ctx.config.peft_type)
+            "shapes, targets and ranks were not checked.",
+            peft_type=ctx.config.peft_type,
+        )

@@ -44,8 +44,13 @@ def _same_model(a: str, b: str) -> bool:
     return normalize_model_name(a) == normalize_model_name(b)
 
 
-@rule("LG501", "claimed-base-contradicted", "claimed-base-mismatch", Severity.ERROR,
-      "The config's claimed base contradicts the tensors")
+@rule(
+    "LG501",
+    "claimed-base-contradicted",
+    "claimed-base-mismatch",
+    Severity.ERROR,
+    "The config's claimed base contradicts the tensors",
+)
 def claimed_base_contradicted(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: the tensors' shapes against the base named by `base_model_name_or_path`
     (when it is the given base, a catalog model or in the local Hub cache).
@@ -62,20 +67,31 @@ def claimed_base_contradicted(ctx: CheckContext) -> Iterator[Finding]:
     if _same_model(claim, ctx.base.name) and ctx.structure_errors:
         yield claimed_base_contradicted.finding(
             f"config claims {claim} but the tensors do not fit it; they fit {fits}.",
-            fix="Use the base the tensors fit; the config was edited or copied.", claimed=claim,
-            inferred=[b.name for b in ctx.inferred[:5]])
+            fix="Use the base the tensors fit; the config was edited or copied.",
+            claimed=claim,
+            inferred=[b.name for b in ctx.inferred[:5]],
+        )
     elif ctx.claimed is not None and not _same_model(claim, ctx.base.name):
         sig = ctx.claimed.layer_signature()
-        misfit = [r for r, (i, o) in ctx.signature.items() if r in sig
-                  and (sig[r].in_features, sig[r].out_features) != (i, o)]
+        misfit = [
+            r for r, (i, o) in ctx.signature.items() if r in sig and (sig[r].in_features, sig[r].out_features) != (i, o)
+        ]
         if misfit:
             yield claimed_base_contradicted.finding(
                 f"config claims {claim} but the tensors do not fit it ({misfit[0]}); they fit {fits}.",
-                fix="Use the base the tensors fit.", claimed=claim, modules=misfit[:5])
+                fix="Use the base the tensors fit.",
+                claimed=claim,
+                modules=misfit[:5],
+            )
 
 
-@rule("LG502", "claimed-base-differs", "claimed-base-mismatch", Severity.WARNING,
-      "The config names another model than the given base")
+@rule(
+    "LG502",
+    "claimed-base-differs",
+    "claimed-base-mismatch",
+    Severity.WARNING,
+    "The config names another model than the given base",
+)
 def claimed_base_differs(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: `base_model_name_or_path` against the identity of the base you gave
     (`_name_or_path` of its config.json, else its folder name).
@@ -94,14 +110,19 @@ def claimed_base_differs(ctx: CheckContext) -> Iterator[Finding]:
         return  # LG501 reports the contradiction
     yield claimed_base_differs.finding(
         f"config names {claim} but the base is {ctx.base.name}.",
-        fix="Use the named base, or check the adapter was trained on this one.", claimed=claim,
-        base=ctx.base.name)
+        fix="Use the named base, or check the adapter was trained on this one.",
+        claimed=claim,
+        base=ctx.base.name,
+    )
 
 
 def _same_shapes(ctx: CheckContext) -> bool:
-    return (ctx.claimed is not None and ctx.base is not None
-            and ctx.claimed.layer_signature() == ctx.base.layer_signature()
-            and ctx.claimed.num_layers == ctx.base.num_layers)
+    return (
+        ctx.claimed is not None
+        and ctx.base is not None
+        and ctx.claimed.layer_signature() == ctx.base.layer_signature()
+        and ctx.claimed.num_layers == ctx.base.num_layers
+    )
 
 
 def _misfits_claim(ctx: CheckContext) -> bool:
@@ -109,8 +130,13 @@ def _misfits_claim(ctx: CheckContext) -> bool:
     return any(r in sig and (sig[r].in_features, sig[r].out_features) != io for r, io in ctx.signature.items())
 
 
-@rule("LG503", "base-version-mismatch", "base-version-mismatch", Severity.WARNING,
-      "Same shapes, other model: version or base vs Instruct")
+@rule(
+    "LG503",
+    "base-version-mismatch",
+    "base-version-mismatch",
+    Severity.WARNING,
+    "Same shapes, other model: version or base vs Instruct",
+)
 def base_version_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: the claimed base and the given base have identical module shapes but are
     different models (Qwen2 vs Qwen2.5, base vs Instruct).
@@ -121,15 +147,28 @@ def base_version_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     How to fix: use the exact base the adapter names.
     """
     claim = _claim(ctx)
-    if claim and ctx.base is not None and ctx.base_given and not _same_model(claim, ctx.base.name) \
-            and _same_shapes(ctx):
+    if (
+        claim
+        and ctx.base is not None
+        and ctx.base_given
+        and not _same_model(claim, ctx.base.name)
+        and _same_shapes(ctx)
+    ):
         yield base_version_mismatch.finding(
             f"config names {claim}; the base is {ctx.base.name}: same shapes, different weights.",
-            fix=f"Use {claim} as the base.", claimed=claim, base=ctx.base.name)
+            fix=f"Use {claim} as the base.",
+            claimed=claim,
+            base=ctx.base.name,
+        )
 
 
-@rule("LG504", "quantization-variant", "quantization-variant", Severity.INFO,
-      "The claimed base is a quantized variant of the given base, or the reverse")
+@rule(
+    "LG504",
+    "quantization-variant",
+    "quantization-variant",
+    Severity.INFO,
+    "The claimed base is a quantized variant of the given base, or the reverse",
+)
 def quantization_variant(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: the claimed and given bases are the same model except for quantization
     (GPTQ, AWQ, bitsandbytes, GGUF, MLX), from names or the base's `quantization_config`.
@@ -148,13 +187,21 @@ def quantization_variant(ctx: CheckContext) -> Iterator[Finding]:
         severe = {q_claim, q_base} & {"gguf", "mlx"}
         yield quantization_variant.finding(
             f"config names {claim} ({q_claim or 'full precision'}); the base is {ctx.base.name} "
-            f"({q_base or 'full precision'}).", fix="Compare a few predictions on both before deploying.",
-            severity=Severity.WARNING if severe else None, claimed_quantization=q_claim,
-            base_quantization=q_base)
+            f"({q_base or 'full precision'}).",
+            fix="Compare a few predictions on both before deploying.",
+            severity=Severity.WARNING if severe else None,
+            claimed_quantization=q_claim,
+            base_quantization=q_base,
+        )
 
 
-@rule("LG505", "name-hint-conflict", "name-hint-conflict", Severity.WARNING,
-      "Size tokens in names contradict the base's size")
+@rule(
+    "LG505",
+    "name-hint-conflict",
+    "name-hint-conflict",
+    Severity.WARNING,
+    "Size tokens in names contradict the base's size",
+)
 def name_hint_conflict(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: size tokens ("4b", "7B", "270m") in the adapter's folder or repo name and in
     the claimed base name, against the base's parameter count derived from its config.
@@ -176,14 +223,23 @@ def name_hint_conflict(ctx: CheckContext) -> Iterator[Finding]:
                 yield name_hint_conflict.finding(
                     f"{label} {name!r} says {hint:g}B but {ctx.base.name} has {size_b:.2f}B parameters"
                     + (f"; the tensors fit {fits}." if fits else "."),
-                    fix="Find out which base the adapter was trained on.", source=label, hint_b=hint,
-                    base_b=round(size_b, 3))
+                    fix="Find out which base the adapter was trained on.",
+                    source=label,
+                    hint_b=hint,
+                    base_b=round(size_b, 3),
+                )
                 break
 
 
-_EVIDENCE = {"trainer_state.json": "trainer_state.json", "training_args.bin": "training args",
-             "all_results.json": "all_results.json", "eval_results.json": "eval results",
-             "train_results.json": "train results", "train.pkl": "train split", "val.pkl": "validation split"}
+_EVIDENCE = {
+    "trainer_state.json": "trainer_state.json",
+    "training_args.bin": "training args",
+    "all_results.json": "all_results.json",
+    "eval_results.json": "eval results",
+    "train_results.json": "train results",
+    "train.pkl": "train split",
+    "val.pkl": "validation split",
+}
 
 
 @rule("LG506", "training-provenance", "provenance", Severity.INFO, "What training evidence exists")
@@ -206,9 +262,14 @@ def training_provenance(ctx: CheckContext) -> Iterator[Finding]:
     steps = _trainer_steps(folder / "trainer_state.json")
     if steps:
         found.append(steps)
-    message = ("training evidence: " + "; ".join(found)) if found else (
-        "no training evidence beside the adapter (no model card base_model, trainer_state.json, "
-        "training args or eval results): nothing cross-checks the config.")
+    message = (
+        ("training evidence: " + "; ".join(found))
+        if found
+        else (
+            "no training evidence beside the adapter (no model card base_model, trainer_state.json, "
+            "training args or eval results): nothing cross-checks the config."
+        )
+    )
     yield training_provenance.finding(message, evidence_found=found, card_base_model=card_base)
 
 

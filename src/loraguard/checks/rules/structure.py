@@ -40,8 +40,7 @@ def shape_problems(ctx: CheckContext) -> list[ShapeProblem]:
     return problems
 
 
-def _check_tensor(module: str, part: str, param: str, shape: tuple[int, ...],
-                  base: ModuleShape) -> list[ShapeProblem]:
+def _check_tensor(module: str, part: str, param: str, shape: tuple[int, ...], base: ModuleShape) -> list[ShapeProblem]:
     vocab_like = module.rsplit(".", 1)[-1] in _VOCAB_MODULES
     checks: list[tuple[str, int, int, bool]] = []  # (dim name, expected, actual, is_vocab)
     if len(shape) == 0:
@@ -58,15 +57,21 @@ def _check_tensor(module: str, part: str, param: str, shape: tuple[int, ...],
         checks.append(("embedding_dim", base.out_features, shape[0], False))
     elif part == "full" and param == "weight" and len(shape) == 2:
         checks.extend(_full_weight_dims(module, shape, base, vocab_like))
-    return [ShapeProblem("vocab-mismatch" if is_vocab else "shape-mismatch", module, part, dim, exp, act)
-            for dim, exp, act, is_vocab in checks if act != exp and act != 0]
+    return [
+        ShapeProblem("vocab-mismatch" if is_vocab else "shape-mismatch", module, part, dim, exp, act)
+        for dim, exp, act, is_vocab in checks
+        if act != exp and act != 0
+    ]
 
 
-def _full_weight_dims(module: str, shape: tuple[int, ...], base: ModuleShape,
-                      vocab_like: bool) -> list[tuple[str, int, int, bool]]:
+def _full_weight_dims(
+    module: str, shape: tuple[int, ...], base: ModuleShape, vocab_like: bool
+) -> list[tuple[str, int, int, bool]]:
     if base.kind == "embedding":
-        return [("num_embeddings", base.in_features, shape[0], True),
-                ("embedding_dim", base.out_features, shape[1], False)]
+        return [
+            ("num_embeddings", base.in_features, shape[0], True),
+            ("embedding_dim", base.out_features, shape[1], False),
+        ]
     out_dim, in_dim = (shape[1], shape[0]) if base.kind == "conv1d" else (shape[0], shape[1])
     dims = [("in_features", base.in_features, in_dim, False)]
     head = module.rsplit(".", 1)[-1] in ("score", "classifier", "out_proj") or module.startswith("classifier")
@@ -75,8 +80,7 @@ def _full_weight_dims(module: str, shape: tuple[int, ...], base: ModuleShape,
     return dims
 
 
-def _group(problems: list[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, str, str, int, int],
-                                                                      list[str]]:
+def _group(problems: list[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, str, str, int, int], list[str]]:
     grouped: dict[tuple[str, str, str, int, int], list[str]] = defaultdict(list)
     prefixes = ctx.base.layer_prefixes if ctx.base else ()
     for p in problems:
@@ -96,12 +100,17 @@ def _emit_shapes(ctx: CheckContext, category: str) -> Iterator[Finding]:
             f"{relative}.{part}: {dim} {actual} in the adapter, {expected} in {base_name} "
             f"({len(modules)} module(s), e.g. {modules[0]}).{hint if i == 0 else ''}",
             fix="Use the base the adapter was trained for (see inferred bases).",
-            module=relative, part=part, dim=dim, expected=expected, actual=actual,
-            count=len(modules), examples=modules[:3])
+            module=relative,
+            part=part,
+            dim=dim,
+            expected=expected,
+            actual=actual,
+            count=len(modules),
+            examples=modules[:3],
+        )
 
 
-@rule("LG301", "shape-mismatch", "shape-mismatch", Severity.ERROR,
-      "A tensor does not fit the base module it maps to")
+@rule("LG301", "shape-mismatch", "shape-mismatch", Severity.ERROR, "A tensor does not fit the base module it maps to")
 def shape_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: lora_A's input width, lora_B's output width, DoRA magnitudes and saved
     full weights against the base module's in/out features (hidden size, q and kv widths, MLP width).
@@ -114,8 +123,7 @@ def shape_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     yield from _emit_shapes(ctx, "shape-mismatch")
 
 
-@rule("LG305", "vocab-mismatch", "vocab-mismatch", Severity.ERROR,
-      "Embeddings or lm_head with another vocabulary size")
+@rule("LG305", "vocab-mismatch", "vocab-mismatch", Severity.ERROR, "Embeddings or lm_head with another vocabulary size")
 def vocab_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: saved `embed_tokens`/`lm_head` weights (modules_to_save) and embedding LoRA
     (`lora_embedding_A`) against the base's vocabulary size.
@@ -129,8 +137,7 @@ def vocab_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     yield from _emit_shapes(ctx, "vocab-mismatch")
 
 
-@rule("LG302", "layer-out-of-range", "layer-mismatch", Severity.ERROR,
-      "Tensors for layers the base does not have")
+@rule("LG302", "layer-out-of-range", "layer-mismatch", Severity.ERROR, "Tensors for layers the base does not have")
 def layer_out_of_range(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: layer indices in tensor names against the base's number of layers.
 
@@ -141,18 +148,30 @@ def layer_out_of_range(ctx: CheckContext) -> Iterator[Finding]:
     """
     if ctx.base is None:
         return
-    extra = sorted({i for m, p in ctx.placements.items() if p.status == "extra-layer"
-                    and (i := layer_index(m, ctx.base.layer_prefixes)) is not None})
+    extra = sorted(
+        {
+            i
+            for m, p in ctx.placements.items()
+            if p.status == "extra-layer" and (i := layer_index(m, ctx.base.layer_prefixes)) is not None
+        }
+    )
     if extra:
         yield layer_out_of_range.finding(
             f"tensors for layers {extra[0]}–{extra[-1]} but {ctx.base.name} has {ctx.base.num_layers} "
             f"layers (0–{ctx.base.num_layers - 1}); PEFT drops them silently.",
-            fix="Use the base the adapter was trained for.", extra_layers=extra,
-            base_layers=ctx.base.num_layers)
+            fix="Use the base the adapter was trained for.",
+            extra_layers=extra,
+            base_layers=ctx.base.num_layers,
+        )
 
 
-@rule("LG303", "layer-coverage-gap", "layer-mismatch", Severity.WARNING,
-      "Fewer layers than the base, and layers_to_transform does not say so")
+@rule(
+    "LG303",
+    "layer-coverage-gap",
+    "layer-mismatch",
+    Severity.WARNING,
+    "Fewer layers than the base, and layers_to_transform does not say so",
+)
 def layer_coverage_gap(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: for each targeted module kind, which layers carry tensors, against the
     layers PEFT would adapt (all, or `layers_to_transform`).
@@ -177,12 +196,13 @@ def layer_coverage_gap(ctx: CheckContext) -> Iterator[Finding]:
         yield layer_coverage_gap.finding(
             f"no tensors for layer(s) {_ranges(layers)} of {ctx.base.num_layers} for modules the config "
             f"targets ({len(missing)} module(s), e.g. {sorted(missing)[0]}); layers_to_transform is not set.",
-            fix="Re-save the adapter, or declare layers_to_transform.", missing_layers=layers,
-            missing_modules=len(missing))
+            fix="Re-save the adapter, or declare layers_to_transform.",
+            missing_layers=layers,
+            missing_modules=len(missing),
+        )
 
 
-@rule("LG304", "prefix-mismatch", "prefix-mismatch", Severity.ERROR,
-      "Tensor keys map to no module of the base")
+@rule("LG304", "prefix-mismatch", "prefix-mismatch", Severity.ERROR, "Tensor keys map to no module of the base")
 def prefix_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: every tensor name (below `base_model.model.`) is a module of the base.
 
@@ -207,11 +227,19 @@ def prefix_mismatch(ctx: CheckContext) -> Iterator[Finding]:
         f"{len(unmapped)} adapter module(s) match no module of {ctx.base.name if ctx.base else 'the base'} "
         f"({detail}); PEFT and vLLM drop them silently.",
         fix="Rename the keys to the base's module names, or use the model class they were saved from.",
-        modules=len(unmapped), examples=sorted(unmapped)[:3], suggestions=dict(list(with_fix.items())[:3]))
+        modules=len(unmapped),
+        examples=sorted(unmapped)[:3],
+        suggestions=dict(list(with_fix.items())[:3]),
+    )
 
 
-@rule("LG306", "task-head-mismatch", "task-head", Severity.WARNING,
-      "A classification head present or absent against task_type")
+@rule(
+    "LG306",
+    "task-head-mismatch",
+    "task-head",
+    Severity.WARNING,
+    "A classification head present or absent against task_type",
+)
 def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: a SEQ_CLS adapter carries its `score`/`classifier` head weights; a causal-LM
     adapter carries none; the base's class suits the task.
@@ -224,19 +252,28 @@ def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """
     if ctx.config is None or not ctx.config.is_lora or not ctx.adapter.tensors:
         return
-    heads = sorted({t.module for t in ctx.full if t.module.rsplit(".", 1)[-1] in ("score", "classifier")
-                    or t.module.startswith("classifier")})
+    heads = sorted(
+        {
+            t.module
+            for t in ctx.full
+            if t.module.rsplit(".", 1)[-1] in ("score", "classifier") or t.module.startswith("classifier")
+        }
+    )
     task = ctx.config.task_type
     declared = set(ctx.config.modules_to_save)
     if task == "SEQ_CLS" and not heads:
         yield task_head_mismatch.finding(
             "task_type is SEQ_CLS but the file has no score/classifier weights: the head would be "
-            "randomly initialised.", fix='Re-save with modules_to_save=["score"] (or "classifier").',
-            task_type=task)
+            "randomly initialised.",
+            fix='Re-save with modules_to_save=["score"] (or "classifier").',
+            task_type=task,
+        )
     elif task in ("CAUSAL_LM", None) and heads and not any(h.rsplit(".", 1)[-1] in declared for h in heads):
         yield task_head_mismatch.finding(
             f"task_type is {task or 'unset'} but the file carries classification head weights ({heads[0]}).",
-            fix="Load it as a sequence classifier, or set task_type to SEQ_CLS.", heads=heads)
+            fix="Load it as a sequence classifier, or set task_type to SEQ_CLS.",
+            heads=heads,
+        )
 
 
 def _ranges(values: list[int]) -> str:

@@ -9,8 +9,13 @@ from loraguard.checks.registry import rule
 from loraguard.findings import Finding, Severity
 
 
-@rule("LG401", "zero-adapter", "zero-adapter", Severity.ERROR,
-      "The adapter is a no-op: zero, empty or absent LoRA tensors")
+@rule(
+    "LG401",
+    "zero-adapter",
+    "zero-adapter",
+    Severity.ERROR,
+    "The adapter is a no-op: zero, empty or absent LoRA tensors",
+)
 def zero_adapter(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: that some lora_B and some lora_A are non-zero, that LoRA tensors are not
     empty (size 0, as saved under DeepSpeed ZeRO-3) and that a LoRA config comes with LoRA tensors.
@@ -26,13 +31,17 @@ def zero_adapter(ctx: CheckContext) -> Iterator[Finding]:
     if not ctx.lora:
         yield zero_adapter.finding(
             f"{adapter.weights_path.name} holds no LoRA tensors ({len(adapter.tensors)} other tensors): "
-            "the adapter changes nothing.", fix="Re-save the trained adapter.", tensors=len(adapter.tensors))
+            "the adapter changes nothing.",
+            fix="Re-save the trained adapter.",
+            tensors=len(adapter.tensors),
+        )
         return
     if all(t.shape and 0 in t.shape for t in ctx.lora):
         yield zero_adapter.finding(
             f"all {len(ctx.lora)} LoRA tensors are empty (shape with 0, as saved under DeepSpeed ZeRO-3).",
             fix="Gather parameters before saving (ZeRO-3: stage3_gather_16bit_weights_on_model_save).",
-            empty=len(ctx.lora))
+            empty=len(ctx.lora),
+        )
         return
     stats = adapter.stats
     if not stats:
@@ -44,7 +53,10 @@ def zero_adapter(ctx: CheckContext) -> Iterator[Finding]:
             yield zero_adapter.finding(
                 f"every lora_{side} tensor ({len(scanned)}) is exactly zero: the adapter is a no-op "
                 + ("(PEFT's initial state: saved before training?)." if side == "B" else "."),
-                fix="Re-save the adapter after training.", side=side, tensors=len(scanned))
+                fix="Re-save the adapter after training.",
+                side=side,
+                tensors=len(scanned),
+            )
             return
 
 
@@ -65,4 +77,6 @@ def non_finite_weights(ctx: CheckContext) -> Iterator[Finding]:
         yield non_finite_weights.finding(
             f"{sum(bad.values())} NaN/Inf value(s) in {len(bad)} tensor(s), e.g. {first}.",
             fix="Re-train from a checkpoint before the divergence.",
-            tensors=sorted(bad)[:5], count=sum(bad.values()))
+            tensors=sorted(bad)[:5],
+            count=sum(bad.values()),
+        )
