@@ -96,7 +96,7 @@ def main() -> int:
     t_cli = timed(cli, args.runs)
     t_peft = timed([sys.executable, "-c", PEFT_WAY, str(base), str(adapter)], max(2, args.runs // 2))
 
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
     report = check(adapter, base)
     t_lib = in_process(lambda: check(adapter, base), args.runs * 4)

@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 from loraguard.checks.docs import rules_markdown
+from loraguard.probe.rules import all_rules
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
 
 def main() -> int:
-    text = rules_markdown()
+    text = rules_markdown(all_rules())
     if "--check" in sys.argv:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != text:

@@ -108,14 +108,14 @@ def test_claimed_base_when_no_base_is_given(tree: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("executor", ["serial", "thread", "process"])
 def test_a_cell_that_raises_becomes_an_error_row(tree: dict[str, Path], monkeypatch, executor: str) -> None:
-    real = loraguard.checker.check
+    real = loraguard.checks.checker.check
 
     def flaky(adapter, base=None, **kw):
         if "nan" in str(adapter):
             raise RuntimeError("boom\nsecond line")
         return real(adapter, base, **kw)
 
-    monkeypatch.setattr("loraguard.checker.check", flaky)
+    monkeypatch.setattr("loraguard.checks.checker.check", flaky)
     monkeypatch.setenv("LORAGUARD_MP_START", "fork")  # the patched function must reach the workers
     paths = [tree["healthy"], tree["nan"], tree["wide"]] * 3
     result = run_matrix(paths, [str(tree["base"])], jobs=2, executor=executor, discover=False)
@@ -125,7 +125,7 @@ def test_a_cell_that_raises_becomes_an_error_row(tree: dict[str, Path], monkeypa
 
 
 def test_a_worker_that_dies_fails_only_its_cell(tree: dict[str, Path], monkeypatch) -> None:
-    real = loraguard.checker.check
+    real = loraguard.checks.checker.check
     parent = os.getpid()
 
     def killer(adapter, base=None, **kw):
@@ -133,7 +133,7 @@ def test_a_worker_that_dies_fails_only_its_cell(tree: dict[str, Path], monkeypat
             os._exit(3)  # a segfault-like death of the worker process
         return real(adapter, base, **kw)
 
-    monkeypatch.setattr("loraguard.checker.check", killer)
+    monkeypatch.setattr("loraguard.checks.checker.check", killer)
     monkeypatch.setenv("LORAGUARD_MP_START", "fork")
     paths = [tree["healthy"], tree["nan"], tree["wide"], tree["healthy"]]
     result = run_matrix(paths, [str(tree["base"])], jobs=2, executor="process", discover=False)
@@ -153,13 +153,13 @@ def test_engine_columns_with_and_without_engine_profiles(tree: dict[str, Path], 
     assert result.rows[0].verdict == "pass" and result.rows[0].engines == (("vllm", "n/a"),)
     assert not result.engines_available
 
-    real = loraguard.checker.check
+    real = loraguard.checks.checker.check
 
     def old_check(adapter, base=None, *, scan_values=True):  # a check() without the engines= parameter
         return real(adapter, base, scan_values=scan_values)
 
     monkeypatch.setattr(matrix_run, "_engine_verdicts", lambda: lambda report: {"vllm": "ok"})
-    monkeypatch.setattr("loraguard.checker.check", old_check)
+    monkeypatch.setattr("loraguard.checks.checker.check", old_check)
     row = run_matrix([tree["healthy"]], [str(tree["base"])], engines=["vllm"]).rows[0]
     assert row.verdict == "pass" and row.engines == (("vllm", "ok"),)
 

@@ -11,12 +11,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "check"]
 
 if TYPE_CHECKING:
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
 
 def __getattr__(name: str) -> Any:
     if name == "check":
-        from loraguard.checker import check
+        from loraguard.checks.checker import check
 
         return check
     raise AttributeError(f"module 'loraguard' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loraguard.checker import check
+from loraguard.checks.checker import check
 
 # adapter -> (base folder under base-configs or None, categories that must be reported, verdict)
 EXPECTED = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loraguard.checker import check
+from loraguard.checks.checker import check
 from loraguard.demo.faults import ALL, FAULTS, HEALTHY
 from loraguard.findings import Severity
 

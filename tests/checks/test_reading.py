@@ -13,7 +13,7 @@ import pytest
 
 from loraguard.adapter.reader import read_adapter
 from loraguard.adapter.torch_pickle import scan_torch_pickle
-from loraguard.checker import check
+from loraguard.checks.checker import check
 from loraguard.errors import AdapterFormatError
 
 

@@ -16,20 +16,14 @@ from typing import Any
 
 import pytest
 
-from loraguard.checker import check
-from loraguard.checks.registry import CATEGORIES, RULES, all_rules
+from loraguard.checks.checker import check, engine_findings
+from loraguard.checks.report import CheckReport
 from loraguard.cli.app import main
-from loraguard.engines import (
-    ENGINES,
-    PROFILES,
-    EngineOptions,
-    engine_findings,
-    engine_verdicts,
-    normalize_engines,
-)
+from loraguard.codes import CATEGORIES, RULES
+from loraguard.engines import ENGINES, PROFILES, EngineOptions, engine_verdicts, normalize_engines
 from loraguard.errors import InputError
 from loraguard.findings import Finding, Severity, verdict_of
-from loraguard.report.model import CheckReport
+from loraguard.probe.rules import all_rules
 
 SERVING = ("vllm", "sglang", "lorax")
 SILENT_CODES = {"LG709", "LG710", "LG732", "LG733"}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loraguard.checks.registry import CATEGORIES, RULES, all_rules
+from loraguard.codes import CATEGORIES, RULES
 from loraguard.errors import DataFormatError, InputError
 from loraguard.findings import Severity
 from loraguard.probe import (
@@ -21,7 +21,7 @@ from loraguard.probe import (
     differential,
     sample_rows,
 )
-from loraguard.probe.rules import run_rules
+from loraguard.probe.rules import all_rules, run_rules
 
 SPREAD = np.linspace(0.05, 0.95, 16)
 HEALTHY_EFFECT = Effect(mean_kl=0.8, max_logit_diff=5.0, max_prob_diff=0.4, mean_prob_diff=0.1, rows=16)
@@ -79,7 +79,7 @@ def test_probe_rules_are_registered_documented_and_separate() -> None:
 
 
 def test_check_never_runs_probe_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import loraguard.checker as checker
+    import loraguard.checks.checker as checker
 
     seen: list[str] = []
     real = checker.select_rules
@@ -197,9 +197,9 @@ def test_thresholds_are_configurable() -> None:
 
 
 def test_report_json_schema_without_nan() -> None:
+    from loraguard.checks.report import CheckReport
     from loraguard.findings import sort_findings, verdict_of
     from loraguard.probe import ProbeReport
-    from loraguard.report.model import CheckReport
 
     values = SPREAD.copy()
     values[0] = np.nan

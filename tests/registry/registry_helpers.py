@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loraguard.checks.report import CheckReport
 from loraguard.findings import Finding, Severity, verdict_of
-from loraguard.report.model import CheckReport
 
 
 def make_report(*codes: str, task: str = "SEQ_CLS") -> CheckReport:

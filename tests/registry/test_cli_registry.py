@@ -1,5 +1,5 @@
 """`loraguard registry ...`: exit codes, messages, JSON, and no traceback on bad input (check injected via
-monkeypatch of `loraguard.checker.check`, which `Registry.add` looks up when it runs)."""
+monkeypatch of `loraguard.checks.checker.check`, which `Registry.add` looks up when it runs)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ RunCli = Callable[[Sequence[str]], tuple[int, str, str]]
 @pytest.fixture
 def cli(run_cli: RunCli, url: str, monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """`cli([...])` runs `loraguard registry ...` on the test's registry with a passing check."""
-    monkeypatch.setattr("loraguard.checker.check", passing)
+    monkeypatch.setattr("loraguard.checks.checker.check", passing)
     return lambda args: run_cli(["registry", *args, "--registry", url])
 
 
@@ -56,7 +56,7 @@ def test_add_list_show_promote_set_traffic_retire(cli: RunCli, adapter: Path, ba
 def test_rejection_prints_verdict_findings_and_hint_and_writes_nothing(
     cli: RunCli, adapter: Path, base: Path, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("loraguard.checker.check", failing)
+    monkeypatch.setattr("loraguard.checks.checker.check", failing)
     code, out, err = cli(["add", "tox", str(adapter), "--base", str(base)])
     assert code == 1 and err == ""
     assert out.startswith("REJECTED (FAIL)") and "LG401" in out and "zero-adapter" in out

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import loraguard
+from loraguard.checks.report import CheckReport, ModuleNorm
 from loraguard.errors import InputError
 from loraguard.findings import Finding, Severity, Verdict
 from loraguard.report.html import badge, esc, table, write_html
 from loraguard.report.html_check import heatmap_grid, render_check_html, write_check_html
 from loraguard.report.html_gate import render_gate_html, write_gate_html
 from loraguard.report.html_predictions import render_predictions_html, write_predictions_html
-from loraguard.report.model import CheckReport, ModuleNorm
 
 EVIL = '<script>alert(1)</script><img src=x onerror=alert(2)>"'
 

@@ -9,6 +9,7 @@ from functools import cached_property
 from loraguard.adapter.keys import AdapterTensor, generic_layer_relative
 from loraguard.adapter.reader import AdapterData
 from loraguard.basemodel.spec import BaseSpec, InferredBase, ModuleShape, layer_index, layer_relative
+from loraguard.checks.shapes import ShapeProblem, tensor_shape_problems
 from loraguard.checks.targets import all_names, is_all_linear, is_head, matches_target
 from loraguard.engines.base import EngineOptions
 
@@ -25,7 +26,10 @@ class Placement:
 
 
 class CheckContext:
-    """Inputs of the rules. Derived views are computed lazily and cached."""
+    """Inputs of the rules. Derived views are computed lazily and cached.
+
+    It is also the `loraguard.engines.base.AdapterView` the serving engines' functions read.
+    """
 
     def __init__(
         self,
@@ -134,10 +138,18 @@ class CheckContext:
         return max(indices) if indices else None
 
     @cached_property
+    def shape_problems(self) -> tuple[ShapeProblem, ...]:
+        """Every tensor dimension that disagrees with the base module it maps to (placement `ok`)."""
+        problems: list[ShapeProblem] = []
+        for t in self.adapter.tensors:
+            placement = self.placements.get(t.module)
+            if placement is not None and placement.status == "ok" and placement.shape is not None:
+                problems.extend(tensor_shape_problems(t, placement.shape))
+        return tuple(problems)
+
+    @cached_property
     def structure_errors(self) -> bool:
         """Tensors that do not fit the given base (set by the shape and layer rules' inputs)."""
-        from loraguard.checks.rules.structure import shape_problems
-
         extra = any(p.status == "extra-layer" for p in self.placements.values())
         # A vocabulary difference alone usually means added tokens on the same base, not another base.
-        return extra or any(p.category == "shape-mismatch" for p in shape_problems(self))
+        return extra or any(p.category == "shape-mismatch" for p in self.shape_problems)

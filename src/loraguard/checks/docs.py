@@ -1,13 +1,18 @@
-"""Generate `docs/rules.md` from the rule registry (so the docs cannot drift from the code)."""
+"""Generate `docs/rules.md` from the rule table (so the docs cannot drift from the code)."""
 
 from __future__ import annotations
 
-from loraguard.checks.registry import CATEGORIES, all_rules
+from collections.abc import Sequence
+from typing import Any
+
+from loraguard.codes import CATEGORIES, Rule
 
 
-def rules_markdown() -> str:
-    """The whole rules page: a table of every rule, then each rule's documentation."""
-    rules = all_rules()
+def rules_markdown(rules: Sequence[Rule[Any]]) -> str:
+    """The whole rules page: a table of `rules`, then each rule's documentation.
+
+    docs/rules.md documents every rule: `rules_markdown(loraguard.probe.rules.all_rules())`.
+    """
     lines = [
         "# loraguard rules",
         "",

@@ -60,7 +60,7 @@ def check_command(
         None, "--html", help="Also write a self-contained HTML report (findings and a weight-norm heatmap) here."
     ),
 ) -> int:
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
     from loraguard.report.render import render_markdown, render_text
 
     report = check(

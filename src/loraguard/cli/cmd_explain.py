@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
 
 
 def explain(code: str | None = typer.Argument(None, help="Rule code, e.g. LG301. Omit to list every rule.")) -> int:
-    from loraguard.checks.registry import RULES, all_rules
+    from loraguard.codes import RULES
+    from loraguard.probe.rules import all_rules
 
     rules = all_rules()
     if code is None:

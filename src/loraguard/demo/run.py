@@ -58,7 +58,7 @@ def prepare_folder(out: Path) -> Path:
 
 def run_check_demo(out: Path, *, all_cases: bool = False, say: Callable[[str], None] = print) -> list[DemoRow]:
     """Build the demo adapters under `out` and check each against its base."""
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
     from loraguard.demo.faults import ALL, build_all, case_named
     from loraguard.demo.faults_bases import quiet
     from loraguard.findings import Severity

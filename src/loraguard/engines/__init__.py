@@ -8,31 +8,27 @@ torch: everything is read from the config, the safetensors header and the base's
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from loraguard.engines import lorax, sglang, vllm
-from loraguard.engines.base import EngineOptions, EngineProfile, Issue, Limit
+from loraguard.engines.base import AdapterView, EngineOptions, EngineProfile, Issue, Limit
 from loraguard.errors import InputError
-
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
-    from loraguard.findings import Finding
-    from loraguard.report.model import CheckReport
+from loraguard.findings import Finding
 
 __all__ = [
     "DEFAULT_ENGINES",
     "ENGINES",
     "PROFILES",
+    "AdapterView",
+    "CheckedForEngines",
     "EngineName",
     "EngineOptions",
     "EngineProfile",
     "EngineVerdict",
     "Issue",
     "Limit",
-    "engine_findings",
     "engine_verdicts",
     "normalize_engines",
 ]
@@ -68,19 +64,17 @@ def normalize_engines(engines: str | Iterable[str] | None) -> tuple[str, ...]:
     return names or DEFAULT_ENGINES
 
 
-def engine_findings(
-    ctx: CheckContext, engines: str | Iterable[str], options: EngineOptions | None = None
-) -> list[Finding]:
-    """The LG7xx findings for `engines` on an existing context (the context itself is left unchanged)."""
-    from loraguard.checks.registry import select_rules
+class CheckedForEngines(Protocol):
+    """What `engine_verdicts` reads of a check's result (`loraguard.checks.report.CheckReport` is one)."""
 
-    view = copy.copy(ctx)
-    view.engines = normalize_engines(engines)
-    view.engine_options = options if options is not None else EngineOptions()
-    return [finding for r in select_rules(["LG7"]) for finding in r.func(view)]
+    @property
+    def engines(self) -> tuple[str, ...]: ...
+
+    @property
+    def errors(self) -> tuple[Finding, ...]: ...
 
 
-def engine_verdicts(report: CheckReport) -> dict[str, EngineVerdict]:
+def engine_verdicts(report: CheckedForEngines) -> dict[str, EngineVerdict]:
     """Per serving engine checked (`report.engines` minus `peft`): `refused`, `silent-noop` or `ok`.
 
     Only the engine's own error findings count (the resolver warning LG711 does not); combine with

@@ -2,19 +2,22 @@
 
 A profile states which engine version it describes and where each limit comes from (the engine's
 source file or issue, as collected in `field-anchors.md` section B). The small functions of each
-engine module (`vllm.py`, `sglang.py`, `lorax.py`) read a `CheckContext` and return `Issue`s;
-the LG7xx rules of `loraguard.checks.rules.engines` turn them into findings.
+engine module (`vllm.py`, `sglang.py`, `lorax.py`) read an `AdapterView` and return `Issue`s;
+the LG7xx rules of `loraguard.checks.rules.engines` hand them the static check's `CheckContext`
+(which is an `AdapterView`) and turn the issues into findings. Engines import nothing from the check.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
+from loraguard.adapter.config import AdapterConfig
+from loraguard.adapter.keys import AdapterTensor
+from loraguard.adapter.reader import AdapterData
+from loraguard.basemodel.spec import BaseSpec
 
 PACKED_MODULES: Mapping[str, str] = {
     "q_proj": "qkv_proj",
@@ -25,6 +28,80 @@ PACKED_MODULES: Mapping[str, str] = {
 }
 """How vLLM and SGLang pack the HF projections of Llama-like models (vLLM `packed_modules_mapping`,
 SGLang `get_normalized_target_modules`). An adapter on only some parts (q and v) still loads."""
+
+
+class PlacementView(Protocol):
+    """Where an adapted module lands on the base (`loraguard.checks.context.Placement`)."""
+
+    @property
+    def status(self) -> str:
+        """`ok`, `container`, `extra-layer` or `unmapped`."""
+        ...
+
+    @property
+    def suggestion(self) -> str | None:
+        """For `unmapped`: the base module it would be under another prefix."""
+        ...
+
+
+class ShapeProblemView(Protocol):
+    """A tensor dimension that disagrees with its base module (`loraguard.checks.shapes.ShapeProblem`)."""
+
+    @property
+    def category(self) -> str:
+        """`shape-mismatch` or `vocab-mismatch`."""
+        ...
+
+    @property
+    def module(self) -> str: ...
+
+    @property
+    def expected(self) -> int: ...
+
+    @property
+    def actual(self) -> int: ...
+
+
+class AdapterView(Protocol):
+    """What an engine function reads: the adapter, the base it is checked against and how its modules
+    land there. The static check's `CheckContext` is one; engines never build or import it."""
+
+    @property
+    def adapter(self) -> AdapterData: ...
+
+    @property
+    def config(self) -> AdapterConfig | None: ...
+
+    @property
+    def base(self) -> BaseSpec | None: ...
+
+    @property
+    def base_given(self) -> bool: ...
+
+    @property
+    def claimed(self) -> BaseSpec | None:
+        """The base the config claims, resolved offline (None when it cannot be)."""
+        ...
+
+    @property
+    def lora(self) -> tuple[AdapterTensor, ...]:
+        """The LoRA tensors (full weights saved with modules_to_save excluded)."""
+        ...
+
+    @property
+    def by_module(self) -> Mapping[str, Mapping[str, AdapterTensor]]:
+        """Module -> {part: tensor} for LoRA tensors."""
+        ...
+
+    @property
+    def placements(self) -> Mapping[str, PlacementView]:
+        """Where each adapted module lands on the base (empty without a base)."""
+        ...
+
+    @property
+    def shape_problems(self) -> Sequence[ShapeProblemView]:
+        """Tensor dimensions that disagree with the base module they land on."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +183,7 @@ def leaf(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
 
-def lora_modules(ctx: CheckContext) -> dict[str, str]:
+def lora_modules(ctx: AdapterView) -> dict[str, str]:
     """Module path -> last component, for every module carrying LoRA tensors."""
     return {m: leaf(m) for m in sorted(ctx.by_module)}
 
@@ -120,7 +197,7 @@ def describe_modules(modules: Iterable[str], limit: int = 3) -> str:
     return f"{len(listed)} module(s): {counts} (e.g. {examples})"
 
 
-def config_max_rank(ctx: CheckContext) -> int | None:
+def config_max_rank(ctx: AdapterView) -> int | None:
     """The largest rank the config declares (`r` and `rank_pattern` values), as engines read it."""
     cfg = ctx.config
     if cfg is None or cfg.r is None:
@@ -128,13 +205,13 @@ def config_max_rank(ctx: CheckContext) -> int | None:
     return max([cfg.r, *cfg.rank_pattern.values()])
 
 
-def uses_dora(ctx: CheckContext) -> bool:
+def uses_dora(ctx: AdapterView) -> bool:
     cfg = ctx.config
     declared = bool(cfg is not None and cfg.raw.get("use_dora"))
     return declared or any(t.part == "lora_magnitude_vector" for t in ctx.lora)
 
 
-def applied_modules(ctx: CheckContext) -> dict[str, str]:
+def applied_modules(ctx: AdapterView) -> dict[str, str]:
     """LoRA modules that land on a module of the base (placement `ok`), with their last component."""
     return {m: leaf(m) for m, p in ctx.placements.items() if p.status == "ok" and m in ctx.by_module}
 

@@ -11,12 +11,16 @@ base rules (LG501, LG502) report that case.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from loraguard.engines.base import EngineOptions, EngineProfile, Issue, Limit, lora_modules, module_evidence
-
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
+from loraguard.engines.base import (
+    AdapterView,
+    EngineOptions,
+    EngineProfile,
+    Issue,
+    Limit,
+    lora_modules,
+    module_evidence,
+)
 
 _LLAMA = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 SUPPORTED_MODULES: Mapping[str, tuple[str, ...]] = {
@@ -65,7 +69,7 @@ PROFILE = EngineProfile(
 )
 
 
-def architecture(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def architecture(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     cfg, base, claimed = ctx.config, ctx.base, ctx.claimed
     if cfg is None or base is None or claimed is None or not ctx.base_given:
         return []  # LoRAX "assumes they are compatible" when it cannot read the claimed config
@@ -85,11 +89,11 @@ def architecture(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def supported_modules(ctx: CheckContext) -> tuple[str, ...] | None:
+def supported_modules(ctx: AdapterView) -> tuple[str, ...] | None:
     return SUPPORTED_MODULES.get(ctx.base.model_type) if ctx.base is not None else None
 
 
-def ignored_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def ignored_modules(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     supported = supported_modules(ctx)
     if ctx.base is None or supported is None:
         return []
@@ -110,7 +114,7 @@ def ignored_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def unused_weights(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def unused_weights(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if ctx.base is None:
         return []
     supported = supported_modules(ctx)

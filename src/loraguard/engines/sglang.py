@@ -10,10 +10,10 @@ not a problem there (unlike vLLM and LoRAX); that reading of the code was not ve
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from loraguard.engines.base import (
     PACKED_MODULES,
+    AdapterView,
     EngineOptions,
     EngineProfile,
     Issue,
@@ -23,9 +23,6 @@ from loraguard.engines.base import (
     lora_modules,
     uses_dora,
 )
-
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
 
 ADDED_TOKENS_FILE = "added_tokens.json"
 _MANAGER = "python/sglang/srt/lora/lora_manager.py"
@@ -62,11 +59,11 @@ PROFILE = EngineProfile(
 )
 
 
-def _failed(ctx: CheckContext, text: str) -> str:
+def _failed(ctx: AdapterView, text: str) -> str:
     return PROFILE.refuses(f"`Failed to load {ctx.adapter.name} because {text}`")
 
 
-def dora(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def dora(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if not uses_dora(ctx):
         return []
     return [
@@ -79,7 +76,7 @@ def dora(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def added_tokens(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def added_tokens(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     vocab = ctx.base.vocab_size if ctx.base is not None else None
     detail = _added_tokens_file(ctx, vocab) or _bigger_embeddings(ctx)
     if detail is None:
@@ -96,7 +93,7 @@ def added_tokens(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def _added_tokens_file(ctx: CheckContext, vocab: int | None) -> tuple[str, dict[str, object]] | None:
+def _added_tokens_file(ctx: AdapterView, vocab: int | None) -> tuple[str, dict[str, object]] | None:
     folder = ctx.adapter.folder
     path = folder / ADDED_TOKENS_FILE if folder is not None else None
     if path is None or not path.is_file():
@@ -118,10 +115,8 @@ def _added_tokens_file(ctx: CheckContext, vocab: int | None) -> tuple[str, dict[
     )
 
 
-def _bigger_embeddings(ctx: CheckContext) -> tuple[str, dict[str, object]] | None:
-    from loraguard.checks.rules.structure import shape_problems  # lazy: rules import the context
-
-    bigger = [p for p in shape_problems(ctx) if p.category == "vocab-mismatch" and p.actual > p.expected]
+def _bigger_embeddings(ctx: AdapterView) -> tuple[str, dict[str, object]] | None:
+    bigger = [p for p in ctx.shape_problems if p.category == "vocab-mismatch" and p.actual > p.expected]
     if not bigger:
         return None
     rows = max(p.actual for p in bigger)
@@ -133,7 +128,7 @@ def _bigger_embeddings(ctx: CheckContext) -> tuple[str, dict[str, object]] | Non
     )
 
 
-def rank(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def rank(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     limit = options.max_lora_rank
     declared = config_max_rank(ctx)
     if limit is None or declared is None or declared <= limit:
@@ -158,14 +153,14 @@ def normalized(name: str) -> str:
     return PACKED_MODULES.get(last, last)
 
 
-def adapter_targets(ctx: CheckContext) -> set[str]:
+def adapter_targets(ctx: AdapterView) -> set[str]:
     """What SGLang reads as the adapter's targets: the config list, else the modules with tensors."""
     targets = ctx.config.target_modules if ctx.config is not None else None
     names = targets if isinstance(targets, list) else list(lora_modules(ctx).values())
     return {normalized(n) for n in names}
 
 
-def target_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def target_modules(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if not options.restricts_targets or options.lora_target_modules is None:
         return []
     allowed = {normalized(t) for t in options.lora_target_modules}

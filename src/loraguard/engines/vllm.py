@@ -8,10 +8,9 @@ Read from vLLM `main` (2026) as collected in field-anchors.md B.1/B.2: `vllm/lor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from loraguard.engines.base import (
     PACKED_MODULES,
+    AdapterView,
     EngineOptions,
     EngineProfile,
     Issue,
@@ -23,9 +22,6 @@ from loraguard.engines.base import (
     module_evidence,
     uses_dora,
 )
-
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
 
 SUPPORTED_INITS = ("gaussian", "eva", "orthogonal", "mica", "lora_ga")
 """`init_lora_weights` strings vLLM accepts (`PEFTHelper._init_is_supported`): they only set the
@@ -113,7 +109,7 @@ PROFILE = EngineProfile(
 _MERGE = "Merge the adapter into the base (PEFT `merge_and_unload`) and serve the merged model"
 
 
-def dora(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def dora(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if not uses_dora(ctx):
         return []
     return [
@@ -125,7 +121,7 @@ def dora(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def bias(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def bias(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     cfg = ctx.config
     if cfg is None:
         return []
@@ -147,7 +143,7 @@ def bias(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def modules_to_save(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def modules_to_save(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     cfg = ctx.config
     unsupported = [m for m in (cfg.modules_to_save if cfg else []) if m not in CLASSIFIER_HEADS]
     if not unsupported:
@@ -166,7 +162,7 @@ def modules_to_save(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def init_weights(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def init_weights(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     init = ctx.config.raw.get("init_lora_weights") if ctx.config else None
     if not isinstance(init, str) or init.lower() in SUPPORTED_INITS:
         return []
@@ -184,7 +180,7 @@ def init_weights(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def rank(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def rank(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     issues: list[Issue] = []
     given = options.max_lora_rank
     legal = PROFILE.legal_max_lora_ranks
@@ -218,7 +214,7 @@ def _next_legal(rank: int) -> str:
     return str(bigger[0]) if bigger else f"{PROFILE.legal_max_lora_ranks[-1]} (the maximum; too small)"
 
 
-def config_fields(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def config_fields(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     cfg = ctx.config
     if cfg is None or not cfg.is_lora:
         return []
@@ -241,17 +237,17 @@ def config_fields(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def expected_leaves(ctx: CheckContext) -> set[str]:
+def expected_leaves(ctx: AdapterView) -> set[str]:
     """Last name components vLLM expects: the base's adaptable modules, packed parts included."""
     return {leaf(n) for n in ctx.base.modules} if ctx.base is not None else set()
 
 
-def _unexpected(ctx: CheckContext) -> dict[str, str]:
+def _unexpected(ctx: AdapterView) -> dict[str, str]:
     expected = expected_leaves(ctx)
     return {m: last for m, last in lora_modules(ctx).items() if last not in expected} if expected else {}
 
 
-def unexpected_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def unexpected_modules(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     bad = _unexpected(ctx)
     if not bad:
         return []
@@ -269,7 +265,7 @@ def unexpected_modules(ctx: CheckContext, options: EngineOptions) -> list[Issue]
     ]
 
 
-def embedding_vocab(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def embedding_vocab(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if ctx.base is None:
         return []
     vocab = ctx.base.vocab_size
@@ -294,7 +290,7 @@ def embedding_vocab(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
     ]
 
 
-def prefix_noop(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def prefix_noop(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if ctx.base is None or _unexpected(ctx):
         return []  # a refused adapter is not served at all (LG707)
     modules = lora_modules(ctx)
@@ -333,7 +329,7 @@ def vllm_name(module: str) -> str:
     return f"{head}.{packed}" if head else packed
 
 
-def target_modules_noop(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def target_modules_noop(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     if not options.restricts_targets or options.lora_target_modules is None or _unexpected(ctx):
         return []
     targets = options.lora_target_modules
@@ -362,7 +358,7 @@ def target_modules_noop(ctx: CheckContext, options: EngineOptions) -> list[Issue
     ]
 
 
-def resolver_name(ctx: CheckContext, options: EngineOptions) -> list[Issue]:
+def resolver_name(ctx: AdapterView, options: EngineOptions) -> list[Issue]:
     cfg = ctx.config
     if ctx.base is None or not ctx.base_given or cfg is None:
         return []

@@ -117,7 +117,7 @@ def check_cell(cell: Cell) -> MatrixRow:
     started = time.perf_counter()
     base_label = cell.base if cell.base is not None else "(claimed)"
     try:
-        from loraguard.checker import check
+        from loraguard.checks.checker import check
 
         report = None
         verdicts = _engine_verdicts() if cell.engines else None
@@ -307,5 +307,5 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         method = "spawn"
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["loraguard.checker", "loraguard.matrix.run"])
+        ctx.set_forkserver_preload(["loraguard.checks.checker", "loraguard.matrix.run"])
     return ctx

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loraguard.checks.report import CheckReport
 from loraguard.findings import Finding, FindingsView, Severity, Verdict
 from loraguard.probe.context import BatchCheck, Effect, PredictionStats, ProbeContext
-from loraguard.report.model import CheckReport
 
 __all__ = ["BLAME_ADAPTER", "BLAME_BASE_OR_PROMPT", "PROBE_SCHEMA", "ProbeReport", "differential"]
 

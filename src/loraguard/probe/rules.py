@@ -6,25 +6,26 @@ when handed anything but a `ProbeContext`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import cast
+from collections.abc import Callable
+from typing import Any
 
-from loraguard.checks.registry import Rule, rule, select_rules
+import loraguard.checks.rules  # noqa: F401  (registers the static rules, for `all_rules`)
+from loraguard.codes import PROBE_FAMILY, RULES, Rule, by_prefix, rule
 from loraguard.findings import Finding, Severity
 from loraguard.probe.context import ProbeContext
 from loraguard.scoring.parse import DEFAULT_VALUE
 
-__all__ = ["PROBE_PREFIX", "probe_rule", "run_rules"]
-
-PROBE_PREFIX = "LG6"
+__all__ = ["all_rules", "probe_rule", "run_rules"]
 
 ProbeFn = Callable[[ProbeContext], list[Finding]]
 
 
-def probe_rule(code: str, name: str, category: str, severity: Severity, title: str) -> Callable[[ProbeFn], Rule]:
-    """Register a probe rule in the shared registry (for `explain` and docs/rules.md)."""
+def probe_rule(
+    code: str, name: str, category: str, severity: Severity, title: str
+) -> Callable[[ProbeFn], Rule[object]]:
+    """Register a probe rule in the shared rule table (for `explain` and docs/rules.md)."""
 
-    def register(func: ProbeFn) -> Rule:
+    def register(func: ProbeFn) -> Rule[object]:
         @functools.wraps(func)
         def guarded(ctx: object) -> list[Finding]:
             return func(ctx) if isinstance(ctx, ProbeContext) else []
@@ -34,11 +35,16 @@ def probe_rule(code: str, name: str, category: str, severity: Severity, title: s
     return register
 
 
+def all_rules() -> list[Rule[Any]]:
+    """Every rule by code: the static check's (LG1xx-LG5xx, LG7xx) and the probe's LG6xx."""
+    return by_prefix(RULES.values())
+
+
 def run_rules(ctx: ProbeContext) -> list[Finding]:
     """Every LG6xx rule's findings for `ctx`."""
     findings: list[Finding] = []
-    for r in select_rules([PROBE_PREFIX]):
-        findings.extend(cast(Callable[[object], Iterable[Finding]], r.func)(ctx))
+    for r in by_prefix(RULES.values(), [PROBE_FAMILY]):
+        findings.extend(r.func(ctx))
     return findings
 
 

@@ -66,7 +66,7 @@ def probe(
     (`adapter`) or the base, prompt or method (`base-or-prompt`) is the problem. Bad input (rows,
     method, a folder that cannot be loaded) raises `LoraguardError`.
     """
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
     started = time.perf_counter()
     if method not in METHODS:

@@ -118,7 +118,7 @@ class Registry:
         if not files:
             raise InputError(f"{folder}: the folder is empty: nothing to register", path=folder)
         if check_fn is None:
-            from loraguard.checker import check
+            from loraguard.checks.checker import check
 
             check_fn = check
         check_report = check_fn(str(folder), base_norm)

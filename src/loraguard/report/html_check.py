@@ -16,9 +16,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from loraguard.checks.report import CheckReport, ModuleNorm
+from loraguard.engines import engine_verdicts
 from loraguard.findings import Severity
 from loraguard.report.html import Raw, badge, esc, facts, page, section, table, write_html
-from loraguard.report.model import CheckReport, ModuleNorm
 from loraguard.report.svg import HeatCell, heatmap_svg, small_multiples
 
 __all__ = ["heatmap_grid", "render_check_html", "write_check_html"]
@@ -101,14 +102,9 @@ def _summary(report: CheckReport) -> Raw:
         )
     else:
         items.append(("base", "unknown (none given and the claimed base could not be resolved offline)"))
-    served = [e for e in getattr(report, "engines", ()) or () if e != "peft"]
+    served = [e for e in report.engines if e != "peft"]
     if served:
-        try:
-            from loraguard.engines import engine_verdicts
-
-            said: dict[str, str] = dict(engine_verdicts(report))
-        except (ImportError, TypeError):
-            said = {}
+        said: dict[str, str] = dict(engine_verdicts(report))
         items.append(("serving engines", ", ".join(f"{e}: {said.get(e, '?')}" for e in served)))
     fits = ", ".join(i.name for i in report.inferred_bases[:6])
     items.append(("tensors fit", fits or ("no catalog model" if a.get("lora_modules") else None)))

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from loraguard.checks.report import CheckReport
 from loraguard.findings import Finding, Severity, Verdict
-from loraguard.report.model import CheckReport
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _VERDICT = {

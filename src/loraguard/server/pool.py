@@ -68,7 +68,7 @@ def peft_name(ref: str) -> str:
 
 def static_check_errors(folder: Path, base: str) -> list[str]:
     """Error findings of `loraguard.check(folder, base)` as `CODE message` lines."""
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
     report = check(folder, base)
     return [f"{f.code} {f.message}" for f in report.errors]

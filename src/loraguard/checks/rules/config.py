@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from loraguard.adapter.peft_fields import known_lora_fields
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import rule
 from loraguard.checks.targets import all_names, is_all_linear, matches_target, pattern_key
+from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
 
 

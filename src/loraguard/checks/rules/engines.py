@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import Rule, rule
+from loraguard.codes import Rule, rule
 from loraguard.engines import lorax, sglang, vllm
 from loraguard.engines.base import EngineOptions, Issue
 from loraguard.findings import Finding, Severity
@@ -19,7 +19,7 @@ _SILENT = "engine-silent-noop"
 
 
 def _run(
-    r: Rule, engine: str, check: Callable[[CheckContext, EngineOptions], list[Issue]], ctx: CheckContext
+    r: Rule[CheckContext], engine: str, check: Callable[[CheckContext, EngineOptions], list[Issue]], ctx: CheckContext
 ) -> list[Finding]:
     if engine not in ctx.engines:
         return []

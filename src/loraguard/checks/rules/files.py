@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import rule
+from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
 
 

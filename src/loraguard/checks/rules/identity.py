@@ -7,9 +7,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from loraguard.adapter.card import card_base_model
 from loraguard.basemodel.resolve import normalize_model_name, quantization_of
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import rule
+from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
 
 HINT_TOLERANCE = (0.7, 1.45)
@@ -29,11 +30,6 @@ def size_hints(name: str) -> list[float]:
 
 def _claim(ctx: CheckContext) -> str | None:
     return ctx.config.base_model if ctx.config is not None else None
-
-
-def card_base_model(folder: Path | None) -> str | None:
-    """`base_model` from the model card's YAML front matter, if any."""
-    return _card_base_model(folder / "README.md") if folder is not None else None
 
 
 def _is_path(name: str) -> bool:
@@ -256,7 +252,7 @@ def training_provenance(ctx: CheckContext) -> Iterator[Finding]:
     if folder is None or not folder.is_dir():
         return
     found = [label for name, label in _EVIDENCE.items() if (folder / name).is_file()]
-    card_base = _card_base_model(folder / "README.md")
+    card_base = card_base_model(folder)
     if card_base:
         found.insert(0, f"model card base_model {card_base}")
     steps = _trainer_steps(folder / "trainer_state.json")
@@ -271,18 +267,6 @@ def training_provenance(ctx: CheckContext) -> Iterator[Finding]:
         )
     )
     yield training_provenance.finding(message, evidence_found=found, card_base_model=card_base)
-
-
-def _card_base_model(path: Path) -> str | None:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    if not text.startswith("---"):
-        return None
-    front = text.split("---", 2)[1] if text.count("---") >= 2 else ""
-    m = re.search(r"^base_model:\s*(?:\n\s*-\s*)?['\"]?([^'\"\n]+)", front, re.M)
-    return m[1].strip() if m else None
 
 
 def _trainer_steps(path: Path) -> str | None:

@@ -3,84 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
-from loraguard.basemodel.spec import ModuleShape, layer_index, layer_relative
+from loraguard.basemodel.spec import layer_index, layer_relative
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import rule
+from loraguard.checks.shapes import ShapeProblem
+from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
 
-_VOCAB_MODULES = ("lm_head", "embed_tokens", "wte", "word_embeddings", "embed_in", "embed_out", "shared")
 
-
-@dataclass(frozen=True)
-class ShapeProblem:
-    category: str
-    """`shape-mismatch` or `vocab-mismatch`."""
-    module: str
-    part: str
-    dim: str
-    expected: int
-    actual: int
-
-
-def shape_problems(ctx: CheckContext) -> list[ShapeProblem]:
-    """Every tensor dimension that disagrees with the module it maps to (computed once per ctx)."""
-    cached = ctx.__dict__.get("_shape_problems")
-    if cached is not None:
-        return list(cached)
-    problems: list[ShapeProblem] = []
-    for t in ctx.adapter.tensors:
-        placement = ctx.placements.get(t.module)
-        if placement is None or placement.status != "ok" or placement.shape is None:
-            continue
-        problems.extend(_check_tensor(t.module, t.part, t.param, t.shape, placement.shape))
-    ctx.__dict__["_shape_problems"] = problems
-    return problems
-
-
-def _check_tensor(module: str, part: str, param: str, shape: tuple[int, ...], base: ModuleShape) -> list[ShapeProblem]:
-    vocab_like = module.rsplit(".", 1)[-1] in _VOCAB_MODULES
-    checks: list[tuple[str, int, int, bool]] = []  # (dim name, expected, actual, is_vocab)
-    if len(shape) == 0:
-        return []
-    if part == "lora_A" and len(shape) == 2:
-        checks.append(("in_features", base.in_features, shape[1], False))
-    elif part == "lora_B" and param == "weight" and len(shape) == 2:
-        checks.append(("out_features", base.out_features, shape[0], vocab_like and base.kind != "embedding"))
-    elif part in ("lora_magnitude_vector",) or (part == "lora_B" and param == "bias"):
-        checks.append(("out_features", base.out_features, shape[-1], False))
-    elif part == "lora_embedding_A" and len(shape) == 2:
-        checks.append(("num_embeddings", base.in_features, shape[1], True))
-    elif part == "lora_embedding_B" and len(shape) == 2:
-        checks.append(("embedding_dim", base.out_features, shape[0], False))
-    elif part == "full" and param == "weight" and len(shape) == 2:
-        checks.extend(_full_weight_dims(module, shape, base, vocab_like))
-    return [
-        ShapeProblem("vocab-mismatch" if is_vocab else "shape-mismatch", module, part, dim, exp, act)
-        for dim, exp, act, is_vocab in checks
-        if act != exp and act != 0
-    ]
-
-
-def _full_weight_dims(
-    module: str, shape: tuple[int, ...], base: ModuleShape, vocab_like: bool
-) -> list[tuple[str, int, int, bool]]:
-    if base.kind == "embedding":
-        return [
-            ("num_embeddings", base.in_features, shape[0], True),
-            ("embedding_dim", base.out_features, shape[1], False),
-        ]
-    out_dim, in_dim = (shape[1], shape[0]) if base.kind == "conv1d" else (shape[0], shape[1])
-    dims = [("in_features", base.in_features, in_dim, False)]
-    head = module.rsplit(".", 1)[-1] in ("score", "classifier", "out_proj") or module.startswith("classifier")
-    if not head:  # a classification head's label count is chosen at load time (num_labels)
-        dims.append(("out_features", base.out_features, out_dim, vocab_like))
-    return dims
-
-
-def _group(problems: list[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, str, str, int, int], list[str]]:
+def _group(problems: Iterable[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, str, str, int, int], list[str]]:
     grouped: dict[tuple[str, str, str, int, int], list[str]] = defaultdict(list)
     prefixes = ctx.base.layer_prefixes if ctx.base else ()
     for p in problems:
@@ -91,7 +23,7 @@ def _group(problems: list[ShapeProblem], ctx: CheckContext) -> dict[tuple[str, s
 
 def _emit_shapes(ctx: CheckContext, category: str) -> Iterator[Finding]:
     target = shape_mismatch if category == "shape-mismatch" else vocab_mismatch
-    problems = [p for p in shape_problems(ctx) if p.category == category]
+    problems = [p for p in ctx.shape_problems if p.category == category]
     fits = ", ".join(b.name for b in ctx.inferred[:3])
     hint = f" The tensors fit: {fits}." if fits and category == "shape-mismatch" else ""
     for i, ((relative, part, dim, expected, actual), modules) in enumerate(sorted(_group(problems, ctx).items())):
@@ -181,7 +113,7 @@ def layer_coverage_gap(ctx: CheckContext) -> Iterator[Finding]:
 
     How to fix: re-save the adapter, or set layers_to_transform to the layers it really has.
     """
-    if ctx.base is None or ctx.config is None or not ctx.lora or shape_problems(ctx):
+    if ctx.base is None or ctx.config is None or not ctx.lora or ctx.shape_problems:
         return  # with shape errors the adapter is for another base: a coverage gap would mislead
     expected = ctx.targeted_modules()
     present = {m for m, p in ctx.placements.items() if p.status == "ok" and m in ctx.by_module}

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from loraguard.adapter.keys import generic_layer_relative
-from loraguard.report.model import ModuleNorm
-
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
+from loraguard.checks.context import CheckContext
+from loraguard.checks.report import ModuleNorm
 
 
 def module_norms(ctx: CheckContext) -> tuple[ModuleNorm, ...]:

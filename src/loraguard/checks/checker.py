@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from loraguard.adapter.card import card_base_model
 from loraguard.adapter.reader import AdapterData, read_adapter
 from loraguard.basemodel.infer import infer_bases
 from loraguard.basemodel.resolve import normalize_model_name, resolve_base, resolve_claimed_base
 from loraguard.basemodel.spec import BaseSpec, InferredBase
 from loraguard.checks.context import CheckContext
-from loraguard.checks.registry import select_rules
-from loraguard.checks.rules.identity import card_base_model
+from loraguard.checks.norms import module_norms
+from loraguard.checks.report import CheckReport
+from loraguard.checks.rules import select_rules
 from loraguard.engines import EngineOptions, normalize_engines
 from loraguard.errors import LoraguardError
 from loraguard.findings import Finding, sort_findings, verdict_of
-from loraguard.report.model import CheckReport
-from loraguard.report.norms import module_norms
 
-__all__ = ["check"]
+__all__ = ["check", "engine_findings"]
 
 _TASKS = {"CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"}
 
@@ -64,7 +65,7 @@ def check(
     )
     ctx.inferred = _inferred(ctx, spec) if ctx.signature else ()
     findings: list[Finding] = []
-    for rule in select_rules(select, ignore, probe=False):  # LG6xx need a model: `loraguard probe` runs them
+    for rule in select_rules(select, ignore):  # never LG6xx: they need a model, `loraguard probe` runs them
         findings.extend(rule.func(ctx))
     ordered = sort_findings(findings)
     return CheckReport(
@@ -77,6 +78,16 @@ def check(
         module_norms=module_norms(ctx) if norms else (),
         engines=engine_names,
     )
+
+
+def engine_findings(
+    ctx: CheckContext, engines: str | Iterable[str], options: EngineOptions | None = None
+) -> list[Finding]:
+    """The LG7xx findings for `engines` on an existing context (the context itself is left unchanged)."""
+    view = copy.copy(ctx)
+    view.engines = normalize_engines(engines)
+    view.engine_options = options if options is not None else EngineOptions()
+    return [finding for r in select_rules(["LG7"]) for finding in r.func(view)]
 
 
 def _inferred(ctx: CheckContext, spec: BaseSpec | None) -> tuple[InferredBase, ...]:

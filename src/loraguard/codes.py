@@ -3,6 +3,11 @@
 Codes are families by what a rule reads: LG1xx the adapter files, LG2xx its config, LG3xx its
 structure against the base, LG4xx tensor values, LG5xx identity and provenance, LG6xx the dynamic
 probe, LG7xx serving engines. Codes are never reused or renumbered.
+
+Rule modules import this table and register into it with `@rule(...)`; the table imports no rule.
+Whoever needs a set of rules imports the modules that register them: the static check's rules
+(LG1xx-LG5xx, LG7xx) are `loraguard.checks.rules.select_rules()`, every rule (with the probe's
+LG6xx) is `loraguard.probe.rules.all_rules()`.
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from loraguard.findings import Finding, Severity
 
-if TYPE_CHECKING:
-    from loraguard.checks.context import CheckContext
+Ctx = TypeVar("Ctx")
+"""What a rule reads: a `CheckContext` for the static rules, a `ProbeContext` for the probe's."""
 
 CATEGORIES: dict[str, str] = {
     "shape-mismatch": "a tensor does not fit the base module it maps to",
@@ -46,14 +51,15 @@ CATEGORIES: dict[str, str] = {
     "non-finite-output": "probe: NaN or Inf logits or predictions with the adapter",
     "parse-failure": "probe: generated answers no parser stage can read",
 }
+PROBE_FAMILY = "LG6"
+"""The dynamic probe's code family: its rules need a model, so the static check never runs them."""
+
 _CODE = re.compile(r"^LG[1-9]\d\d$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
-CheckFn = Callable[["CheckContext"], Iterable[Finding]]
-
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[Ctx]):
     """A registered check. Its docstring (What it checks / Why it matters / How to fix) is its doc page."""
 
     code: str
@@ -61,7 +67,7 @@ class Rule:
     category: str
     severity: Severity
     title: str
-    func: CheckFn
+    func: Callable[[Ctx], Iterable[Finding]]
 
     @property
     def doc(self) -> str:
@@ -72,13 +78,16 @@ class Rule:
         return Finding(self.code, self.category, severity or self.severity, message, fix, evidence)
 
 
-RULES: dict[str, Rule] = {}
+RULES: dict[str, Rule[Any]] = {}
+"""Every registered rule by code (rules register when their module is imported)."""
 
 
-def rule(code: str, name: str, category: str, severity: Severity, title: str) -> Callable[[CheckFn], Rule]:
+def rule(
+    code: str, name: str, category: str, severity: Severity, title: str
+) -> Callable[[Callable[[Ctx], Iterable[Finding]]], Rule[Ctx]]:
     """Register a check function under a stable code; rejects malformed or duplicate codes."""
 
-    def register(func: CheckFn) -> Rule:
+    def register(func: Callable[[Ctx], Iterable[Finding]]) -> Rule[Ctx]:
         if not _CODE.match(code):
             raise ValueError(f"rule code {code!r} must look like LG123")
         if code in RULES or any(r.name == name for r in RULES.values()):
@@ -92,23 +101,10 @@ def rule(code: str, name: str, category: str, severity: Severity, title: str) ->
     return register
 
 
-def all_rules(*, probe: bool = True) -> list[Rule]:
-    """Every rule, by code (importing the rule modules registers them).
-
-    `probe=False` leaves the LG6xx rules out without importing the probe (the static check's path).
-    """
-    import loraguard.checks.rules  # noqa: F401  (registration side effect)
-
-    if probe:
-        from loraguard.probe import rules as _probe_rules  # noqa: F401  (LG6xx: run by `probe` only)
-    return [RULES[c] for c in sorted(RULES) if probe or not c.startswith("LG6")]
-
-
-def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = (), *, probe: bool = True) -> list[Rule]:
-    """Rules whose code starts with a `select` prefix (all when empty) and no `ignore` prefix."""
+def by_prefix(rules: Iterable[Rule[Ctx]], select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Rule[Ctx]]:
+    """`rules` whose code starts with a `select` prefix (all when empty) and no `ignore` prefix, by code."""
     sel, ign = tuple(select), tuple(ignore)
-    return [
-        r
-        for r in all_rules(probe=probe)
-        if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))
-    ]
+    return sorted(
+        (r for r in rules if (not sel or r.code.startswith(sel)) and not (ign and r.code.startswith(ign))),
+        key=lambda r: r.code,
+    )
