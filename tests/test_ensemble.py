@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 
 from loraguard.ensemble import ensemble, normalised_ranks, parse_weights
 from loraguard.errors import DataFormatError, InputError
-from loraguard.predictions import Predictions, read_labels, read_predictions
+from loraguard.monitor.predictions import Predictions, read_labels, read_predictions
 
 Run = Callable[[Sequence[str]], tuple[int, str, str]]
 RNG = np.random.default_rng(9)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loraguard.errors import InputError
-from loraguard.predictions import Predictions, align
+from loraguard.monitor.predictions import Predictions, align
 
 __all__ = ["METHODS", "Method", "ensemble", "normalised_ranks", "parse_weights"]
 

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from loraguard.errors import DataFormatError
 from loraguard.findings import Verdict
 from loraguard.gate import run_gate
-from loraguard.predictions import Labels, Predictions, read_labels
+from loraguard.monitor.predictions import Labels, Predictions, read_labels
 
 N = 1000
 RNG = np.random.default_rng(10)

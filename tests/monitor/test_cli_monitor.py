@@ -66,7 +66,7 @@ def test_policy_file_changes_the_exit_code(run_cli: Run, tmp_path: Path) -> None
 
 @pytest.mark.shared
 def test_segments_from_the_jigsaw_file(run_cli: Run, tmp_path: Path, jigsaw_train: Path) -> None:
-    from loraguard.predictions import read_labels
+    from loraguard.monitor.predictions import read_labels
 
     labels = read_labels(jigsaw_train)
     values = np.where(labels.groups == labels.groups[0], 0.0, HEALTHY[: labels.y.size])

@@ -12,7 +12,7 @@ import pytest
 from loraguard.errors import PolicyError
 from loraguard.findings import Severity
 from loraguard.monitor import RULES, evaluate, monitor_values
-from loraguard.policy import GATE_METRICS, MetricThreshold, default_policy, load_policy, policy_from_mapping
+from loraguard.monitor.policy import GATE_METRICS, MetricThreshold, default_policy, load_policy, policy_from_mapping
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 STUCK_60 = np.where(np.arange(1000) < 600, 0.0, np.linspace(0.01, 1, 1000))

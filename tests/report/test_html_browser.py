@@ -108,7 +108,7 @@ def test_check_report_shows_the_heatmap(chromium: str, synthetic, tmp_path: Path
 
 def test_gate_report_shows_histograms(chromium: str, gate_files, tmp_path: Path) -> None:
     from loraguard.gate import run_gate
-    from loraguard.predictions import read_labels, read_predictions
+    from loraguard.monitor.predictions import read_labels, read_predictions
     from loraguard.report.html_gate import write_gate_html
 
     cand, base = read_predictions(gate_files.candidate), read_predictions(gate_files.baseline)

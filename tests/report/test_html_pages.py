@@ -123,7 +123,7 @@ def test_writes_are_atomic_and_replace(tmp_path: Path, synthetic) -> None:
 
 def test_gate_page_with_predictions_and_labels(gate_files) -> None:
     from loraguard.gate import run_gate
-    from loraguard.predictions import read_labels, read_predictions
+    from loraguard.monitor.predictions import read_labels, read_predictions
 
     cand, base = read_predictions(gate_files.candidate), read_predictions(gate_files.baseline)
     labels = read_labels(gate_files.labels)
@@ -141,7 +141,7 @@ def test_gate_page_with_predictions_and_labels(gate_files) -> None:
 
 def test_write_gate_html_needs_a_path(gate_files, tmp_path: Path) -> None:
     from loraguard.gate import run_gate
-    from loraguard.predictions import read_predictions
+    from loraguard.monitor.predictions import read_predictions
 
     cand, base = read_predictions(gate_files.candidate), read_predictions(gate_files.baseline)
     report = run_gate(cand, base)

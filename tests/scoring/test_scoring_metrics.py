@@ -1,4 +1,4 @@
-"""AUC (pooled and per rule), the distribution summary and the degenerate alert."""
+"""AUC (pooled and per rule) and the distribution summary a score run reports (from the monitor's summary)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loraguard.scoring.metrics import auc_report, histogram_lines, is_degenerate, roc_auc, summarize
+from loraguard.monitor import summarize
+from loraguard.scoring.metrics import auc_report, histogram_lines, roc_auc, run_summary
 
 
 def test_roc_auc_matches_sklearn_with_ties() -> None:
@@ -60,25 +61,9 @@ def test_pooled_and_per_rule_differ_on_real_data(jigsaw_train: Path) -> None:
 
 def test_summarize_and_histogram() -> None:
     values = np.array([0.0, 0.05, 0.5, 0.95, 1.0])
-    s = summarize(values)
+    s = run_summary(summarize(values), degenerate=False)
     assert s["n"] == 5 and s["min"] == 0.0 and s["max"] == 1.0
     assert s["mean"] == pytest.approx(0.5)
     assert s["histogram"] == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
-    lines = histogram_lines(values)
+    lines = histogram_lines(s["histogram"])
     assert len(lines) == 10 and lines[0].endswith(" 2") and lines[-1].startswith("[0.9, 1.0]")
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([0.0] * 10, True),  # the case study
-        ([0.3 + 1e-5 * i for i in range(10)], True),  # std < 1e-3
-        ([0.1, 0.9] * 5, True),  # two values only, n >= 8
-        ([0.1, 0.9] * 3, False),  # two values but too few rows to say
-        (list(np.linspace(0, 1, 10)), False),
-        ([0.5, float("nan"), 0.7], True),  # NaN output is broken output
-        ([], False),
-    ],
-)
-def test_is_degenerate(values: list[float], expected: bool) -> None:
-    assert is_degenerate(values) is expected

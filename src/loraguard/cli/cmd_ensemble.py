@@ -56,11 +56,11 @@ def ensemble_command(
 ) -> int:
     from loraguard.ensemble import ensemble, parse_weights
     from loraguard.errors import InputError, OutputExistsError
+    from loraguard.monitor.alerts import evaluate
     from loraguard.monitor.core import monitor_values
+    from loraguard.monitor.policy import default_policy, load_policy
+    from loraguard.monitor.predictions import align_index, read_column, read_predictions, write_predictions
     from loraguard.monitor.render import exit_code, render_json, render_text
-    from loraguard.monitor.rules import evaluate
-    from loraguard.policy import default_policy, load_policy
-    from loraguard.predictions import align_index, read_column, read_predictions, write_predictions
 
     if (group_by is None) != (data is None):
         raise InputError("--group-by and --data go together: --group-by rule --data DATA.csv")

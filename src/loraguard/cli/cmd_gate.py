@@ -55,8 +55,8 @@ def gate_command(
 ) -> int:
     from loraguard.errors import OutputExistsError
     from loraguard.gate import run_gate
-    from loraguard.policy import default_policy, load_policy
-    from loraguard.predictions import read_labels, read_predictions
+    from loraguard.monitor.policy import default_policy, load_policy
+    from loraguard.monitor.predictions import read_labels, read_predictions
 
     if out is not None and out.exists() and not overwrite:
         raise OutputExistsError(f"{out} already exists: pass --overwrite to replace it", path=out)

@@ -47,12 +47,12 @@ def monitor_command(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warning alerts too.")] = False,
 ) -> int:
     from loraguard.errors import InputError
+    from loraguard.monitor.alerts import evaluate
     from loraguard.monitor.core import monitor_values
     from loraguard.monitor.drift import drift_stats
+    from loraguard.monitor.policy import default_policy, load_policy
+    from loraguard.monitor.predictions import align_index, read_column, read_predictions
     from loraguard.monitor.render import exit_code, render_json, render_text
-    from loraguard.monitor.rules import evaluate
-    from loraguard.policy import default_policy, load_policy
-    from loraguard.predictions import align_index, read_column, read_predictions
 
     if segment is not None and group_by_file is None:
         raise InputError("--segment needs --group-by-file DATA.csv (the file holding that column)")

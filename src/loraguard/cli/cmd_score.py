@@ -78,7 +78,7 @@ def _print_run(run: RunReport, *, quiet: bool) -> None:
         f"max {_fmt(s['max'])}  distinct {s['distinct']}"
     )
     if not quiet:
-        for line in histogram_lines(r.probabilities):
+        for line in histogram_lines(s["histogram"]):
             print(f"    {line}")
     if run.auc is not None:
         a = run.auc

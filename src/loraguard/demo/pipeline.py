@@ -51,7 +51,7 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     from loraguard.demo.faults_bases import quiet
     from loraguard.gate import run_gate
     from loraguard.monitor import monitor_values
-    from loraguard.predictions import read_labels, read_predictions
+    from loraguard.monitor.predictions import read_labels, read_predictions
     from loraguard.probe import probe
     from loraguard.scoring.filescore import score_file
 

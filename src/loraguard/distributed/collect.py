@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from loraguard.distributed.worker import BatchInfo, ScorerConfig, decode_info
 from loraguard.errors import DataFormatError, DistributedError, InputError
-from loraguard.monitor import Monitor
+from loraguard.monitor import Monitor, evaluate
 
 __all__ = ["Collected", "build_report", "collect_batches"]
 
@@ -194,7 +194,7 @@ def build_report(
     """Write every output and return the `FileScoreReport` (see the module docstring)."""
     from loraguard.distributed.io import write_prediction_file
     from loraguard.scoring.filescore import FileScoreReport, RunReport
-    from loraguard.scoring.metrics import auc_report, summarize
+    from loraguard.scoring.metrics import auc_report, run_summary
     from loraguard.scoring.output import dump_prompts, write_json
 
     for warning in c.warnings:
@@ -214,15 +214,17 @@ def build_report(
             say(f"Warning: {name or 'base'}: {note}")
         write_prediction_file(path, c.row_ids, result.probabilities, overwrite=overwrite)
         auc = auc_report(c.labels, result.probabilities, c.rules) if c.labels is not None else None
-        alerts = merged_monitor(c.infos, run).alerts()
+        summary = merged_monitor(c.infos, run).summary()
+        alerts = evaluate(summary)
+        degenerate = any(a.rule == "degenerate" for a in alerts)
         runs.append(
             RunReport(
                 adapter=name,
                 adapter_path=adapter_path,
                 output=path,
                 result=result,
-                summary=summarize(result.probabilities),
-                degenerate=any(a.rule == "degenerate" for a in alerts),
+                summary=run_summary(summary, degenerate=degenerate),
+                degenerate=degenerate,
                 auc=auc,
                 alerts=alerts,
             )

@@ -9,7 +9,7 @@ report.verdict, report.to_markdown(), report.to_dict()   # "schema": "loraguard.
 from __future__ import annotations
 
 from loraguard.gate.checks import CheckResult, evaluate_check
-from loraguard.gate.metrics import BootstrapInterval, bootstrap_auc_delta, weighted_auc
+from loraguard.gate.comparison import BootstrapInterval, bootstrap_auc_delta, weighted_auc
 from loraguard.gate.report import SCHEMA, GateReport
 from loraguard.gate.run import run_gate
 

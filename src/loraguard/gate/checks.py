@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from loraguard.policy import MetricThreshold
+from loraguard.monitor.policy import MetricThreshold
 
 __all__ = ["CheckResult", "evaluate_check"]
 

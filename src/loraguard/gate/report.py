@@ -8,10 +8,10 @@ from typing import Any
 
 from loraguard.findings import Severity, Verdict
 from loraguard.gate.checks import CheckResult
-from loraguard.gate.metrics import BootstrapInterval
-from loraguard.monitor.rules import Alert
+from loraguard.gate.comparison import BootstrapInterval
+from loraguard.monitor.alerts import Alert
+from loraguard.monitor.policy import GateSettings
 from loraguard.monitor.summary import MonitorSummary, jsonable
-from loraguard.policy import GateSettings
 
 __all__ = ["SCHEMA", "GateReport"]
 

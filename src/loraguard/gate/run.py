@@ -8,13 +8,21 @@ from typing import Any
 import numpy as np
 
 from loraguard.findings import Severity
-from loraguard.gate import metrics as m
 from loraguard.gate.checks import evaluate_check
+from loraguard.gate.comparison import (
+    auc,
+    auc_by_group,
+    bootstrap_auc_delta,
+    decision_stats,
+    distribution_stats,
+    macro,
+    rank_agreement,
+)
 from loraguard.gate.report import GateReport, count_alerts, verdict_of_checks
-from loraguard.monitor.core import monitor_values
-from loraguard.monitor.rules import evaluate
-from loraguard.policy import GATE_METRICS, Policy, default_policy
-from loraguard.predictions import Labels, Predictions, align
+from loraguard.monitor.alerts import evaluate
+from loraguard.monitor.core import summarize
+from loraguard.monitor.policy import GATE_METRICS, Policy, default_policy
+from loraguard.monitor.predictions import Labels, Predictions, align
 
 __all__ = ["run_gate"]
 
@@ -41,29 +49,29 @@ def run_gate(
         settings = replace(settings, decision_threshold=float(threshold))
     cand, base = align(candidate, baseline)
     c, b = cand.values, base.values
-    cand_mon = monitor_values(c, parsed=cand.parsed)
-    base_mon = monitor_values(b, parsed=base.parsed)
-    alerts = evaluate(cand_mon.summary(), policy)
-    base_alerts = evaluate(base_mon.summary(), policy)
+    cand_summary = summarize(c, parsed=cand.parsed)
+    base_summary = summarize(b, parsed=base.parsed)
+    alerts = evaluate(cand_summary, policy)
+    base_alerts = evaluate(base_summary, policy)
 
     values: dict[str, float | None] = {
         "monitor_errors": count_alerts(alerts, Severity.ERROR),
         "monitor_warnings": count_alerts(alerts, Severity.WARNING),
     }
     base_values: dict[str, float | None] = {}
-    decisions = m.decision_stats(c, b, settings.decision_threshold)
+    decisions = decision_stats(c, b, settings.decision_threshold)
     base_values["positive_rate"] = decisions.pop("positive_rate_baseline")
     values.update(decisions)
-    ranks = m.rank_agreement(c, b, settings.top_k_fraction)
+    ranks = rank_agreement(c, b, settings.top_k_fraction)
     values.update(spearman=ranks["spearman"], top_k_overlap=ranks["top_k_overlap"])
-    values.update(m.distribution_stats(c, b, bins=cand_mon.bins))
+    values.update(distribution_stats(c, b, bins=cand_summary.bins))
 
     per_group: dict[str, dict[str, Any]] = {}
     bootstrap = {}
     if labels is not None:
         lab = labels.aligned_to(cand.row_ids, source=cand.source)
-        values["auc"], base_values["auc"] = m.auc(lab.y, c), m.auc(lab.y, b)
-        ci = m.bootstrap_auc_delta(
+        values["auc"], base_values["auc"] = auc(lab.y, c), auc(lab.y, b)
+        ci = bootstrap_auc_delta(
             lab.y,
             c,
             b,
@@ -75,9 +83,9 @@ def run_gate(
             bootstrap["auc"] = ci
         if lab.groups is not None:
             per_group = _per_group(lab, c, b)
-            values["auc_macro"] = m.macro({k: v["candidate"] for k, v in per_group.items()})
-            base_values["auc_macro"] = m.macro({k: v["baseline"] for k, v in per_group.items()})
-            ci = m.bootstrap_auc_delta(
+            values["auc_macro"] = macro({k: v["candidate"] for k, v in per_group.items()})
+            base_values["auc_macro"] = macro({k: v["baseline"] for k, v in per_group.items()})
+            ci = bootstrap_auc_delta(
                 lab.y,
                 c,
                 b,
@@ -106,8 +114,8 @@ def run_gate(
         checks=checks,
         alerts=alerts,
         baseline_alerts=base_alerts,
-        candidate_summary=cand_mon.summary(),
-        baseline_summary=base_mon.summary(),
+        candidate_summary=cand_summary,
+        baseline_summary=base_summary,
         settings=settings,
         policy={
             **policy.to_dict(),
@@ -121,7 +129,7 @@ def run_gate(
 def _per_group(lab: Labels, c: np.ndarray, b: np.ndarray) -> dict[str, dict[str, Any]]:
     assert lab.groups is not None
     out = {}
-    cand_auc, base_auc = m.auc_by_group(lab.y, c, lab.groups), m.auc_by_group(lab.y, b, lab.groups)
+    cand_auc, base_auc = auc_by_group(lab.y, c, lab.groups), auc_by_group(lab.y, b, lab.groups)
     for name in cand_auc:
         rows = lab.groups == name
         out[name] = {

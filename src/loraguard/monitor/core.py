@@ -23,20 +23,17 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from loraguard.errors import InputError
+from loraguard.monitor.alerts import Alert, RulePolicy, evaluate
+from loraguard.monitor.drift import ReferenceLike
 from loraguard.monitor.summary import MonitorSummary
 
-if TYPE_CHECKING:
-    from loraguard.monitor.drift import ReferenceLike
-    from loraguard.monitor.rules import Alert
-    from loraguard.policy import Policy
-
-__all__ = ["OTHER_SEGMENT", "STATE_SCHEMA", "Monitor", "monitor_values"]
+__all__ = ["OTHER_SEGMENT", "STATE_SCHEMA", "Monitor", "monitor_values", "summarize"]
 
 OTHER_SEGMENT = "(other)"
 STATE_SCHEMA = "loraguard.monitor-state/1"
@@ -254,12 +251,10 @@ class Monitor:
             segments_capped=self._segments_capped,
         )
 
-    def alerts(self, policy: Policy | None = None, reference: ReferenceLike | None = None) -> tuple[Alert, ...]:
+    def alerts(self, policy: RulePolicy | None = None, reference: ReferenceLike | None = None) -> tuple[Alert, ...]:
         """Alerts for the current state under `policy` (defaults when None). With `reference`
         (values, a `Monitor` or a `MonitorSummary`) the `drift` rule runs too, with KS computed
         from the histograms (see `loraguard.monitor.drift`)."""
-        from loraguard.monitor.rules import evaluate
-
         return evaluate(self.summary(), policy, reference=reference)
 
     def to_state(self) -> dict[str, Any]:
@@ -358,3 +353,18 @@ def monitor_values(
             segments=None if s is None else s[start:stop],
         )
     return mon
+
+
+def summarize(
+    values: ArrayLike,
+    *,
+    parsed: ArrayLike | None = None,
+    segments: ArrayLike | None = None,
+    bins: int = 20,
+) -> MonitorSummary:
+    """The `MonitorSummary` of a finished array: the streaming calculation, run over the whole array.
+
+    What `score`, `probe`, `gate` and `ensemble` summarise their predictions with, so a finished run
+    and a live stream of the same values give the same numbers and fire the same rules.
+    """
+    return monitor_values(values, parsed=parsed, segments=segments, bins=bins).summary()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +23,10 @@ import numpy.typing as npt
 from loraguard.errors import InputError
 from loraguard.monitor.summary import MonitorSummary
 
-if TYPE_CHECKING:
-    from loraguard.monitor.core import Monitor
-
 __all__ = [
     "DriftStats",
     "ReferenceLike",
+    "SummarySource",
     "drift_stats",
     "histogram",
     "js_distance",
@@ -37,7 +35,16 @@ __all__ = [
     "psi_band",
 ]
 
-ReferenceLike: TypeAlias = "Monitor | MonitorSummary | npt.NDArray[np.float64] | Sequence[float]"
+
+class SummarySource(Protocol):
+    """Anything with a `summary()`, such as a `Monitor`."""
+
+    def summary(self) -> MonitorSummary:
+        """The current statistics."""
+        ...
+
+
+ReferenceLike: TypeAlias = "SummarySource | MonitorSummary | npt.NDArray[np.float64] | Sequence[float]"
 PSI_FLOOR = 1e-4
 
 

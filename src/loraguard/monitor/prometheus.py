@@ -25,7 +25,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from loraguard.errors import MissingExtraError
-from loraguard.monitor.rules import Alert
+from loraguard.monitor.alerts import Alert
 from loraguard.monitor.summary import MonitorSummary
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from loraguard.findings import Severity, Verdict
+from loraguard.monitor.alerts import Alert
 from loraguard.monitor.drift import DriftStats
-from loraguard.monitor.rules import Alert
 from loraguard.monitor.summary import MonitorSummary, jsonable
 
 __all__ = ["exit_code", "render_json", "render_text", "verdict"]

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from loraguard.errors import InputError
+
 SCHEMA = "loraguard.monitor/1"
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -60,6 +62,16 @@ class MonitorSummary:
     def bins(self) -> int:
         """Number of bins of the coarse histogram."""
         return len(self.histogram)
+
+    def rebinned(self, bins: int) -> tuple[int, ...]:
+        """Counts over `bins` equal-width bins on [0, 1], summed from the fine histogram.
+
+        `bins` must divide the fine histogram's length (1,000 by default: 10, 20, 50, 100... bins).
+        """
+        fine = np.asarray(self.fine_histogram, dtype=np.int64)
+        if bins < 1 or fine.size % bins:
+            raise InputError(f"{bins} bins do not divide the fine histogram's {fine.size} bins")
+        return tuple(int(c) for c in fine.reshape(bins, -1).sum(axis=1))
 
     @property
     def parse_success_share(self) -> float | None:

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from loraguard.scoring.metrics import DEGENERATE_MAX_DISTINCT, DEGENERATE_MIN_ROWS, DEGENERATE_STD
+from loraguard.monitor.alerts import RULES, degenerate_reason, has_no_positives, is_low_spread, is_skewed
+from loraguard.monitor.core import summarize
+from loraguard.monitor.summary import MonitorSummary
 
-__all__ = ["BatchCheck", "Effect", "PredictionStats", "ProbeContext", "ProbeThresholds", "Side", "degenerate_reason"]
+__all__ = ["BatchCheck", "Effect", "PredictionStats", "ProbeContext", "ProbeThresholds", "Side"]
 
-DISTINCT_DECIMALS = 6
-"""Predictions are rounded to 1e-6 before counting distinct values (as `loraguard score` does)."""
+_DEGENERATE = RULES["degenerate"].thresholds
+"""LG602 uses the monitor's `degenerate` thresholds (std, distinct values, rows)..."""
+DEGENERATE_STD_MIN_ROWS = 2
+"""...except that the std test needs only 2 rows (the monitor's needs `min_samples`, 8)."""
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -37,10 +42,10 @@ class ProbeThresholds:
     """...and max |logit difference| below this: the adapter changes nothing."""
     small_effect_prob: float = 1e-3
     """LG607: max |ΔP(Yes)| below this (and not LG601): the adapter does not move the answer."""
-    degenerate_std: float = DEGENERATE_STD
+    degenerate_std: float = _DEGENERATE["std_below"]
     """LG602: std of the predictions below this (at least 2 rows)..."""
-    degenerate_min_rows: int = DEGENERATE_MIN_ROWS
-    degenerate_max_distinct: int = DEGENERATE_MAX_DISTINCT
+    degenerate_min_rows: int = int(_DEGENERATE["min_samples"])
+    degenerate_max_distinct: int = int(_DEGENERATE["distinct_at_most"])
     """...or at most this many distinct values over at least `degenerate_min_rows` rows."""
     low_spread_std: float = 0.05
     """LG603 (a hint): std below this, mean outside `low_spread_mean`, or max below `low_spread_max`."""
@@ -59,7 +64,7 @@ class ProbeThresholds:
 
 @dataclass(frozen=True)
 class PredictionStats:
-    """Summary of one side's predictions (over the finite values)."""
+    """Summary of one side's predictions (over the finite values): the probe's view of a `MonitorSummary`."""
 
     n: int
     mean: float | None
@@ -73,19 +78,22 @@ class PredictionStats:
 
     @classmethod
     def of(cls, values: npt.ArrayLike, parsed: npt.ArrayLike | None = None) -> PredictionStats:
-        v = np.asarray(values, dtype=np.float64).ravel()
-        finite = v[np.isfinite(v)]
-        ok = np.ones(v.size, dtype=bool) if parsed is None else np.asarray(parsed, dtype=bool)
-        have = finite.size > 0
+        """The stats of `values`; `parsed` (False where no prediction was read) only counts failures."""
+        failures = 0 if parsed is None else int((~np.asarray(parsed, dtype=bool)).sum())
+        return cls.from_summary(summarize(values), failures)
+
+    @classmethod
+    def from_summary(cls, s: MonitorSummary, parse_failures: int = 0) -> PredictionStats:
+        """The probe's view of a summary made without a parsed mask (parser defaults are values too)."""
         return cls(
-            n=int(v.size),
-            mean=float(finite.mean()) if have else None,
-            std=float(finite.std()) if have else None,
-            min=float(finite.min()) if have else None,
-            max=float(finite.max()) if have else None,
-            distinct=int(np.unique(np.round(finite, DISTINCT_DECIMALS)).size),
-            nonfinite=int(v.size - finite.size),
-            parse_failures=int((~ok).sum()),
+            n=s.n_seen,
+            mean=s.mean,
+            std=s.std,
+            min=s.min,
+            max=s.max,
+            distinct=s.distinct,
+            nonfinite=s.n_invalid,
+            parse_failures=parse_failures,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,18 +106,6 @@ class PredictionStats:
             f"mean {self.mean:.4g}, std {self.std:.3g}, range [{self.min:.4g}, {self.max:.4g}], "
             f"{self.distinct} distinct over {self.n} rows"
         )
-
-
-def degenerate_reason(stats: PredictionStats, t: ProbeThresholds) -> str | None:
-    """Why the predictions are degenerate (constant or nearly so), or None when they are not."""
-    finite = stats.n - stats.nonfinite
-    if stats.std is None or finite < 2:
-        return None
-    if stats.std < t.degenerate_std:
-        return f"std {stats.std:.3g} < {t.degenerate_std:g}"
-    if finite >= t.degenerate_min_rows and stats.distinct <= t.degenerate_max_distinct:
-        return f"only {stats.distinct} distinct value(s) over {finite} rows"
-    return None
 
 
 @dataclass(frozen=True)
@@ -125,9 +121,14 @@ class Side:
     stage_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     texts: tuple[str, ...] | None = None
 
+    @cached_property
+    def summary(self) -> MonitorSummary:
+        """The monitor's summary of `probabilities`, parser defaults included (no parsed mask)."""
+        return summarize(self.probabilities)
+
     @property
     def stats(self) -> PredictionStats:
-        return PredictionStats.of(self.probabilities, self.parsed)
+        return PredictionStats.from_summary(self.summary, int((~self.parsed).sum()))
 
     @property
     def nonfinite_rows(self) -> int:
@@ -191,7 +192,29 @@ class ProbeContext:
         return self.base.stats
 
     def degenerate(self, side: Side) -> str | None:
-        return degenerate_reason(side.stats, self.thresholds)
+        """Why `side`'s predictions are degenerate (the monitor's test, LG602's thresholds), or None."""
+        t = self.thresholds
+        return degenerate_reason(
+            side.summary,
+            min_samples=t.degenerate_min_rows,
+            std_below=t.degenerate_std,
+            distinct_at_most=t.degenerate_max_distinct,
+            std_min_samples=DEGENERATE_STD_MIN_ROWS,
+        )
+
+    def low_spread(self, side: Side) -> list[str]:
+        """LG603's reasons why `side`'s predictions look flat (the monitor's `low-spread`, `skew` and
+        `no-positives` tests with LG603's thresholds over any number of rows); empty when none holds."""
+        s, t = side.summary, self.thresholds
+        lo, hi = t.low_spread_mean
+        reasons = []
+        if is_low_spread(s, min_samples=1, std_below=t.low_spread_std):
+            reasons.append(f"std {s.std:.3g} < {t.low_spread_std:g}")
+        if is_skewed(s, min_samples=1, mean_below=lo, mean_above=hi):
+            reasons.append(f"mean {s.mean:.3g} outside [{lo:g}, {hi:g}]")
+        if has_no_positives(s, min_samples=1, max_below=t.low_spread_max):
+            reasons.append(f"max {s.max:.3g} < {t.low_spread_max:g}")
+        return reasons
 
     def no_effect(self) -> bool:
         e, t = self.effect, self.thresholds

@@ -152,19 +152,10 @@ def low_spread(ctx: ProbeContext) -> list[Finding]:
     """
     if ctx.degenerate(ctx.adapted) is not None:
         return []
-    s, t = ctx.adapted_stats, ctx.thresholds
-    if s.mean is None or s.std is None or s.max is None:
-        return []
-    lo, hi = t.low_spread_mean
-    reasons = []
-    if s.std < t.low_spread_std:
-        reasons.append(f"std {s.std:.3g} < {t.low_spread_std:g}")
-    if not lo <= s.mean <= hi:
-        reasons.append(f"mean {s.mean:.3g} outside [{lo:g}, {hi:g}]")
-    if s.max < t.low_spread_max:
-        reasons.append(f"max {s.max:.3g} < {t.low_spread_max:g}")
+    reasons = ctx.low_spread(ctx.adapted)
     if not reasons:
         return []
+    s, t = ctx.adapted_stats, ctx.thresholds
     return [
         low_spread.finding(
             f"predictions with the adapter look flat: {'; '.join(reasons)} ({s.describe()})",

@@ -20,7 +20,7 @@ from loraguard.report.svg import bar_chart_svg, binned_histogram_svg
 
 if TYPE_CHECKING:
     from loraguard.gate.report import GateReport
-    from loraguard.predictions import Labels, Predictions
+    from loraguard.monitor.predictions import Labels, Predictions
 
 __all__ = ["render_gate_html", "write_gate_html"]
 
@@ -80,7 +80,7 @@ def _values(
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None] | None:
     if candidate is None or baseline is None:
         return None
-    from loraguard.predictions import Predictions, align
+    from loraguard.monitor.predictions import Predictions, align
 
     y = groups = None
     if isinstance(candidate, Predictions) and isinstance(baseline, Predictions):

@@ -4,7 +4,8 @@
 - `score_rows(model, tokenizer, rows, ...)`: P(Yes) read from the answer token's logits (default),
   or the case study's generate-and-parse baseline (`api.py`, `engine.py`, `generate.py`).
 - `score_file(data, base, adapters, out=...)`: what `loraguard score` runs (`filescore.py`).
-- `auc_report`, `summarize`, `is_degenerate`: the metrics printed after scoring (`metrics.py`).
+- `auc_report`, `run_summary`: the AUCs and the distribution summary printed after scoring (`metrics.py`);
+  the summary and the degenerate flag come from `loraguard.monitor` (`summarize`, the `degenerate` rule).
 
 Importing this package does not import torch; the model code does, when called.
 """
@@ -15,7 +16,7 @@ from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.api import METHODS, EncodedPrompts, ScoreResult, Timing, encode_prompts, score_rows
 from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS, RowSet, load_rows, rows_from_records
 from loraguard.scoring.filescore import FileScoreReport, RunReport, score_file
-from loraguard.scoring.metrics import AucReport, auc_report, is_degenerate, roc_auc, summarize
+from loraguard.scoring.metrics import AucReport, auc_report, roc_auc, run_summary
 from loraguard.scoring.parse import parse_answer, parse_answers
 from loraguard.scoring.progress import TimeBudgetExceededError, parse_duration
 from loraguard.scoring.prompts import BUILTIN_TEMPLATES, PromptTemplate, get_template
@@ -39,14 +40,13 @@ __all__ = [
     "auc_report",
     "encode_prompts",
     "get_template",
-    "is_degenerate",
     "load_rows",
     "parse_answer",
     "parse_answers",
     "parse_duration",
     "roc_auc",
     "rows_from_records",
+    "run_summary",
     "score_file",
     "score_rows",
-    "summarize",
 ]

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from loraguard.errors import InputError
-from loraguard.monitor import Alert, monitor_values
+from loraguard.monitor import Alert, evaluate, summarize
 from loraguard.scoring.answers import parse_answers_option
 from loraguard.scoring.api import METHODS, ScoreResult, score_rows
 from loraguard.scoring.data import RowSet, load_rows
-from loraguard.scoring.metrics import AucReport, auc_report, summarize
+from loraguard.scoring.metrics import AucReport, auc_report, run_summary
 from loraguard.scoring.output import (
     check_outputs,
     dump_prompts,
@@ -219,15 +219,17 @@ def score_file(
             auc = None
             if rows.labels is not None:
                 auc = auc_report(rows.labels, result.probabilities, rows.rules)
-            alerts = monitor_values(result.probabilities, parsed=result.parsed).alerts()
+            summary = summarize(result.probabilities, parsed=result.parsed)
+            alerts = evaluate(summary)
+            degenerate = any(a.rule == "degenerate" for a in alerts)
             runs.append(
                 RunReport(
                     adapter=name,
                     adapter_path=adapter_path,
                     output=path,
                     result=result,
-                    summary=summarize(result.probabilities),
-                    degenerate=any(a.rule == "degenerate" for a in alerts),
+                    summary=run_summary(summary, degenerate=degenerate),
+                    degenerate=degenerate,
                     auc=auc,
                     alerts=alerts,
                 )

@@ -1,14 +1,13 @@
-"""AUC (pooled and per rule), a distribution summary and the degenerate-output alert.
+"""AUC (pooled and per rule), and the `summary` a score run reports, read from the monitor's summary.
 
 The Jigsaw metric is reported both ways because it is not verified which one the competition used:
 pooled ROC AUC over all rows, and the mean of per-rule AUCs (rules with one class are skipped and
 named). AUC is computed with average ranks (Mann-Whitney U), so ties count one half, as in
 scikit-learn, without needing it.
 
-`summarize` is the distribution summary `score` prints. Alerts after scoring come from
-`loraguard.monitor` (its default policy); `is_degenerate` restates the monitor's `degenerate`
-thresholds for callers without a Monitor: std below 1e-3, or at least 8 values with at most 2
-distinct ones (rounded to 1e-6), the case study's failure (100% parse success, every value 0.0).
+The distribution numbers and the degenerate flag are not computed here: a run's predictions are
+summarised once by `loraguard.monitor` (`MonitorSummary`), whose `degenerate` rule (default policy)
+sets the flag; `run_summary` lays that summary out as the `summary` of `loraguard.score/1`.
 """
 
 from __future__ import annotations
@@ -21,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["AucReport", "auc_report", "histogram_lines", "is_degenerate", "roc_auc", "summarize"]
+from loraguard.monitor.summary import MonitorSummary
 
-DEGENERATE_STD = 1e-3
-DEGENERATE_MIN_ROWS = 8
-DEGENERATE_MAX_DISTINCT = 2
-_DISTINCT_DECIMALS = 6
+__all__ = ["AucReport", "auc_report", "histogram_lines", "roc_auc", "run_summary"]
+
+SUMMARY_BINS = 10
+"""Bins of the histogram in a score run's `summary` (and of the text histogram `score` prints)."""
 
 
 def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
@@ -94,42 +93,31 @@ def auc_report(labels: npt.ArrayLike, scores: npt.ArrayLike, rules: Sequence[str
     )
 
 
-def summarize(values: npt.ArrayLike, *, bins: int = 10) -> dict[str, Any]:
-    """n, mean, std (population), min, max, distinct values, histogram counts on [0, 1], degenerate flag."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    finite = v[np.isfinite(v)]
-    hist = np.histogram(np.clip(finite, 0.0, 1.0), bins=bins, range=(0.0, 1.0))[0]
-    out: dict[str, Any] = {
-        "n": int(v.size),
-        "n_nonfinite": int(v.size - finite.size),
-        "mean": float(finite.mean()) if finite.size else None,
-        "std": float(finite.std()) if finite.size else None,
-        "min": float(finite.min()) if finite.size else None,
-        "max": float(finite.max()) if finite.size else None,
-        "distinct": int(np.unique(np.round(finite, _DISTINCT_DECIMALS)).size),
-        "histogram": [int(c) for c in hist],
+def run_summary(summary: MonitorSummary, *, degenerate: bool, bins: int = SUMMARY_BINS) -> dict[str, Any]:
+    """A score run's `summary` (`loraguard.score/1`) from the monitor's summary of its predictions.
+
+    `n` counts every row; mean, std (population), min, max and distinct are over the values in the
+    statistics (parsed, finite, in [0, 1]); `n_nonfinite` counts the rest of the parsed rows;
+    `histogram` has `bins` equal-width bins on [0, 1]. `distinct` is exact up to the monitor's
+    top-value capacity (256), above it that capacity + 1 (meaning "more").
+    """
+    return {
+        "n": summary.n_seen,
+        "n_nonfinite": summary.n_invalid,
+        "mean": summary.mean,
+        "std": summary.std,
+        "min": summary.min,
+        "max": summary.max,
+        "distinct": summary.distinct,
+        "histogram": list(summary.rebinned(bins)),
+        "degenerate": degenerate,
     }
-    out["degenerate"] = is_degenerate(v)
-    return out
 
 
-def is_degenerate(values: npt.ArrayLike) -> bool:
-    """True when predictions are (nearly) constant: std < 1e-3, or >= 8 values with <= 2 distinct."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size == 0 or not np.isfinite(v).all():
-        return v.size > 0
-    if v.size >= 2 and float(v.std()) < DEGENERATE_STD:
-        return True
-    distinct = np.unique(np.round(v, _DISTINCT_DECIMALS)).size
-    return v.size >= DEGENERATE_MIN_ROWS and distinct <= DEGENERATE_MAX_DISTINCT
-
-
-def histogram_lines(values: npt.ArrayLike, *, bins: int = 10, width: int = 40) -> list[str]:
-    """A text histogram on [0, 1], one line per bin: `[0.0, 0.1)  ####  12`."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    v = np.clip(v[np.isfinite(v)], 0.0, 1.0)
-    counts = np.histogram(v, bins=bins, range=(0.0, 1.0))[0] if v.size else np.zeros(bins, dtype=int)
-    top = max(int(counts.max()), 1)
+def histogram_lines(counts: Sequence[int], *, width: int = 40) -> list[str]:
+    """A text histogram of counts over equal-width bins on [0, 1], one line per bin: `[0.0, 0.1)  ####  12`."""
+    bins = len(counts)
+    top = max(max(counts, default=0), 1)
     lines = []
     for i, c in enumerate(counts):
         lo, hi = i / bins, (i + 1) / bins

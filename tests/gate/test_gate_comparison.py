@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from loraguard.gate import bootstrap_auc_delta, evaluate_check, weighted_auc
-from loraguard.gate.metrics import auc, auc_by_group, decision_stats, rank_agreement
-from loraguard.policy import MetricThreshold
+from loraguard.gate.comparison import auc, auc_by_group, decision_stats, rank_agreement
+from loraguard.monitor.policy import MetricThreshold
 
 
 def _data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

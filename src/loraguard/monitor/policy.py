@@ -28,14 +28,13 @@ from typing import Any
 
 from loraguard.errors import PolicyError
 from loraguard.findings import Severity
-from loraguard.monitor.rules import RULES
+from loraguard.monitor.alerts import RULES, RuleSettings, default_settings
 
 __all__ = [
     "GATE_METRICS",
     "GateSettings",
     "MetricThreshold",
     "Policy",
-    "RuleSettings",
     "default_policy",
     "load_policy",
     "policy_from_mapping",
@@ -44,19 +43,6 @@ __all__ = [
 
 _UNBOUNDED_THRESHOLDS = frozenset({"min_samples", "distinct_at_most", "psi_at_least"})
 """Rule thresholds that may exceed 1 (the others are shares, probabilities or p-values)."""
-
-
-@dataclass(frozen=True)
-class RuleSettings:
-    """How one monitor alert rule runs."""
-
-    enabled: bool
-    severity: Severity
-    thresholds: Mapping[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of these settings."""
-        return {"enabled": self.enabled, "severity": self.severity.value, **self.thresholds}
 
 
 @dataclass(frozen=True)
@@ -201,9 +187,7 @@ class Policy:
 
 def default_policy() -> Policy:
     """The documented defaults (docs/policy.md)."""
-    monitor = {
-        name: RuleSettings(True, spec.severity, MappingProxyType(dict(spec.thresholds))) for name, spec in RULES.items()
-    }
+    monitor = default_settings()
     gate = {name: default for name, (_, _, default) in GATE_METRICS.items() if default is not None}
     return Policy(MappingProxyType(monitor), MappingProxyType(gate))
 

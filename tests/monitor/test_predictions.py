@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from loraguard.errors import DataFormatError, OutputExistsError
-from loraguard.predictions import (
+from loraguard.monitor.predictions import (
     Predictions,
     align,
     read_column,

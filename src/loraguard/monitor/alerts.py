@@ -1,8 +1,13 @@
-"""Alert rules: one table of small functions, each with a name, default severity, title and thresholds.
+"""The distribution rules: one table of small functions over a `MonitorSummary`, each with a name,
+default severity, title and thresholds, and the alerts they raise.
 
 A rule function gets a `MonitorSummary`, its thresholds and (for `drift`) the `DriftStats`, and
 returns `(message, evidence)` when it fires. Thresholds and severities are overridden per rule in a
-policy file's `[monitor.<rule>]` table (see `loraguard.policy` and docs/policy.md).
+policy file's `[monitor.<rule>]` table (`loraguard.monitor.policy`, docs/policy.md).
+
+The conditions behind the shape rules (`degenerate_reason`, `is_low_spread`, `is_skewed`,
+`has_no_positives`) are public: `score`, `probe`, `gate` and `ensemble` decide "degenerate" with
+these same functions over the same summary, passing their own thresholds where they document others.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy.typing as npt
 
@@ -18,10 +23,20 @@ from loraguard.findings import Severity
 from loraguard.monitor.drift import DriftStats, ReferenceLike, drift_stats
 from loraguard.monitor.summary import MonitorSummary, jsonable
 
-if TYPE_CHECKING:
-    from loraguard.policy import Policy, RuleSettings
-
-__all__ = ["RULES", "Alert", "AlertRule", "evaluate", "rule"]
+__all__ = [
+    "RULES",
+    "Alert",
+    "AlertRule",
+    "RulePolicy",
+    "RuleSettings",
+    "default_settings",
+    "degenerate_reason",
+    "evaluate",
+    "has_no_positives",
+    "is_low_spread",
+    "is_skewed",
+    "rule",
+]
 
 Fired = tuple[str, dict[str, Any]] | None
 CheckFn = Callable[[MonitorSummary, Mapping[str, float], DriftStats | None], Fired]
@@ -61,6 +76,28 @@ class AlertRule:
     needs_reference: bool = False
 
 
+@dataclass(frozen=True)
+class RuleSettings:
+    """How one alert rule runs (a policy's `[monitor.<rule>]` table applied over the defaults)."""
+
+    enabled: bool
+    severity: Severity
+    thresholds: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of these settings."""
+        return {"enabled": self.enabled, "severity": self.severity.value, **self.thresholds}
+
+
+class RulePolicy(Protocol):
+    """What `evaluate` reads from a policy (`loraguard.monitor.policy.Policy` is one)."""
+
+    @property
+    def monitor(self) -> Mapping[str, RuleSettings]:
+        """Settings per rule name, one for every rule in `RULES`."""
+        ...
+
+
 RULES: dict[str, AlertRule] = {}
 
 
@@ -79,6 +116,51 @@ def rule(
     return register
 
 
+def default_settings() -> dict[str, RuleSettings]:
+    """Every rule enabled, with its registered severity and thresholds (the default policy's `monitor`)."""
+    return {
+        name: RuleSettings(True, spec.severity, MappingProxyType(dict(spec.thresholds))) for name, spec in RULES.items()
+    }
+
+
+def degenerate_reason(
+    s: MonitorSummary,
+    *,
+    min_samples: float,
+    std_below: float,
+    distinct_at_most: float,
+    std_min_samples: float | None = None,
+) -> str | None:
+    """Why the predictions are degenerate (constant or nearly so), or None when they are not.
+
+    Degenerate: std < `std_below` over at least `std_min_samples` values (default `min_samples`), or at
+    most `distinct_at_most` distinct values (rounded to the summary's resolution, 1e-6 by default) over
+    at least `min_samples` values. Only values in the statistics count (parsed, finite, in [0, 1]).
+    """
+    if s.std is None:
+        return None
+    if s.n >= (min_samples if std_min_samples is None else std_min_samples) and s.std < std_below:
+        return f"std {s.std:.3g} < {std_below:g}"
+    if s.n >= min_samples and s.distinct_exact and s.distinct <= distinct_at_most:
+        return f"only {s.distinct} distinct value(s) over {s.n} rows"
+    return None
+
+
+def is_low_spread(s: MonitorSummary, *, min_samples: float, std_below: float) -> bool:
+    """At least `min_samples` values and a standard deviation below `std_below`."""
+    return s.n >= min_samples and s.std is not None and s.std < std_below
+
+
+def is_skewed(s: MonitorSummary, *, min_samples: float, mean_below: float, mean_above: float) -> bool:
+    """At least `min_samples` values and a mean outside [`mean_below`, `mean_above`]."""
+    return s.n >= min_samples and s.mean is not None and not mean_below <= s.mean <= mean_above
+
+
+def has_no_positives(s: MonitorSummary, *, min_samples: float, max_below: float) -> bool:
+    """At least `min_samples` values and a maximum below `max_below`."""
+    return s.n >= min_samples and s.max is not None and s.max < max_below
+
+
 @rule(
     "degenerate",
     Severity.ERROR,
@@ -88,10 +170,7 @@ def rule(
     distinct_at_most=2,
 )
 def _degenerate(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> Fired:
-    if s.n < t["min_samples"] or s.std is None:
-        return None
-    few = s.distinct_exact and s.distinct <= t["distinct_at_most"]
-    if s.std >= t["std_below"] and not few:
+    if degenerate_reason(s, **t) is None:
         return None
     return (
         f"predictions are degenerate: {s.distinct}{'' if s.distinct_exact else '+'} distinct value(s), "
@@ -130,7 +209,7 @@ def _stuck(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> F
 
 @rule("low-spread", Severity.WARNING, "predictions barely vary", min_samples=8, std_below=0.05)
 def _low_spread(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> Fired:
-    if s.n < t["min_samples"] or s.std is None or s.std >= t["std_below"]:
+    if not is_low_spread(s, **t):
         return None
     return (
         f"standard deviation {s.std:.4f} is below {t['std_below']:g} over {s.n} predictions (mean {s.mean:.4f})",
@@ -147,7 +226,7 @@ def _low_spread(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None)
     mean_above=0.95,
 )
 def _skew(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> Fired:
-    if s.n < t["min_samples"] or s.mean is None or t["mean_below"] <= s.mean <= t["mean_above"]:
+    if not is_skewed(s, **t):
         return None
     return (
         f"mean prediction {s.mean:.4f} is outside [{t['mean_below']:g}, {t['mean_above']:g}] over {s.n} predictions",
@@ -163,7 +242,7 @@ def _skew(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> Fi
     max_below=0.3,
 )
 def _no_positives(s: MonitorSummary, t: Mapping[str, float], _: DriftStats | None) -> Fired:
-    if s.n < t["min_samples"] or s.max is None or s.max >= t["max_below"]:
+    if not has_no_positives(s, **t):
         return None
     return (
         f"the highest of {s.n} predictions is {s.max:.4f}, below {t['max_below']:g}: nothing would ever be flagged",
@@ -232,7 +311,7 @@ def _drift(s: MonitorSummary, t: Mapping[str, float], d: DriftStats | None) -> F
 
 def evaluate(
     summary: MonitorSummary,
-    policy: Policy | None = None,
+    policy: RulePolicy | None = None,
     *,
     reference: ReferenceLike | None = None,
     current_values: npt.ArrayLike | None = None,
@@ -242,9 +321,7 @@ def evaluate(
     Segments are checked too; a segment alert is reported only for a rule that did not fire on the
     whole stream. `drift` runs per segment when `reference` is a monitor or summary with that segment.
     """
-    from loraguard.policy import default_policy
-
-    settings = (policy or default_policy()).monitor
+    settings = policy.monitor if policy is not None else default_settings()
     drift = None
     if reference is not None and settings["drift"].enabled:
         t = settings["drift"].thresholds
