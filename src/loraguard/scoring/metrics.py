@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loraguard.errors import InputError
+
 __all__ = ["AucReport", "auc_report", "histogram_lines", "is_degenerate", "roc_auc", "summarize"]
 
 DEGENERATE_STD = 1e-3
@@ -34,7 +36,7 @@ def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape:
-        raise ValueError(f"labels and scores differ in shape: {y.shape} vs {s.shape}")
+        raise InputError(f"labels and scores differ in shape: {y.shape} vs {s.shape}")
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
