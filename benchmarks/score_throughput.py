@@ -59,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def build_model(args: argparse.Namespace, all_rows: Sequence[Any], workdir: Path) -> Any:
     from loraguard.demo.tiny import build_tiny_base, train_tokenizer
-    from loraguard.modelload import load_model
+    from loraguard.scoring.model import load_base
 
     texts = [row[c] for row in all_rows for c in TEXT_COLUMNS]
     tok = train_tokenizer(vocab_size=args.vocab, extra_texts=texts)
@@ -74,7 +74,7 @@ def build_model(args: argparse.Namespace, all_rows: Sequence[Any], workdir: Path
         num_kv_heads=max(1, heads // 2),
         initializer_range=0.02,
     )
-    return load_model(base, device="cpu", dtype="float32")
+    return load_base(base, device="cpu", dtype="float32")
 
 
 def case_study_loop(model: Any, tokenizer: Any, rows: Sequence[Any]) -> tuple[int, dict[str, int]]:

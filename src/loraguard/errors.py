@@ -6,7 +6,9 @@
     │   ├── AdapterFormatError          unreadable weights file or config
     │   ├── BaseModelResolutionError    a base that cannot be found or read
     │   ├── DataFormatError             a CSV that is not in the expected format
-    │   └── PolicyError                 an invalid policy file
+    │   ├── PolicyError                 an invalid policy file
+    │   ├── TimeBudgetExceededError     scoring would exceed --time-budget (raised early, projected)
+    │   └── UnknownNameError (KeyError) a name that is not one of the known ones (e.g. a fault case)
     ├── HubUnavailableError (OSError)   the Hugging Face Hub cannot be reached (offline)
     ├── MissingExtraError (ImportError) an optional dependency is not installed
     ├── OutputExistsError (FileExistsError) refusing to overwrite a user's file
@@ -15,19 +17,27 @@
     │   ├── RegistryLockedError         another writer holds the registry past the lock timeout
     │   ├── RegistrySchemaError         a registry written by a newer loraguard, or not a registry
     │   └── AdapterRejectedError        check or probe found errors; nothing was registered
-    └── DistributedError                a Ray run failed (cluster unreachable, workers lost)
+    ├── DistributedError                a Ray run failed (cluster unreachable, workers lost)
+    └── ServeError                      the prediction server (`loraguard serve`) refused something
+        ├── RequestError                a request the client must fix (HTTP status + JSON error body)
+        ├── AdapterRefused              an adapter it would not load (reason: hash-mismatch, ...)
+        └── AdapterGone (KeyError)      an adapter unloaded between routing and scoring
 
 Messages follow "what failed for which input: why. What to do." Findings about an
-adapter are not exceptions: they are `Finding`s in a `Report`.
+adapter are not exceptions: they are `Finding`s in a `Report`. Programming errors (a rule
+registered twice, an argument of the wrong type) stay plain `ValueError`/`TypeError`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "AdapterFormatError",
+    "AdapterGone",
     "AdapterNotFoundError",
+    "AdapterRefused",
     "AdapterRejectedError",
     "BaseModelResolutionError",
     "DataFormatError",
@@ -42,6 +52,10 @@ __all__ = [
     "RegistryLockedError",
     "RegistryNotFoundError",
     "RegistrySchemaError",
+    "RequestError",
+    "ServeError",
+    "TimeBudgetExceededError",
+    "UnknownNameError",
 ]
 
 
@@ -75,6 +89,17 @@ class DataFormatError(InputError):
 
 class PolicyError(InputError):
     """A policy (TOML) file with unknown keys or invalid thresholds."""
+
+
+class TimeBudgetExceededError(InputError):
+    """Scoring would exceed `--time-budget`; raised early, from a projection."""
+
+
+class UnknownNameError(InputError, KeyError):
+    """A name that is not one of the known ones; the message lists them."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class HubUnavailableError(LoraguardError, OSError):
@@ -122,3 +147,40 @@ class AdapterRejectedError(RegistryError):
 
 class DistributedError(LoraguardError):
     """A distributed (Ray) run failed: the cluster is unreachable or workers were lost for good."""
+
+
+class ServeError(LoraguardError):
+    """The prediction server (`loraguard serve`) refused a request or an adapter."""
+
+
+class RequestError(ServeError):
+    """A request the client must fix: carries the HTTP status and the JSON error body's code and details."""
+
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details or []
+
+    @staticmethod
+    def json_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """`{"error": {"code", "message", "details"}}`, the shape of every error the server returns."""
+        return {"error": {"code": code, "message": message, "details": details or []}}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body."""
+        return self.json_body(self.code, self.message, self.details)
+
+
+class AdapterRefused(ServeError):
+    """The server would not load an adapter; `reason` is a short code (hash-mismatch, unsafe-format,
+    check-failed, load-failed), the message says why and what to do."""
+
+    def __init__(self, ref: str, reason: str, message: str) -> None:
+        super().__init__(f"{ref}: {message}")
+        self.ref, self.reason = ref, reason
+
+
+class AdapterGone(ServeError, KeyError):
+    """The adapter was unloaded between routing and scoring (the caller may route again)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -64,9 +64,9 @@ def adapters(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 @pytest.fixture(scope="session")
 def loaded(tiny_base: Path) -> Any:
-    from loraguard.modelload import load_model
+    from loraguard.scoring.host import load_host
 
-    return load_model(tiny_base)
+    return load_host(tiny_base)
 
 
 @pytest.fixture(scope="session")

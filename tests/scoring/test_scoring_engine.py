@@ -167,9 +167,9 @@ def test_cross_check_runs_once_per_model_and_adapter(
     """A server scores many micro-batches: the two extra one-row passes run once per adapter, not per call,
     and a verdict that turned the cache off sticks (the notes say so on every call)."""
     import loraguard.scoring.engine as engine
-    from loraguard.modelload import load_model
+    from loraguard.scoring.host import load_host
 
-    lm = load_model(tiny_base, [adapters["alpha"], adapters["beta"]])
+    lm = load_host(tiny_base, [adapters["alpha"], adapters["beta"]])
     calls: list[Any] = []
     real = engine._cross_check
     monkeypatch.setattr(engine, "_cross_check", lambda *a: calls.append(a) or real(*a))
@@ -184,7 +184,7 @@ def test_cross_check_runs_once_per_model_and_adapter(
             first = got.probabilities
     assert len(calls) == 2  # alpha once, beta once
     monkeypatch.setattr(engine, "_cross_check", lambda *a: "forced mismatch")
-    lm2 = load_model(tiny_base, [adapters["alpha"]])
+    lm2 = load_host(tiny_base, [adapters["alpha"]])
     with lm2.activate("alpha"):
         for _ in range(2):
             off = score_rows(lm2.model, lm2.tokenizer, rows, batch_size=8, prefix_cache=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loraguard.errors import InputError
-from loraguard.scoring.progress import TimeBudget, TimeBudgetExceededError, format_duration, parse_duration
+from loraguard.errors import InputError, TimeBudgetExceededError
+from loraguard.scoring.progress import TimeBudget, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ def _promote(registry: Any, name: str, path: Path, base: Path, weight: float | N
 def test_served_probabilities_equal_loraguard_score(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
 ) -> None:
-    from loraguard.modelload import load_model
     from loraguard.scoring import rows_from_records, score_file, score_rows
+    from loraguard.scoring.host import load_host
 
     _promote(registry, "healthy", fx["healthy"], fx["base"])
     client = make_client()
@@ -39,7 +39,7 @@ def test_served_probabilities_equal_loraguard_score(
     assert np.abs(got - want).max() < 1e-5
     assert got.std() > 0.01  # spread predictions: the comparison is not trivially satisfied
     assert {(i["adapter"], i["version"]) for i in batch.json()["items"]} == {("healthy", 1)}
-    loaded = load_model(fx["base"], [fx["healthy"]], device="cpu")
+    loaded = load_host(fx["base"], [fx["healthy"]], device="cpu")
     for row, item in list(zip(rows, items_of(rows), strict=True))[:3]:
         one = client.post("/v1/classify", json=item).json()
         alone = score_rows(loaded.model, loaded.tokenizer, [row]).probabilities[0]

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loraguard.errors import InputError
-from loraguard.server.batcher import AdapterGone, BatchOutcome, MicroBatcher, ModelThread
+from loraguard.errors import AdapterGone, InputError
+from loraguard.server.batcher import BatchOutcome, MicroBatcher, ModelThread
 
 
 class FakeScorer:

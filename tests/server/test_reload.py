@@ -14,7 +14,7 @@ import pytest
 from server_helpers import adapters_json, items_of, metric, wait_for
 
 from loraguard.errors import RegistryLockedError
-from loraguard.server.pool import SENTINEL
+from loraguard.scoring.host import SENTINEL
 
 pytestmark = pytest.mark.slow
 SLOW_POLL = {"reload_interval": 3600.0}

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from loraguard.errors import RequestError
 from loraguard.scoring.data import REQUIRED_COLUMNS
-from loraguard.server.schemas import ClassifyItem, Limits, RequestError, parse_classify, read_limited, to_row
+from loraguard.server.schemas import ClassifyItem, Limits, parse_classify, read_limited, to_row
 
 LIMITS = Limits(max_body_bytes=2000, max_field_chars=50, max_items=3)
 GOOD = {

@@ -6,30 +6,20 @@ into `unreadable` / `unsafe-pickle` / `zero-adapter` findings. Nothing is ever w
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loraguard.adapter.config import AdapterConfig, read_adapter_config
 from loraguard.adapter.keys import AdapterTensor, parse_key
 from loraguard.adapter.safetensors_file import read_safetensors_header
+from loraguard.adapter.source import fetch_adapter_snapshot, is_repo_id
 from loraguard.adapter.tensors import TensorMeta, TensorStats
 from loraguard.adapter.torch_pickle import scan_torch_pickle
 from loraguard.adapter.values import tensor_stats_safetensors, tensor_stats_zip
-from loraguard.errors import AdapterFormatError
+from loraguard.errors import AdapterFormatError, HubUnavailableError
 
 CONFIG_NAME = "adapter_config.json"  # peft.utils.constants.CONFIG_NAME
 WEIGHT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
-HUB_PATTERNS = [
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "README.md",
-    "trainer_state.json",
-    "all_results.json",
-    "eval_results.json",
-    "training_args.bin",
-]
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -74,11 +64,13 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
     path = Path(ref_s).expanduser()
     repo_id = None
     if not path.exists():
-        if isinstance(ref, str) and _REPO_ID.match(ref_s) and not ref_s.startswith((".", "/")):
-            fetched = _fetch_from_hub(ref_s)
-            if isinstance(fetched, ReadProblem):
-                return AdapterData(ref_s, ref_s.split("/")[-1], problems=(fetched,), repo_id=ref_s)
-            path, repo_id = fetched, ref_s
+        if is_repo_id(ref):
+            try:
+                path = fetch_adapter_snapshot(ref_s)
+            except HubUnavailableError as exc:
+                problem = ReadProblem("unreadable", str(exc), ref_s)
+                return AdapterData(ref_s, ref_s.split("/")[-1], problems=(problem,), repo_id=ref_s)
+            repo_id = ref_s
         else:
             return AdapterData(
                 ref_s,
@@ -191,19 +183,3 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
             return path, path / candidate
     others = sorted(path.glob("*.safetensors"))
     return path, (others[0] if len(others) == 1 else None)
-
-
-def _fetch_from_hub(repo_id: str) -> Path | ReadProblem:
-    """Download only the adapter's small files (honours the HF cache and HF_HUB_OFFLINE)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
-    except Exception as exc:  # offline, not found, gated: all are "cannot read" for the user
-        return ReadProblem(
-            "unreadable",
-            f"{repo_id}: could not fetch the adapter from the Hugging Face Hub "
-            f"and it is not in the local cache ({type(exc).__name__}). Check the network or "
-            "download it and pass the local folder.",
-            repo_id,
-        )

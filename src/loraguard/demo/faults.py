@@ -27,7 +27,7 @@ from pathlib import Path
 from loraguard.demo import faults_build as b
 from loraguard.demo.faults_bases import TINY, TINY_GPT2, TINY_PHI3, TINY_SEQ_CLS, BaseFixture, build_fixture
 from loraguard.demo.faults_scaled import QWEN2_05B, QWEN25_05B, QWEN25_05B_INSTRUCT, QWEN25_15B_INSTRUCT
-from loraguard.errors import OutputExistsError
+from loraguard.errors import OutputExistsError, UnknownNameError
 
 __all__ = [
     "ALL",
@@ -382,7 +382,7 @@ def case_named(name: str) -> Case:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise KeyError(f"no fault case named {name!r}; known: {', '.join(_BY_NAME)}") from None
+        raise UnknownNameError(f"no fault case named {name!r}; known: {', '.join(_BY_NAME)}") from None
 
 
 def expected_categories(name: str) -> frozenset[str]:

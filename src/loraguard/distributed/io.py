@@ -122,10 +122,10 @@ def write_prediction_file(
 
     values = [float(p) for p in probabilities]
     if len(values) != len(row_ids):
-        raise ValueError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
+        raise InputError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
     for rid, value in zip(row_ids, values, strict=True):
         if not math.isfinite(value):
-            raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
+            raise InputError(f"row_id {rid!r}: probability {value} is not finite")
     table = pa.table(
         {
             "row_id": pa.array(list(row_ids), pa.string()),

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from loraguard.distributed.cluster import import_ray, ray_session
+from loraguard.errors import InputError
 from loraguard.matrix.run import Cell, MatrixResult, MatrixRow, check_cell, engines_available
 
 __all__ = ["run_matrix_ray"]
@@ -57,7 +58,7 @@ def run_matrix_ray(
     from loraguard.matrix.discover import discover_adapters
 
     if max_retries < 0:
-        raise ValueError(f"max_retries must be at least 0, got {max_retries}")
+        raise InputError(f"max_retries must be at least 0, got {max_retries}")
     import_ray("matrix --ray")
     started = time.perf_counter()
     adapters = discover_adapters(paths, hub_cache=hub_cache) if discover else tuple(os.fspath(p) for p in paths)

@@ -197,13 +197,14 @@ def score_distributed(
 
 
 def _check_model_paths(base: str | Path, adapters: Sequence[str | Path]) -> None:
-    """The checks `load_model` makes, on the driver, before any actor starts (the driver must see the
+    """The checks `load_host` makes, on the driver, before any actor starts (the driver must see the
     same paths as the workers: a shared file system)."""
-    from loraguard.modelload import _check_adapter, _check_base
+    from loraguard.scoring.host import check_adapter
+    from loraguard.scoring.model import check_base
 
-    _check_base(base)
+    check_base(base)
     for adapter in adapters:
-        _check_adapter(adapter)
+        check_adapter(adapter)
 
 
 def _for_workers(adapter: str | Path) -> str:

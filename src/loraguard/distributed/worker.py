@@ -1,6 +1,6 @@
 """`BatchScorer`: the Ray Data actor that scores batches of rows, and what it sends back.
 
-One actor per worker: `__init__` loads the base and every adapter once (`load_model`), then each
+One actor per worker: `__init__` loads the base and every adapter once (`load_host`), then each
 `__call__` gets a batch of raw rows (a `pyarrow.Table`), validates it like a CSV
 (`rows_from_records`) and scores it with `score_rows` for each adapter in turn. Besides one output
 row per input row (`row_id`, `rule`, the raw label, and per run `p<i>`, `parsed<i>`, `mass<i>`),
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from loraguard.errors import DataFormatError
 from loraguard.monitor import Monitor
 from loraguard.scoring.answers import AnswerTokens
 from loraguard.scoring.api import Timing
@@ -95,7 +96,7 @@ def decode_records(batch: Any, columns: Sequence[str]) -> list[dict[str, str]]:
     """A `pyarrow.Table` batch as row dicts of text, columns renamed to `columns`."""
     data = [[_cell(v) for v in batch.column(i).to_pylist()] for i in range(batch.num_columns)]
     if len(columns) != len(data):
-        raise ValueError(f"batch has {len(data)} columns, expected {len(columns)}")
+        raise DataFormatError(f"batch has {len(data)} columns, expected {len(columns)}")
     return [dict(zip(columns, values, strict=True)) for values in zip(*data, strict=True)]
 
 
@@ -106,11 +107,11 @@ class BatchScorer:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
 
-        from loraguard.modelload import load_model
+        from loraguard.scoring.host import load_host
 
         torch.set_num_threads(max(1, config.threads))
         self.config = config
-        self.loaded = load_model(config.base, list(config.adapters), dtype=config.dtype, device=config.device)
+        self.loaded = load_host(config.base, list(config.adapters), dtype=config.dtype, device=config.device)
         self.calls = 0
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 

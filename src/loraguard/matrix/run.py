@@ -20,6 +20,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loraguard.errors import InputError
 from loraguard.matrix.discover import discover_adapters
 
 __all__ = ["Cell", "ExecutorKind", "MatrixResult", "MatrixRow", "check_cell", "engines_available", "run_matrix"]
@@ -212,7 +213,7 @@ def run_matrix(
     problem becomes a row.
     """
     if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
+        raise InputError(f"jobs must be at least 1, got {jobs}")
     started = time.perf_counter()
     adapters = discover_adapters(paths, hub_cache=hub_cache) if discover else tuple(os.fspath(p) for p in paths)
     base_list: tuple[str | None, ...] = tuple(os.fspath(b) if b is not None else None for b in bases) or (None,)
@@ -283,7 +284,7 @@ def _executor(kind: str, jobs: int) -> Executor:
     if kind == "thread":
         return ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="loraguard-matrix")
     if kind != "process":
-        raise ValueError(f"unknown executor {kind!r}: use auto, serial, process or thread")
+        raise InputError(f"unknown executor {kind!r}: use auto, serial, process or thread")
     return ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context())
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from loraguard.errors import InputError
+from loraguard.errors import DataFormatError, InputError
 
 SCHEMA = "loraguard.monitor/1"
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -121,7 +121,7 @@ class MonitorSummary:
     def from_dict(cls, data: Mapping[str, Any]) -> MonitorSummary:
         """The inverse of `to_dict` (e.g. a stored reference summary)."""
         if data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} summary (schema = {data.get('schema')!r})")
+            raise DataFormatError(f"not a {SCHEMA} summary (schema = {data.get('schema')!r})")
         return cls(
             n=int(data["n"]),
             n_seen=int(data["n_seen"]),

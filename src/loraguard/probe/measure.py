@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from loraguard.modelload import LoadedModel
 from loraguard.probe.context import BatchCheck, Effect, ProbeContext, ProbeThresholds, Side
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.api import encode_prompts, score_rows
 from loraguard.scoring.data import RowSet, rows_from_records
 from loraguard.scoring.engine import causal_lm_of
+from loraguard.scoring.host import AdapterHost
 from loraguard.scoring.prompts import PromptTemplate
 
 __all__ = ["measure"]
@@ -44,7 +44,7 @@ class _OneRow:
 
 
 def measure(
-    loaded: LoadedModel,
+    host: AdapterHost,
     adapter: str,
     rows: RowSet,
     *,
@@ -53,17 +53,17 @@ def measure(
     batch_size: int = 8,
     thresholds: ProbeThresholds | None = None,
 ) -> ProbeContext:
-    """Measure `adapter` (a name loaded in `loaded`) on `rows`; see the module docstring."""
-    tok = loaded.tokenizer
+    """Measure `adapter` (a name attached to `host`) on `rows`; see the module docstring."""
+    tok = host.tokenizer
     answers = answer_tokens(tok)
     encoded = encode_prompts(tok, rows.rows, template)
     t = thresholds if thresholds is not None else ProbeThresholds()
-    one = _one_row_pass(loaded, adapter, encoded.input_ids, answers)
+    one = _one_row_pass(host, adapter, encoded.input_ids, answers)
     longest = max(len(p) for p in encoded.prompts)
-    batch = _batch_check(loaded, adapter, rows, one.p_adapted, longest, template, batch_size, t.batch_tolerance)
+    batch = _batch_check(host, adapter, rows, one.p_adapted, longest, template, batch_size, t.batch_tolerance)
     if method == "generate":
-        adapted = _generated(loaded, adapter, rows, template, one.finite_adapted)
-        base = _generated(loaded, None, rows, template, one.finite_base)
+        adapted = _generated(host, adapter, rows, template, one.finite_adapted)
+        base = _generated(host, None, rows, template, one.finite_base)
     else:
         adapted = _logit_side(one.p_adapted, one.finite_adapted)
         base = _logit_side(one.p_base, one.finite_base)
@@ -83,7 +83,7 @@ def _logit_side(p: np.ndarray, finite: np.ndarray) -> Side:
     return Side(probabilities=p, parsed=parsed, logits_finite=finite, stage_counts=MappingProxyType(counts))
 
 
-def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]], answers: AnswerTokens) -> _OneRow:
+def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]], answers: AnswerTokens) -> _OneRow:
     import torch
 
     n = len(ids)
@@ -92,7 +92,7 @@ def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]
     kls: list[float] = []
     logit_diffs: list[float] = []
     prob_diffs: list[float] = []
-    lm = causal_lm_of(loaded.model)
+    lm = causal_lm_of(host.model)
     device = next(lm.parameters()).device
     pos = torch.tensor(answers.positive_ids, device=device)
     neg = torch.tensor(answers.negative_ids, device=device)
@@ -101,7 +101,7 @@ def _one_row_pass(loaded: LoadedModel, adapter: str, ids: Sequence[Sequence[int]
             x = torch.tensor([list(row_ids)], dtype=torch.long, device=device)
             logits = {}
             for on in (True, False):
-                with loaded.activate(adapter if on else None):
+                with host.activate(adapter if on else None):
                     out = lm(input_ids=x, use_cache=False, logits_to_keep=1).logits[0, -1].float()
                 logits[on] = out
                 finite[on][i] = bool(torch.isfinite(out).all())
@@ -132,7 +132,7 @@ def _stress_row(row: Mapping[str, str], prompt_chars: int) -> dict[str, str]:
 
 
 def _batch_check(
-    loaded: LoadedModel,
+    host: AdapterHost,
     adapter: str,
     rows: RowSet,
     reference: np.ndarray,
@@ -155,10 +155,10 @@ def _batch_check(
         for chunk in chunks:
             batch = [dict(rows.rows[i]) for i in chunk]
             batch.append(_stress_row(batch[0], prompt_chars))
-            with loaded.activate(adapter) as model:
+            with host.activate(adapter) as model:
                 out = score_rows(
                     model,
-                    loaded.tokenizer,
+                    host.tokenizer,
                     rows_from_records(batch, source="probe-batch"),
                     template=template,
                     method="logits",
@@ -178,10 +178,10 @@ def _batch_check(
 
 
 def _generated(
-    loaded: LoadedModel, adapter: str | None, rows: RowSet, template: str | Path | PromptTemplate, finite: np.ndarray
+    host: AdapterHost, adapter: str | None, rows: RowSet, template: str | Path | PromptTemplate, finite: np.ndarray
 ) -> Side:
-    with loaded.activate(adapter) as model:
-        result: Any = score_rows(model, loaded.tokenizer, rows, template=template, method="generate", batch_size=1)
+    with host.activate(adapter) as model:
+        result: Any = score_rows(model, host.tokenizer, rows, template=template, method="generate", batch_size=1)
     return Side(
         probabilities=result.probabilities,
         parsed=result.parsed,

@@ -99,13 +99,13 @@ def probe(
             **common,
         )
 
-    from loraguard.modelload import load_model
     from loraguard.probe.measure import measure
     from loraguard.probe.rules import run_rules
+    from loraguard.scoring.host import load_host
 
-    loaded = load_model(base, [adapter], dtype=dtype, device=device)
+    host = load_host(base, [adapter], dtype=dtype, device=device)
     ctx = measure(
-        loaded, loaded.adapter_names[0], data, method=method, template=tpl, batch_size=batch_size, thresholds=thresholds
+        host, host.adapter_names[0], data, method=method, template=tpl, batch_size=batch_size, thresholds=thresholds
     )
     found = run_rules(ctx)
     findings = sort_findings([*static.findings, *found])

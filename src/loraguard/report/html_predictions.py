@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from loraguard.errors import InputError
 from loraguard.report.html import Raw, page, section, table, write_html
 from loraguard.report.svg import histogram_svg, small_multiples
 
@@ -100,7 +101,7 @@ def predictions_sections(
         charts = []
         for name, values in arrays.items():
             if values.size != y.size:
-                raise ValueError(f"labels have {y.size} rows but series {name!r} has {values.size}")
+                raise InputError(f"labels have {y.size} rows but series {name!r} has {values.size}")
             charts.append(
                 histogram_svg(
                     {"negatives (label 0)": values[y == 0], "positives (label 1)": values[y == 1]},
@@ -133,7 +134,7 @@ def grouped_series(arrays: Mapping[str, np.ndarray], groups: npt.ArrayLike) -> d
     g = np.asarray(groups).astype(str).ravel()
     for name, values in arrays.items():
         if values.size != g.size:
-            raise ValueError(f"groups have {g.size} rows but series {name!r} has {values.size}")
+            raise InputError(f"groups have {g.size} rows but series {name!r} has {values.size}")
     names, counts = np.unique(g, return_counts=True)
     order = [str(n) for _, n in sorted(zip(-counts, names, strict=True))]
     return {name: {k: v[g == name] for k, v in arrays.items()} for name in order}

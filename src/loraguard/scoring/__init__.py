@@ -12,13 +12,14 @@ Importing this package does not import torch; the model code does, when called.
 
 from __future__ import annotations
 
+from loraguard.errors import TimeBudgetExceededError
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.api import METHODS, EncodedPrompts, ScoreResult, Timing, encode_prompts, score_rows
 from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS, RowSet, load_rows, rows_from_records
 from loraguard.scoring.filescore import FileScoreReport, RunReport, score_file
 from loraguard.scoring.metrics import AucReport, auc_report, roc_auc, run_summary
 from loraguard.scoring.parse import parse_answer, parse_answers
-from loraguard.scoring.progress import TimeBudgetExceededError, parse_duration
+from loraguard.scoring.progress import parse_duration
 from loraguard.scoring.prompts import BUILTIN_TEMPLATES, PromptTemplate, get_template
 
 __all__ = [

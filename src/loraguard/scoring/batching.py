@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from loraguard.errors import InputError
+
 __all__ = [
     "PrefixGroup",
     "common_prefix_length",
@@ -90,7 +92,7 @@ def plan_batches(
     """Chunks of `rows` sorted by length, longest first (so padding is small, a projection of the
     total time from the first batches errs on the safe side, and out-of-memory shows up at once)."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     ordered = sorted(rows, key=lambda i: (-lengths[i], i))
     return [tuple(ordered[s : s + batch_size]) for s in range(0, len(ordered), batch_size)]
 

@@ -16,6 +16,7 @@ from loraguard.monitor import Alert, evaluate, summarize
 from loraguard.scoring.answers import parse_answers_option
 from loraguard.scoring.api import METHODS, ScoreResult, score_rows
 from loraguard.scoring.data import RowSet, load_rows
+from loraguard.scoring.host import adapter_names, load_host
 from loraguard.scoring.metrics import AucReport, auc_report, run_summary
 from loraguard.scoring.output import (
     check_outputs,
@@ -121,8 +122,6 @@ def check_score_args(
     """What every scoring path checks before loading anything: template, method, batch size and answer
     words, and that no output exists (unless `overwrite`). Returns the answer words, the run names (the
     adapters', or `[None]` for the bare base) and one prediction path per run."""
-    from loraguard.modelload import adapter_names
-
     get_template(template)
     if method not in METHODS:
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
@@ -163,8 +162,6 @@ def score_file(
     `metrics_json` are optional. `time_budget` (seconds or `"9h"`) stops early when the projected
     total would exceed it (`TimeBudgetExceededError`).
     """
-    from loraguard.modelload import load_model
-
     say = log or (lambda _msg: None)
     rows = data if isinstance(data, RowSet) else load_rows(data)
     for warning in rows.warnings:
@@ -184,7 +181,7 @@ def score_file(
         raise InputError(f"time budget {time_budget!r}: must be positive")
 
     budget = TimeBudget(budget_s, runs=len(names)) if budget_s is not None else None
-    loaded = load_model(base, adapters, dtype=dtype, device=device, show_progress=show_progress)
+    loaded = load_host(base, adapters, dtype=dtype, device=device, show_progress=show_progress)
     runs: list[RunReport] = []
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(RichProgress(force=False)) if show_progress else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from loraguard.errors import InputError
 from loraguard.scoring.batching import left_pad, plan_batches
 from loraguard.scoring.engine import causal_lm_of
 from loraguard.scoring.progress import ProgressSink
@@ -34,7 +35,7 @@ def generate_texts(
     import torch
 
     if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise ValueError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}, got {max_new_tokens}")
+        raise InputError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS}, got {max_new_tokens}")
     lm = causal_lm_of(model)
     device = next(lm.parameters()).device
     lengths = [len(s) for s in ids]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loraguard.errors import InputError
 from loraguard.monitor.summary import MonitorSummary
 
 __all__ = ["AucReport", "auc_report", "histogram_lines", "roc_auc", "run_summary"]
@@ -33,7 +34,7 @@ def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape:
-        raise ValueError(f"labels and scores differ in shape: {y.shape} vs {s.shape}")
+        raise InputError(f"labels and scores differ in shape: {y.shape} vs {s.shape}")
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:

@@ -54,14 +54,14 @@ def write_predictions(
     """`row_id,rule_violation` with probabilities in [0, 1] (`repr` precision)."""
     values = [float(p) for p in probabilities]
     if len(row_ids) != len(values):
-        raise ValueError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
+        raise InputError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
 
     def write(handle: IO[str]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["row_id", "rule_violation"])
         for rid, value in zip(row_ids, values, strict=True):
             if not math.isfinite(value):
-                raise ValueError(f"row_id {rid!r}: probability {value} is not finite")
+                raise InputError(f"row_id {rid!r}: probability {value} is not finite")
             writer.writerow([rid, repr(min(1.0, max(0.0, value)))])
 
     return atomic_write(path, write, overwrite=overwrite)

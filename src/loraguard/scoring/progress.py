@@ -21,14 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from loraguard.errors import InputError
+from loraguard.errors import InputError, TimeBudgetExceededError
 
 __all__ = [
     "CompositeProgress",
     "ProgressSink",
     "RichProgress",
     "TimeBudget",
-    "TimeBudgetExceededError",
     "format_duration",
     "parse_duration",
 ]
@@ -43,10 +42,6 @@ class ProgressSink(Protocol):
     def start(self, total_rows: int, total_units: int) -> None: ...
 
     def advance(self, rows: int, units: int) -> None: ...
-
-
-class TimeBudgetExceededError(InputError):
-    """Scoring would exceed `--time-budget`; raised early, from a projection."""
 
 
 def parse_duration(text: str) -> float:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from loraguard.errors import MissingExtraError
+from loraguard.errors import MissingExtraError, RequestError
 
 try:
     from fastapi import FastAPI, Request
@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from loraguard.server.pool import CheckFn
 from loraguard.server.reload import RegistryLike
-from loraguard.server.schemas import RequestError, error_body, parse_classify, read_limited
+from loraguard.server.schemas import error_body, parse_classify, read_limited
 from loraguard.server.service import ClassifierService, ServeConfig
 
 __all__ = ["create_app"]

@@ -28,9 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from loraguard.errors import InputError
+from loraguard.errors import AdapterGone, InputError
 
-__all__ = ["AdapterGone", "BatchOutcome", "Job", "MicroBatcher", "ModelThread", "ScoreFn"]
+__all__ = ["BatchOutcome", "Job", "MicroBatcher", "ModelThread", "ScoreFn"]
 
 T = TypeVar("T")
 ScoreFn = Callable[[str, Sequence[Mapping[str, str]]], Any]
@@ -70,10 +70,6 @@ class BatchOutcome:
     probabilities: tuple[float | None, ...]
     rules: tuple[str, ...]
     seconds: float
-
-
-class AdapterGone(Exception):
-    """The adapter was unloaded between routing and scoring (the caller may route again)."""
 
 
 def _run_group(score: ScoreFn, ref: str, jobs: Sequence[Job]) -> list[float | BaseException | None]:

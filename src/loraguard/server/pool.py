@@ -1,4 +1,8 @@
-"""The loaded base model and its PEFT adapters: verify, load, unload, switch and score.
+"""The server's adapters on the base: verify registry entries, then attach, detach and score them.
+
+The model itself is the adapter host (`loraguard.scoring.host.AdapterHost`, the same one score and
+probe use); the pool adds what only a server needs: private verified copies, registry refs and
+their PEFT names (`peft_name`), and refusals with reason codes for the reload policy (`reload.py`).
 
 Every method that touches the model (`load_base`, `attach`, `detach`, `score`) must run on the ONE
 model thread (`batcher.ModelThread`): PEFT switches adapters by mutating the model, and torch is
@@ -13,14 +17,14 @@ Loading an adapter is defensive, because a registry entry is only a claim about 
    registration is refused);
 3. the weights must be safetensors: a `.bin`/`.pt` pickle is never unpickled (refused);
 4. the static `loraguard.check(copy, base)` must report no error;
-5. PEFT must load it (`load_adapter`; a half-loaded adapter is deleted again).
+5. the adapter host must attach it (a CAUSAL_LM adapter PEFT can load; a half-loaded adapter is
+   deleted again, the base is never touched).
 
 Any failure raises `AdapterRefused` with a short reason code; the pool is left unchanged.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import time
@@ -29,24 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loraguard.errors import LoraguardError
+from loraguard.errors import AdapterGone, AdapterRefused, LoraguardError
+from loraguard.scoring.host import AdapterHost, peft_safe_name
 
-__all__ = ["SENTINEL", "AdapterPool", "AdapterRefused", "LoadedAdapter", "peft_name"]
+__all__ = ["AdapterPool", "LoadedAdapter", "peft_name"]
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-SENTINEL = "loraguard-sentinel"
-"""The no-op adapter the base is wrapped with (see `AdapterPool.load_base`)."""
 CheckFn = Callable[[Path, str], Sequence[str]]
 """`check_fn(adapter_folder, base)` → the static check's error messages (empty: pass)."""
-
-
-class AdapterRefused(LoraguardError):
-    """The server would not load an adapter; `reason` is a short code (hash-mismatch, unsafe-format,
-    check-failed, load-failed), the message says why and what to do."""
-
-    def __init__(self, ref: str, reason: str, message: str) -> None:
-        super().__init__(f"{ref}: {message}")
-        self.ref, self.reason = ref, reason
 
 
 @dataclass(frozen=True)
@@ -60,9 +54,9 @@ class LoadedAdapter:
 
 
 def peft_name(ref: str) -> str:
-    """A PEFT adapter name for `ref` (`toxicity@3` → `toxicity_v3`): PEFT names cannot contain dots."""
+    """The adapter host's name for `ref` (`toxicity@3` → `toxicity_v3`; see `scoring.host.peft_safe_name`)."""
     name, _, version = ref.partition("@")
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "adapter"
+    safe = peft_safe_name(name)
     return f"{safe}_v{version}" if version else safe
 
 
@@ -92,14 +86,24 @@ class AdapterPool:
         self.template, self.batch_size, self.prefix_cache = template, batch_size, prefix_cache
         self.dtype, self.device = dtype, device
         self.check_fn: CheckFn = check_fn or static_check_errors
-        self.model: Any = None
-        self.tokenizer: Any = None
+        self.host: AdapterHost | None = None
         self.adapters: dict[str, LoadedAdapter] = {}
         self._staging = Path(tempfile.mkdtemp(prefix="loraguard-serve-"))
 
     @property
     def ready(self) -> bool:
-        return self.model is not None
+        return self.host is not None
+
+    @property
+    def _host(self) -> AdapterHost:
+        if self.host is None:
+            raise RuntimeError("AdapterPool.load_base() has not run")
+        return self.host
+
+    @property
+    def model(self) -> Any:
+        """The model (a `PeftModel` once an adapter was attached); `None` before `load_base`."""
+        return None if self.host is None else self.host.model
 
     # --- any thread -------------------------------------------------------------------------------
 
@@ -163,27 +167,11 @@ class AdapterPool:
     # --- model thread only ------------------------------------------------------------------------
 
     def load_base(self) -> None:
-        """Load the base model and tokenizer, wrapped in a `PeftModel` holding only a no-op sentinel.
+        """Load the base model and tokenizer into the adapter host (`loraguard.scoring.host`), which
+        attaches every adapter behind a no-op sentinel so a failed load never corrupts the base."""
+        from loraguard.scoring.model import load_base
 
-        `PeftModel.from_pretrained` injects its layers into the base *in place*, so a first adapter that
-        fails half-way would leave the base corrupted; with the sentinel every real adapter goes through
-        `load_adapter`, whose failures `delete_adapter` cleans up. The sentinel (rank 1, B = 0, on one
-        module) is never active while scoring, so it changes no output.
-        """
-        from peft import LoraConfig, get_peft_model
-
-        from loraguard.modelload import load_model
-
-        loaded = load_model(self.base, (), dtype=self.dtype, device=self.device)
-        target = next(
-            name.rsplit(".", 1)[-1]
-            for name, module in loaded.model.named_modules()
-            if type(module).__name__ == "Linear" and name != "lm_head"
-        )
-        config = LoraConfig(r=1, lora_alpha=1, target_modules=[target], init_lora_weights=True)
-        self.model = get_peft_model(loaded.model, config, adapter_name=SENTINEL)
-        self.model.eval()
-        self.tokenizer = loaded.tokenizer
+        self.host = AdapterHost(load_base(self.base, dtype=self.dtype, device=self.device))
 
     def attach(self, ref: str, folder: Path) -> LoadedAdapter:
         """Load a prepared adapter folder under a PEFT name derived from `ref`; the folder is removed."""
@@ -192,56 +180,41 @@ class AdapterPool:
             if ref in self.adapters:
                 return self.adapters[ref]
             try:
-                self._peft_load(folder, name)
-            except Exception as exc:  # PEFT raises many types; the pool must survive all of them
-                self._forget(name)
-                raise AdapterRefused(
-                    ref, "load-failed", f"PEFT could not load it onto the base: {type(exc).__name__}: {str(exc)[:300]}"
-                ) from exc
+                self._host.attach(name, folder)
+            except LoraguardError as exc:  # the host has undone the half-load: the pool is unchanged
+                # the message names the private copy's folder; the refusal names the ref instead
+                why = str(exc).removeprefix(f"adapter {exc.path}: ")
+                raise AdapterRefused(ref, "load-failed", why[:400]) from exc
             loaded = LoadedAdapter(ref, name, str(folder), time.time())
             self.adapters[ref] = loaded
             return loaded
         finally:
             shutil.rmtree(folder.parent, ignore_errors=True)
 
-    def _peft_load(self, folder: Path, name: str) -> None:
-        self.model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
-        config = self.model.peft_config[name]
-        if config.is_prompt_learning or config.task_type not in (None, "CAUSAL_LM"):
-            raise ValueError(
-                f"{config.peft_type} / {config.task_type} adapters cannot be scored; a CAUSAL_LM LoRA is needed"
-            )
-        self.model.eval()
-
-    def _forget(self, name: str) -> None:
-        config = getattr(self.model, "peft_config", {})
-        if name in config:
-            try:
-                self.model.delete_adapter(name)
-            except Exception:
-                pass
-
     def detach(self, ref: str) -> None:
         """Unload `ref` (no-op if it is not loaded)."""
         loaded = self.adapters.pop(ref, None)
         if loaded is not None:
-            self._forget(loaded.peft_name)
+            self._host.detach(loaded.peft_name)
 
     def score(self, ref: str, rows: Sequence[Mapping[str, str]]) -> Any:
-        """`score_rows` for `rows` with adapter `ref` active (a `ScoreResult`)."""
+        """`score_rows` for `rows` with adapter `ref` active (a `ScoreResult`); `AdapterGone` if it is
+        not loaded."""
         from loraguard.scoring.api import score_rows
 
-        loaded = self.adapters[ref]
-        self.model.set_adapter(loaded.peft_name)
-        return score_rows(
-            self.model,
-            self.tokenizer,
-            rows,
-            template=self.template,
-            method="logits",
-            batch_size=self.batch_size,
-            prefix_cache=self.prefix_cache,
-        )
+        loaded = self.adapters.get(ref)
+        if loaded is None:
+            raise AdapterGone(f"{ref} is not loaded")
+        with self._host.activate(loaded.peft_name) as model:
+            return score_rows(
+                model,
+                self._host.tokenizer,
+                rows,
+                template=self.template,
+                method="logits",
+                batch_size=self.batch_size,
+                prefix_cache=self.prefix_cache,
+            )
 
     def close(self) -> None:
         """Remove the private staging folder."""

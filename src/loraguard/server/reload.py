@@ -33,9 +33,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loraguard.errors import AdapterRefused
 from loraguard.server.batcher import ModelThread
 from loraguard.server.metrics import ServerMetrics
-from loraguard.server.pool import AdapterPool, AdapterRefused
+from loraguard.server.pool import AdapterPool
 from loraguard.server.routing import Route, RoutingTable
 from loraguard.server.state import ServerState
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
+from loraguard.errors import InputError, RequestError
+
 __all__ = [
     "MAX_EXAMPLES",
     "ClassifyItem",
     "Limits",
-    "RequestError",
     "error_body",
     "parse_classify",
     "read_limited",
@@ -47,24 +48,12 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1 or self.max_field_chars < 1 or self.max_items < 1:
-            raise ValueError(f"limits must be positive: {self}")
-
-
-class RequestError(Exception):
-    """A request the client must fix: carries the HTTP status and the JSON error body."""
-
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details or []
-
-    def body(self) -> dict[str, Any]:
-        """The JSON error body."""
-        return error_body(self.code, self.message, self.details)
+            raise InputError(f"limits must be positive: {self}")
 
 
 def error_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """`{"error": {"code", "message", "details"}}`, the shape of every error the server returns."""
-    return {"error": {"code": code, "message": message, "details": details or []}}
+    return RequestError.json_body(code, message, details)
 
 
 class ClassifyItem(BaseModel):

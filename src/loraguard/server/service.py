@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loraguard.errors import InputError
-from loraguard.server.batcher import AdapterGone, BatchOutcome, MicroBatcher, ModelThread
+from loraguard.errors import AdapterGone, InputError, RequestError
+from loraguard.server.batcher import BatchOutcome, MicroBatcher, ModelThread
 from loraguard.server.metrics import ServerMetrics
 from loraguard.server.pool import AdapterPool, CheckFn
 from loraguard.server.reload import RegistryLike, Reloader
 from loraguard.server.routing import RoutingTable
-from loraguard.server.schemas import ClassifyItem, Limits, RequestError, to_row
+from loraguard.server.schemas import ClassifyItem, Limits, to_row
 from loraguard.server.state import ServerState
 
 __all__ = ["ClassifierService", "Prediction", "ServeConfig"]

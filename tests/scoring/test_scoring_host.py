@@ -12,8 +12,8 @@ import pytest
 
 from loraguard.demo.rows import builtin_rows
 from loraguard.errors import AdapterNotFoundError, BaseModelResolutionError, InputError
-from loraguard.modelload import adapter_names, load_model
 from loraguard.scoring import score_rows
+from loraguard.scoring.host import adapter_names, load_host
 
 
 def test_adapter_names_are_unique_and_peft_safe() -> None:
@@ -22,14 +22,14 @@ def test_adapter_names_are_unique_and_peft_safe() -> None:
 
 @pytest.mark.slow
 def test_several_adapters_share_one_base(tiny_base: Path, adapters: dict[str, Path]) -> None:
-    multi = load_model(tiny_base, [adapters["alpha"], adapters["beta"]])
+    multi = load_host(tiny_base, [adapters["alpha"], adapters["beta"]])
     assert multi.adapter_names == ("alpha", "beta")
     rows = builtin_rows()
     scores = {}
     for name in (None, "alpha", "beta"):
         with multi.activate(name) as model:
             scores[name] = score_rows(model, multi.tokenizer, rows).probabilities
-    bare = load_model(tiny_base)
+    bare = load_host(tiny_base)
     plain = score_rows(bare.model, bare.tokenizer, rows).probabilities
     np.testing.assert_allclose(scores[None], plain, atol=1e-5)  # no adapter = the bare base
     assert np.abs(scores["alpha"] - scores["beta"]).max() > 0.05
@@ -47,31 +47,31 @@ def test_several_adapters_share_one_base(tiny_base: Path, adapters: dict[str, Pa
 def test_dtype_and_device_options(tiny_base: Path) -> None:
     import torch
 
-    half = load_model(tiny_base, dtype="bfloat16", device="cpu")
+    half = load_host(tiny_base, dtype="bfloat16", device="cpu")
     assert next(half.model.parameters()).dtype == torch.bfloat16 and half.dtype == "bfloat16"
-    assert load_model(tiny_base).dtype == "float32"
+    assert load_host(tiny_base).dtype == "float32"
     with pytest.raises(InputError, match="dtype 'float8'"):
-        load_model(tiny_base, dtype="float8")
+        load_host(tiny_base, dtype="float8")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
-            load_model(tiny_base, device="cuda")
+            load_host(tiny_base, device="cuda")
 
 
 def test_local_folders_only(tmp_path: Path) -> None:
     with pytest.raises(BaseModelResolutionError, match="not a local folder"):
-        load_model("Qwen/Qwen2.5-1.5B-Instruct")
+        load_host("Qwen/Qwen2.5-1.5B-Instruct")
     with pytest.raises(BaseModelResolutionError, match=r"no config\.json"):
-        load_model(tmp_path)
+        load_host(tmp_path)
 
 
 @pytest.mark.slow
 def test_adapter_folder_checks(tiny_base: Path, tmp_path: Path) -> None:
     with pytest.raises(AdapterNotFoundError, match="no such folder"):
-        load_model(tiny_base, [tmp_path / "missing"])
+        load_host(tiny_base, [tmp_path / "missing"])
     with pytest.raises(InputError, match="a file, not a folder"):
-        load_model(tiny_base, [tiny_base / "config.json"])
+        load_host(tiny_base, [tiny_base / "config.json"])
     with pytest.raises(AdapterNotFoundError, match=r"no adapter_config\.json"):
-        load_model(tiny_base, [tmp_path])
+        load_host(tiny_base, [tmp_path])
 
 
 @pytest.mark.slow
@@ -93,8 +93,8 @@ def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_er
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
     rows = builtin_rows()[:8]
-    hub = load_model(tiny_base, ["some-org/alpha-lora"])
-    local = load_model(tiny_base, [adapters["alpha"]])
+    hub = load_host(tiny_base, ["some-org/alpha-lora"])
+    local = load_host(tiny_base, [adapters["alpha"]])
     assert [r for r, _ in asked] == ["some-org/alpha-lora"] and asked[0][1]  # small files only
     assert hub.adapter_names == ("alpha-lora",) and hub.adapter_paths == (str(snapshot.resolve()),)
     with hub.activate("alpha-lora"), local.activate(local.adapter_names[0]):
@@ -125,7 +125,7 @@ def test_an_adapter_hub_id_is_loaded_from_its_snapshot_and_offline_is_a_clean_er
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(HubUnavailableError, match=r"some-org/alpha-lora.*Hugging Face Hub"):
-        load_model(tiny_base, ["some-org/alpha-lora"])
+        load_host(tiny_base, ["some-org/alpha-lora"])
     code, _out, err = run_cli(
         [
             "score",
@@ -150,10 +150,97 @@ def test_seq_cls_adapter_refused(tiny_base: Path, adapters: dict[str, Path], tmp
     config["task_type"] = "SEQ_CLS"
     (other / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(InputError, match="task_type is SEQ_CLS"):
-        load_model(tiny_base, [other])
+        load_host(tiny_base, [other])
 
 
 @pytest.mark.slow
 def test_activate_with_plain_model(loaded: Any) -> None:
     with loaded.activate(None) as model:
         assert model is loaded.model
+
+
+@pytest.mark.slow
+def test_a_failed_attach_leaves_the_base_and_the_other_adapters_unchanged(
+    tiny_base: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """The server's safe way for every caller: PEFT fails half-way (wrong rank for the tensors), the
+    half-loaded adapter is deleted again and nothing else moves."""
+    from loraguard.errors import AdapterFormatError
+    from loraguard.scoring.host import SENTINEL
+
+    rows = builtin_rows()[:8]
+    host = load_host(tiny_base, [adapters["alpha"]])
+    with host.activate(None) as model:
+        base_before = score_rows(model, host.tokenizer, rows).probabilities
+    with host.activate("alpha") as model:
+        alpha_before = score_rows(model, host.tokenizer, rows).probabilities
+    bad = shutil.copytree(adapters["beta"], tmp_path / "bad-rank")
+    config = json.loads((bad / "adapter_config.json").read_text())
+    (bad / "adapter_config.json").write_text(json.dumps({**config, "r": config["r"] * 2}))
+    with pytest.raises(AdapterFormatError, match="PEFT could not load it onto the base") as info:
+        host.attach("bad", bad)
+    assert info.value.__cause__ is not None and str(bad.resolve()) in str(info.value)
+    assert set(host.model.peft_config) == {SENTINEL, "alpha"} and host.adapter_names == ("alpha",)
+    with host.activate(None) as model:
+        np.testing.assert_array_equal(score_rows(model, host.tokenizer, rows).probabilities, base_before)
+    with host.activate("alpha") as model:
+        np.testing.assert_array_equal(score_rows(model, host.tokenizer, rows).probabilities, alpha_before)
+    with pytest.raises(InputError, match="already in use"):
+        host.attach("alpha", adapters["beta"])
+
+
+@pytest.mark.slow
+def test_attach_detach_and_the_first_adapter_is_active(tiny_base: Path, adapters: dict[str, Path]) -> None:
+    """A host starts as the plain model; the first adapter attached is the active one (as after PEFT's
+    `from_pretrained`), later ones wait for `activate`; `detach` unloads from the model too."""
+    from loraguard.scoring.host import SENTINEL, AdapterHost
+    from loraguard.scoring.model import load_base
+
+    rows = builtin_rows()[:8]
+    host = AdapterHost(load_base(tiny_base))
+    plain = host.model
+    assert host.adapter_names == () and not hasattr(plain, "peft_config")
+    with host.activate(None) as model:
+        assert model is plain
+        bare = score_rows(model, host.tokenizer, rows).probabilities
+    host.attach("a", adapters["alpha"])
+    host.attach("b", adapters["beta"])
+    assert host.adapter_names == ("a", "b") and host.adapter_paths == (
+        str(adapters["alpha"].resolve()),
+        str(adapters["beta"].resolve()),
+    )
+    first = score_rows(host.model, host.tokenizer, rows).probabilities
+    with host.activate("a") as model:
+        np.testing.assert_allclose(score_rows(model, host.tokenizer, rows).probabilities, first, atol=1e-6)
+    assert np.abs(first - bare).max() > 0.05
+    host.detach("a")
+    host.detach("a")  # a no-op the second time
+    assert host.adapter_names == ("b",) and set(host.model.peft_config) == {SENTINEL, "b"}
+    with pytest.raises(InputError, match="not loaded"):
+        with host.activate("a"):
+            pass
+    with host.activate(None) as model:
+        np.testing.assert_allclose(score_rows(model, host.tokenizer, rows).probabilities, bare, atol=1e-6)
+
+
+def test_check_adapter_reads_the_config_through_the_adapter_reader(tmp_path: Path) -> None:
+    """No torch: the folder is located and its config read before any model is loaded."""
+    from loraguard.errors import AdapterFormatError
+    from loraguard.scoring.host import check_adapter
+
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    with pytest.raises(AdapterFormatError, match=r"adapter_config\.json: invalid JSON"):
+        check_adapter(tmp_path)
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "task_type": "CAUSAL_LM"}))
+    assert check_adapter(str(tmp_path)) == tmp_path.resolve()
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "task_type": "seq_cls"}))
+    with pytest.raises(InputError, match="task_type is SEQ_CLS"):
+        check_adapter(tmp_path)
+
+
+def test_the_cli_dtype_choices_are_the_base_loaders() -> None:
+    """`--dtype` offers exactly what `load_base` accepts (a new dtype is added in both)."""
+    from loraguard.cli.options import DType
+    from loraguard.scoring.model import DTYPES
+
+    assert tuple(d.value for d in DType) == DTYPES

@@ -1,0 +1,114 @@
+"""The base model: a causal LM and its tokenizer, loaded from a local folder (torch imported lazily).
+
+- `check_base(base)`: what can be checked without loading (torch-free, so a Ray driver checks the
+  paths before any worker starts).
+- `load_base(base, dtype=..., device=...)`: the model (eval mode) and its tokenizer, as a `LoadedBase`.
+  The folder is read with `local_files_only=True` (its weights are never fetched); `trust_remote_code`
+  is never set.
+- `dtype`: `auto` (float32 on CPU; bfloat16 on CUDA when supported, else float16), `float32`,
+  `bfloat16` or `float16`. `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
+
+Every caller (score, probe, the Ray workers, the server) passes `base`, `dtype` and `device` through
+unchanged to `load_base` (usually via `scoring.host.load_host`), so a new kind of base (e.g. a GGUF
+file) or dtype is added here: `check_base` accepts it and `_from_pretrained_args` says how
+transformers reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loraguard.errors import BaseModelResolutionError, InputError, MissingExtraError
+
+__all__ = ["DTYPES", "LoadedBase", "check_base", "load_base", "resolve_device", "resolve_dtype"]
+
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class LoadedBase:
+    """A base causal LM in eval mode on `device`, its tokenizer, and where and how it was loaded."""
+
+    model: Any
+    tokenizer: Any
+    path: Path
+    device: str
+    dtype: str
+    """The torch dtype's name (`float32`, `bfloat16`, ...), never `auto`."""
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto` to `cuda` when available, else `cpu`; checks that a CUDA device exists."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {device!r}: CUDA is not available on this machine; use --device cpu")
+    if device != "cpu" and not device.startswith(("cuda", "mps")):
+        raise InputError(f"device {device!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """The `torch.dtype` for option `dtype` on `device` (a resolved device, not `auto`)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise InputError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def check_base(base: str | Path) -> Path:
+    """The base's local folder, checked to hold a `config.json` (`BaseModelResolutionError` otherwise)."""
+    path = Path(base)
+    if not path.is_dir():
+        raise BaseModelResolutionError(
+            f"base {str(base)!r}: not a local folder. Only local model folders are supported for now "
+            "(download the model first, e.g. with `hf download`)",
+            path=path,
+        )
+    if not (path / "config.json").is_file():
+        raise BaseModelResolutionError(f"base {path}: no config.json in the folder", path=path)
+    return path
+
+
+def _from_pretrained_args(path: Path) -> tuple[str, dict[str, Any]]:
+    """What `from_pretrained` (tokenizer and model) is given for the checked base `path`."""
+    return str(path), {"local_files_only": True, "trust_remote_code": False}
+
+
+def load_base(
+    base: str | Path, *, dtype: str = "auto", device: str = "auto", show_progress: bool = False
+) -> LoadedBase:
+    """Load `base` (see the module docstring) onto `device` in `dtype`, in eval mode."""
+    path = check_base(base)
+    try:
+        import torch  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("Loading models", "ml") from exc
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    source, kwargs = _from_pretrained_args(path)
+    bars = hf_logging.is_progress_bar_enabled()
+    if not show_progress:
+        hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BaseModelResolutionError(f"base {path}: cannot load it as a causal LM: {exc}", path=path) from exc
+    finally:
+        if bars and not show_progress:
+            hf_logging.enable_progress_bar()
+    model = model.to(dev)
+    model.eval()
+    return LoadedBase(model, tokenizer, path, dev, str(torch_dtype).removeprefix("torch."))
