@@ -2,8 +2,11 @@
 
 - `load_rows(path)`: read and validate a Jigsaw-format CSV (`data.py`).
 - `score_rows(model, tokenizer, rows, ...)`: P(Yes) read from the answer token's logits (default),
-  or the case study's generate-and-parse baseline (`api.py`, `engine.py`, `generate.py`).
-- `score_file(data, base, adapters, out=...)`: what `loraguard score` runs (`filescore.py`).
+  or the case study's generate-and-parse baseline (`api.py`, `logits.py`, `generate.py`).
+- `score_file(data, base, adapters, ScoreOptions(out=...), executor=...)`: what `loraguard score` runs,
+  the one score pipeline (`pipeline.py`: plan, execute, finish) with its options (`options.py`) and
+  executor seam (`executor.py`); `LocalExecutor` scores in this process (`local.py`),
+  `loraguard.distributed.RayExecutor` on a Ray cluster.
 - `auc_report`, `summarize`, `is_degenerate`: the metrics printed after scoring (`metrics.py`).
 
 Importing this package does not import torch; the model code does, when called.
@@ -14,9 +17,12 @@ from __future__ import annotations
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.api import METHODS, EncodedPrompts, ScoreResult, Timing, encode_prompts, score_rows
 from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS, RowSet, load_rows, rows_from_records
-from loraguard.scoring.filescore import FileScoreReport, RunReport, score_file
+from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScorePlan
+from loraguard.scoring.local import LocalExecutor
 from loraguard.scoring.metrics import AucReport, auc_report, is_degenerate, roc_auc, summarize
+from loraguard.scoring.options import ScoreOptions
 from loraguard.scoring.parse import parse_answer, parse_answers
+from loraguard.scoring.pipeline import FileScoreReport, RunReport, score_file
 from loraguard.scoring.progress import TimeBudgetExceededError, parse_duration
 from loraguard.scoring.prompts import BUILTIN_TEMPLATES, PromptTemplate, get_template
 
@@ -29,10 +35,16 @@ __all__ = [
     "AucReport",
     "EncodedPrompts",
     "FileScoreReport",
+    "LocalExecutor",
     "PromptTemplate",
     "RowSet",
     "RunReport",
+    "ScoreExecutor",
+    "ScoreOptions",
+    "ScorePlan",
     "ScoreResult",
+    "Scored",
+    "ScoredRun",
     "TimeBudgetExceededError",
     "Timing",
     "answer_tokens",
