@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -20,7 +21,10 @@ from loraguard.cli.app import main
 from loraguard.errors import AdapterNotFoundError, OutputExistsError
 from loraguard.matrix import (
     COLUMNS,
+    MatrixExecutor,
     MatrixResult,
+    MatrixRow,
+    Workers,
     csv_text,
     discover_adapters,
     run_matrix,
@@ -138,6 +142,44 @@ def test_a_worker_that_dies_fails_only_its_cell(tree: dict[str, Path], monkeypat
     result = run_matrix(paths, [str(tree["base"])], jobs=2, executor="process", discover=False)
     assert [r.verdict for r in result.rows] == ["pass", "error", "fail", "pass"]
     assert result.rows[1].error.startswith("worker process failed")
+
+
+class FlakyWorkers(MatrixExecutor):
+    """Runs chunks here, last first; a chunk holding `poison` dies, and alone only the poison cell does."""
+
+    name = "flaky"
+
+    def __init__(self, poison: str) -> None:
+        self.poison = poison
+        self.calls: list[list[int]] = []
+
+    def start(self):
+        return contextlib.nullcontext(Workers(2, {"where": "here"}))
+
+    def run_chunks(self, fn, chunks):
+        self.calls.append([len(c) for c in chunks])
+        for index, chunk in reversed(list(enumerate(chunks))):
+            if any(c.adapter == self.poison for c in chunk):
+                yield index, RuntimeError("worker died\nTraceback (most recent call last): ...")
+            else:
+                yield index, [fn(c) for c in chunk]
+
+
+def test_the_cells_of_a_dead_chunk_are_rerun_alone_and_rows_keep_their_order() -> None:
+    paths = [f"adapter-{i}" for i in range(20)]
+    workers = FlakyWorkers("adapter-7")
+    result = run_matrix(
+        paths,
+        ["b1"],
+        discover=False,
+        executor=workers,
+        cell_fn=lambda cell: MatrixRow(cell.adapter, str(cell.base), "pass"),
+    )
+    assert [r.adapter for r in result.rows] == paths
+    assert [r.verdict for r in result.rows] == ["pass"] * 7 + ["error"] + ["pass"] * 12
+    assert result.rows[7].error == "worker process failed: RuntimeError: worker died"
+    assert workers.calls == [[3, 3, 3, 3, 3, 3, 2], [1, 1, 1]]  # four chunks per worker, then one cell per task
+    assert (result.executor, result.jobs, dict(result.meta)) == ("flaky", 2, {"where": "here"})
 
 
 def test_engine_columns(tree: dict[str, Path]) -> None:
