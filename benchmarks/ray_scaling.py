@@ -6,8 +6,8 @@ then scores the first `--rows` rows of the Jigsaw train CSV (or, without ../shar
 built-in rows repeated) with every adapter, side by side in one run:
 
   single process   `score_file`, torch with all `--threads` (the path without Ray)
-  ray 2×1          `score_distributed`, 2 actors × 1 CPU (1 torch thread each)
-  ray 1×2          `score_distributed`, 1 actor × 2 CPUs (2 torch threads): Ray's overhead alone
+  ray 2×1          `score_file` with `RayExecutor`, 2 actors × 1 CPU (1 torch thread each)
+  ray 1×2          `score_file` with `RayExecutor`, 1 actor × 2 CPUs (2 torch threads): Ray's overhead alone
 
 For Ray, `ray.init` is timed on its own (once, for the first Ray row); the rest of a run splits into
 steady state (the busiest actor's summed batch-scoring seconds: what more rows would cost) and
@@ -16,7 +16,7 @@ model, collecting): overhead = wall − steady. Every path's probabilities are c
 single process's (max |ΔP|).
 
 Then `matrix`: `--matrix-adapters` synthetic adapters (numpy-written, as tests/report builds them)
-× 2 bases, checked by `run_matrix` serially and with 2 processes, and by `run_matrix_ray` on the
+× 2 bases, checked by `run_matrix` serially, with 2 processes and with `RayMatrixExecutor` on the
 same Ray instance.
 
     /work/venv/bin/python benchmarks/ray_scaling.py [--rows 400] [--adapters 2] [--data train.csv]
@@ -93,7 +93,7 @@ def score_paths(args: argparse.Namespace, data: Path, base: Path, adapters: list
     import numpy as np
     import torch
 
-    from loraguard.distributed import RayScoreOptions, score_distributed
+    from loraguard.distributed import RayExecutor, RayScoreOptions
     from loraguard.distributed.cluster import import_ray
     from loraguard.scoring import score_file
 
@@ -129,10 +129,13 @@ def score_paths(args: argparse.Namespace, data: Path, base: Path, adapters: list
             )
             for name, workers, cpus in (("ray 2×1", 2, 1.0), ("ray 1×2", 1, 2.0)):
                 opts = RayScoreOptions(workers=workers, cpus_per_worker=cpus, batch_rows=args.ray_batch_rows)
-                dist = score_distributed(data, base, adapters, out=out / f"ray{workers}.csv", ray=opts, **kw)
+                report = score_file(
+                    data, base, adapters, out=out / f"ray{workers}.csv", executor=RayExecutor(opts), **kw
+                )
+                dist = report.execution
                 busiest = _busiest(dist)
                 diff = max(
-                    float(np.abs(r.result.probabilities - p).max()) for r, p in zip(dist.report.runs, ref, strict=True)
+                    float(np.abs(r.result.probabilities - p).max()) for r, p in zip(report.runs, ref, strict=True)
                 )
                 keep(
                     name,
@@ -161,7 +164,7 @@ def _busiest(dist: Any) -> float:
 def matrix_paths(args: argparse.Namespace, out: Path) -> list[dict]:
     from report_helpers import make_adapter, make_base
 
-    from loraguard.distributed import run_matrix_ray
+    from loraguard.distributed import RayMatrixExecutor
     from loraguard.matrix import run_matrix
 
     root = out / "matrix"
@@ -175,7 +178,7 @@ def matrix_paths(args: argparse.Namespace, out: Path) -> list[dict]:
     for label, fn in (
         ("matrix serial", lambda: run_matrix(adapters, bases, jobs=1, discover=False)),
         ("matrix 2 processes", lambda: run_matrix(adapters, bases, jobs=2, discover=False)),
-        ("matrix --ray (tasks)", lambda: run_matrix_ray(adapters, bases, discover=False)),
+        ("matrix --ray (tasks)", lambda: run_matrix(adapters, bases, discover=False, executor=RayMatrixExecutor())),
     ):
         t0 = time.perf_counter()
         result = fn()

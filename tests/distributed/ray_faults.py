@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loraguard.distributed.worker import BatchScorer
-from loraguard.matrix.run import Cell, MatrixRow, check_cell
+from loraguard.matrix import Cell, MatrixRow, check_cell
 
 
 class KillOnceScorer(BatchScorer):

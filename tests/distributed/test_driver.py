@@ -1,5 +1,5 @@
-"""The two halves of `score_distributed` without a cluster: the actor class called in-process on
-batches read exactly as Ray Data reads them, and the driver's whole-file checks on what it returns."""
+"""The two halves of `RayExecutor` without a cluster: the actor class called in-process on batches
+read exactly as Ray Data reads them, and the driver's whole-file checks on what it returns."""
 
 from __future__ import annotations
 
@@ -114,9 +114,13 @@ def test_cells_are_decoded_like_load_rows(tmp_path: Path, scorer: Any) -> None:
 
 
 def test_driver_merges_batches_into_the_single_process_result(scorer: Any, rows_csv: Path) -> None:
-    from loraguard.distributed.collect import collect_batches, merged_monitor
+    from loraguard.distributed.collect import collect_batches
     from loraguard.monitor import monitor_values
     from loraguard.scoring import load_rows
+    from loraguard.scoring.pipeline import merge_monitors
+
+    def merged_monitor(infos: Any, run: int) -> Any:
+        return merge_monitors(info.monitors[run] for info in infos)
 
     whole = collect_batches(_batches(scorer, rows_csv, []), scorer.config)
     parts = collect_batches(_batches(scorer, rows_csv, [5, 11, 19]), scorer.config)

@@ -1,4 +1,4 @@
-"""`run_matrix_ray` / `loraguard matrix --ray` on a local Ray instance against the local matrix."""
+"""`run_matrix` with `RayMatrixExecutor` / `loraguard matrix --ray` on a local Ray instance against the local matrix."""
 
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ def _same(row: MatrixRow) -> MatrixRow:
 
 
 def test_ray_matrix_equals_the_local_matrix(ray_local: Any, tree: dict[str, Path]) -> None:
-    from loraguard.distributed import run_matrix_ray
+    from loraguard.distributed import RayMatrixExecutor
 
     bases = [str(tree["base"]), str(tree["wide_base"]), None]
     local = run_matrix([tree["adapters"]], bases, jobs=1, engines=["vllm"])
-    dist = run_matrix_ray([tree["adapters"]], bases, engines=["vllm"])
+    dist = run_matrix([tree["adapters"]], bases, engines=["vllm"], executor=RayMatrixExecutor())
     assert dist.executor == "ray" and dist.jobs == 2 and dist.adapters == local.adapters
     assert [_same(r) for r in dist.rows] == [_same(r) for r in local.rows]
     assert {r.verdict for r in dist.rows} >= {"pass", "fail"}  # not a matrix of identical rows
@@ -52,13 +52,17 @@ def test_a_cell_that_keeps_killing_its_worker_is_an_error_row(
 ) -> None:
     from ray_faults import killing_check
 
-    from loraguard.distributed import run_matrix_ray
+    from loraguard.distributed import RayMatrixExecutor
 
     deaths = tmp_path / "deaths.log"
     paths = [tree["healthy"], tree["nan"], tree["wide"], tree["healthy"]]
     local = run_matrix(paths, [str(tree["base"])], discover=False)
-    dist = run_matrix_ray(
-        paths, [str(tree["base"])], discover=False, max_retries=1, cell_fn=killing_check("nan", deaths)
+    dist = run_matrix(
+        paths,
+        [str(tree["base"])],
+        discover=False,
+        executor=RayMatrixExecutor(max_retries=1),
+        cell_fn=killing_check("nan", deaths),
     )
     assert [r.verdict for r in dist.rows] == ["pass", "error", "fail", "pass"]
     assert dist.rows[1].error.startswith("worker process failed") and dist.rows[1].categories == ()

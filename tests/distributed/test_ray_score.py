@@ -1,4 +1,4 @@
-"""`score_distributed` / `loraguard score --ray` on a local Ray instance against `score_file`."""
+"""`score_file` with `RayExecutor` / `loraguard score --ray` on a local Ray instance against the local executor."""
 
 from __future__ import annotations
 
@@ -55,22 +55,29 @@ def opts(**kw: Any) -> Any:
     return RayScoreOptions(**{"workers": 2, "batch_rows": 5, **kw})
 
 
+def on_ray(options: Any, scorer_cls: Any = None) -> Any:
+    from loraguard.distributed import RayExecutor
+
+    return RayExecutor(options) if scorer_cls is None else RayExecutor(options, scorer_cls=scorer_cls)
+
+
 def test_csv_in_parquet_out_equals_score_file(
     ray_local: Any, probe_models: Any, rows_csv: Path, local: Any, tmp_path: Path
 ) -> None:
-    from loraguard.distributed import score_distributed
+    from loraguard.scoring import score_file
 
-    dist = score_distributed(
+    dist = score_file(
         rows_csv,
         probe_models.base,
         [probe_models.healthy, probe_models.degenerate],
         out=tmp_path / "pred.parquet",
-        ray=opts(),
+        executor=on_ray(opts()),
         metrics_json=tmp_path / "m.json",
         dump_prompts_to=tmp_path / "p.jsonl",
     )
-    assert dist.batches == 5 and sum(dist.batches_per_worker.values()) == 5 and dist.session.reused
-    for ref, run in zip(local.runs, dist.report.runs, strict=True):
+    ray = dist.execution
+    assert ray.batches == 5 and sum(ray.batches_per_worker.values()) == 5 and ray.session.reused
+    for ref, run in zip(local.runs, dist.runs, strict=True):
         assert run.output.name == ref.output.name.replace(".csv", ".parquet")  # pred.<adapter>.parquet
         ids, probs = read_parquet_preds(run.output)
         ref_ids, ref_probs = read_csv_preds(ref.output)
@@ -82,7 +89,7 @@ def test_csv_in_parquet_out_equals_score_file(
         assert run.auc.auc == pytest.approx(ref.auc.auc, abs=1e-6)
         assert dict(run.result.stage_counts) == dict(ref.result.stage_counts)
         assert run.summary["distinct"] == ref.summary["distinct"]
-    healthy, degenerate = dist.report.runs
+    healthy, degenerate = dist.runs
     assert not healthy.degenerate and degenerate.degenerate and degenerate.alerts[0].rule == "degenerate"
     assert dist.any_degenerate
     dumped = (tmp_path / "p.jsonl").read_text().splitlines()
@@ -96,18 +103,17 @@ def test_a_worker_that_dies_mid_run_is_retried(
 ) -> None:
     from ray_faults import kill_once
 
-    from loraguard.distributed import score_distributed
+    from loraguard.scoring import score_file
 
     marker = tmp_path / "kill.marker"
     marker.write_text("2")  # the first actor to reach its 2nd batch exits the process, once
-    dist = score_distributed(
+    dist = score_file(
         rows_csv,
         probe_models.base,
         [probe_models.healthy],
         out=tmp_path / "pred.csv",
-        ray=opts(batch_rows=4),
-        scorer_cls=kill_once(marker),
-    )
+        executor=on_ray(opts(batch_rows=4), kill_once(marker)),
+    ).execution
     claimed = marker.with_suffix(".claimed")
     assert not marker.exists() and claimed.exists(), "no worker died: the fault was not injected"
     dropped = [r.strip("b'") for r in claimed.read_text().split()]
@@ -123,20 +129,18 @@ def test_a_batch_that_keeps_killing_its_worker_fails_the_run(
 ) -> None:
     from ray_faults import always_die
 
-    from loraguard.distributed import score_distributed
-    from loraguard.scoring import load_rows
+    from loraguard.scoring import load_rows, score_file
 
     poison = load_rows(rows_csv).row_ids[8]  # the first row of the third batch of 4
     deaths = tmp_path / "deaths.log"
     retried_once = r"Nothing was written\. A worker that dies is restarted and its batch retried 1 time"
     with pytest.raises(DistributedError, match=retried_once):
-        score_distributed(
+        score_file(
             rows_csv,
             probe_models.base,
             [probe_models.healthy],
             out=tmp_path / "pred.csv",
-            ray=opts(batch_rows=4, max_retries=1, workers=1),
-            scorer_cls=always_die({poison}, deaths),
+            executor=on_ray(opts(batch_rows=4, max_retries=1, workers=1), always_die({poison}, deaths)),
         )
     assert len(deaths.read_text().split()) == 2  # the first try and one retry, then it gave up
     assert not (tmp_path / "pred.csv").exists() and list(tmp_path.iterdir()) == [deaths]
@@ -244,7 +248,6 @@ def test_real_jigsaw_rows_equal_score_file(
     ray_local: Any, probe_models: Any, jigsaw_train: Path, tmp_path: Path
 ) -> None:
     """The first 60 rows of the real train.csv (long posts, embedded newlines, quotes)."""
-    from loraguard.distributed import score_distributed
     from loraguard.scoring import load_rows, score_file
 
     rows = load_rows(jigsaw_train)
@@ -255,11 +258,15 @@ def test_real_jigsaw_rows_equal_score_file(
         writer.writerows(rows.rows[:60])
     assert any("\n" in r["body"] for r in rows.rows[:60]), "the subset should hold multi-line cells"
     ref = score_file(subset, probe_models.base, [probe_models.healthy], out=tmp_path / "local.csv")
-    dist = score_distributed(
-        subset, probe_models.base, [probe_models.healthy], out=tmp_path / "ray.csv", ray=opts(batch_rows=32)
+    dist = score_file(
+        subset,
+        probe_models.base,
+        [probe_models.healthy],
+        out=tmp_path / "ray.csv",
+        executor=on_ray(opts(batch_rows=32)),
     )
     ids, probs = read_csv_preds(tmp_path / "ray.csv")
     ref_ids, ref_probs = read_csv_preds(tmp_path / "local.csv")
     assert ids == ref_ids == list(rows.row_ids[:60])
     np.testing.assert_allclose(probs, ref_probs, atol=1e-5, rtol=0)
-    assert dist.report.runs[0].auc.mean_rule_auc == pytest.approx(ref.runs[0].auc.mean_rule_auc, abs=1e-6)
+    assert dist.runs[0].auc.mean_rule_auc == pytest.approx(ref.runs[0].auc.mean_rule_auc, abs=1e-6)

@@ -83,7 +83,7 @@ def test_broken_batched_scorer_is_caught(probe_fx: dict[str, Any], monkeypatch: 
     """The classic padding bug: a decoder-only model padded on the RIGHT while the logits are read at the
     last position, which is padding for every row but the longest. Rows scored one at a time have no
     padding, so only the batched comparison can see it."""
-    import loraguard.scoring.engine as engine
+    import loraguard.scoring.logits as logits
 
     def broken_left_pad(seqs: Any, pad_id: int) -> Any:
         width = max(len(s) for s in seqs)
@@ -91,7 +91,7 @@ def test_broken_batched_scorer_is_caught(probe_fx: dict[str, Any], monkeypatch: 
         mask = [[1] * len(s) + [0] * (width - len(s)) for s in seqs]
         return ids, mask, [list(range(width)) for _ in seqs]
 
-    monkeypatch.setattr(engine, "left_pad", broken_left_pad)
+    monkeypatch.setattr(logits, "left_pad", broken_left_pad)
     r = probe(probe_fx["healthy"], probe_fx["base"], device="cpu")
     assert probe_codes(r) == {"LG604": Severity.ERROR}
     assert r.batch is not None and r.batch.rows

@@ -58,6 +58,23 @@ def test_nan_probability_is_refused_and_nothing_written(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".pq"])
+def test_write_predictions_as_parquet_by_suffix(tmp_path: Path, suffix: str) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = write_predictions(tmp_path / f"p{suffix}", ["007", "2"], [0.25, 1.0000001])
+    table = pq.read_table(out)
+    assert table.column_names == ["row_id", "rule_violation"] and str(table.schema.field("row_id").type) == "string"
+    assert table.column("row_id").to_pylist() == ["007", "2"] and table.column("rule_violation").to_pylist() == [
+        0.25,
+        1.0,
+    ]
+    with pytest.raises(ValueError, match="not finite"):  # checked before either format is written
+        write_predictions(tmp_path / f"q{suffix}", ["1", "2"], [0.5, float("nan")])
+    with pytest.raises(OutputExistsError):
+        write_predictions(out, ["1"], [0.5])
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
 def test_prediction_paths_per_adapter() -> None:
     assert prediction_paths("out/pred.csv", [None]) == [Path("out/pred.csv")]
     assert prediction_paths("out/pred.csv", ["a"]) == [Path("out/pred.csv")]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from loraguard.matrix import MatrixExecutor
+    from loraguard.matrix.local import ExecutorKind
 
 
 def register(app: typer.Typer) -> None:
@@ -86,7 +90,7 @@ def matrix_command(
     ] = None,
 ) -> int:
     from loraguard.errors import InputError, OutputExistsError
-    from loraguard.matrix import engines_available, run_matrix, write_csv
+    from loraguard.matrix import run_matrix, write_csv
 
     if out is None:
         raise InputError("--out is required: the CSV file to write (e.g. --out matrix.csv)")
@@ -97,36 +101,24 @@ def matrix_command(
     for target in (out, html):
         if target is not None and not target.parent.is_dir():
             raise InputError(f"{target.parent}: no such folder for {target.name}", path=target)
-    if executor not in ("auto", "process", "thread", "serial"):
+    kinds: dict[str, ExecutorKind] = {"auto": "auto", "process": "process", "thread": "thread", "serial": "serial"}
+    if executor not in kinds:
         raise InputError(f"--executor {executor!r}: use auto, process, thread or serial")
     bases = list(dict.fromkeys(base or []))
     _validate_bases(bases)
     engines = list(dict.fromkeys(engine or []))
-    if engines and engines_available():
+    if engines:
         from loraguard.engines import normalize_engines
 
         engines = list(normalize_engines(engines))  # an unknown engine: InputError, exit 2
-    elif engines:
-        print(
-            "note: serving-engine profiles (loraguard.engines) are not installed: engine columns say n/a",
-            file=sys.stderr,
-        )
+    chosen: ExecutorKind | MatrixExecutor = kinds[executor]
     if use_ray or ray_address is not None:
-        from loraguard.distributed.matrix import run_matrix_ray
+        from loraguard.distributed.matrix import RayMatrixExecutor
 
-        result = run_matrix_ray(
-            paths or [], bases, address=ray_address, header_only=header_only, hub_cache=hub_cache, engines=engines
-        )
-    else:
-        result = run_matrix(
-            paths or [],
-            bases,
-            jobs=jobs,
-            header_only=header_only,
-            hub_cache=hub_cache,
-            engines=engines,
-            executor=executor,  # type: ignore[arg-type]
-        )
+        chosen = RayMatrixExecutor(address=ray_address)
+    result = run_matrix(
+        paths or [], bases, jobs=jobs, header_only=header_only, hub_cache=hub_cache, engines=engines, executor=chosen
+    )
     if not result.adapters:
         raise InputError(
             "no adapter found below "

@@ -1,7 +1,8 @@
 """`loraguard score`: probabilities for a Jigsaw CSV from a base model, with or without LoRA adapters.
 
-A thin shell over `loraguard.scoring.score_file`, or with `--ray` over
-`loraguard.distributed.score_distributed` (the same checks and outputs, on a Ray cluster).
+A thin shell over the score pipeline `loraguard.scoring.score_file`: it builds the `ScoreOptions` and
+picks the executor (this process, or with `--ray` `loraguard.distributed.RayExecutor`: the same checks
+and outputs, on a Ray cluster).
 Exit codes: 0 done, 1 degenerate predictions with `--fail-on-degenerate`, 2 bad input, `--time-budget`
 exceeded or a failed Ray run (raised as `LoraguardError` and printed by `main()`).
 """
@@ -17,7 +18,7 @@ import typer
 from loraguard.cli.options import DType, Method
 
 if TYPE_CHECKING:  # the CLI imports every command at start-up: keep torch-side modules out
-    from loraguard.scoring.filescore import FileScoreReport, RunReport
+    from loraguard.scoring import FileScoreReport, RunReport, ScoreExecutor
 
 
 HELP = (
@@ -102,21 +103,16 @@ def _print_run(run: RunReport, *, quiet: bool) -> None:
         )
 
 
-def _write_html(report: FileScoreReport, data: Path, path: Path, rules: Any = None, labels: Any = None) -> Path:
+def _write_html(report: FileScoreReport, data: Path, path: Path) -> Path:
     from loraguard.report.html_predictions import write_predictions_html
 
-    if rules is None:
-        from loraguard.scoring.data import load_rows
-
-        rows = load_rows(data)
-        rules, labels = rows.rules, rows.labels
     series = {run.adapter or "base (no adapter)": run.result.probabilities for run in report.runs}
     return write_predictions_html(
         series,
-        rules,
+        report.rules,
         path,
         title=f"loraguard score: {data.name}",
-        labels=labels,
+        labels=report.labels,
         notes=[("data", str(data)), ("base", report.base)],
     )
 
@@ -130,16 +126,17 @@ def _print_report(report: FileScoreReport, *, quiet: bool) -> None:
         print(f"metrics: {report.metrics_path}")
 
 
-def _ray_options(
+def _executor(
     use_ray: bool,
     address: str | None,
     workers: int | None,
     cpus: float | None,
     gpus: float | None,
     batch_rows: int | None,
-) -> Any:
-    """`RayScoreOptions` for `--ray`; None (and an error for any Ray-only option given) without it."""
+) -> ScoreExecutor:
+    """`RayExecutor` for `--ray`; without it this process (and an error for any Ray-only option given)."""
     from loraguard.errors import InputError
+    from loraguard.scoring import LocalExecutor
 
     if not use_ray and address is None:
         given = [
@@ -154,36 +151,27 @@ def _ray_options(
         ]
         if given:
             raise InputError(f"{', '.join(given)} only apply with --ray (or --ray-address)")
-        return None
-    from loraguard.distributed.score import RayScoreOptions
+        return LocalExecutor()
+    from loraguard.distributed.score import RayExecutor, RayScoreOptions
 
-    return RayScoreOptions(
-        address=address,
-        workers=2 if workers is None else workers,
-        cpus_per_worker=1.0 if cpus is None else cpus,
-        gpus_per_worker=gpus or 0.0,
-        batch_rows=256 if batch_rows is None else batch_rows,
+    return RayExecutor(
+        RayScoreOptions(
+            address=address,
+            workers=2 if workers is None else workers,
+            cpus_per_worker=1.0 if cpus is None else cpus,
+            gpus_per_worker=gpus or 0.0,
+            batch_rows=256 if batch_rows is None else batch_rows,
+        )
     )
 
 
-def _refuse_parquet_without_ray(data: Path, out: Path) -> None:
-    from loraguard.errors import InputError
-
-    for label, path in (("input", data), ("output", out)):
-        if path.suffix.lower() in (".parquet", ".pq"):
-            raise InputError(
-                f"{label} {path}: Parquet is read and written by the Ray path only: add --ray "
-                "(a local Ray instance is fine) or use a .csv file"
-            )
-
-
-def _print_ray(dist: Any) -> None:
-    s = dist.session
-    per = ", ".join(f"{w} {n}" for w, n in dist.batches_per_worker.items())
+def _print_ray(ray: Any) -> None:
+    s = ray.session
+    per = ", ".join(f"{w} {n}" for w, n in ray.batches_per_worker.items())
     start = "reused this process's Ray" if s.reused else f"Ray start-up {s.startup_s:.1f}s"
     print(
-        f"ray: {dist.workers} worker(s) on {s.address} ({s.cpus:g} CPUs, {s.gpus:g} GPUs), {dist.batches} "
-        f"batches ({per}); {start}, scoring {dist.wall_s:.1f}s"
+        f"ray: {ray.workers} worker(s) on {s.address} ({s.cpus:g} CPUs, {s.gpus:g} GPUs), {ray.batches} "
+        f"batches ({per}); {start}, scoring {ray.wall_s:.1f}s"
     )
 
 
@@ -297,39 +285,31 @@ def register(app: typer.Typer) -> None:
             help="With --ray: rows per actor call (prefix cache and padding work within it) [default: 256].",
         ),
     ) -> int:
-        from loraguard.scoring.filescore import score_file
+        from loraguard.scoring import ScoreOptions, score_file
 
-        kwargs: dict[str, Any] = {
-            "out": out,
-            "overwrite": overwrite,
-            "template": template,
-            "method": method.value,
-            "answers": answers,
-            "batch_size": batch_size,
-            "prefix_cache": prefix_cache,
-            "max_new_tokens": max_new_tokens,
-            "dtype": dtype.value,
-            "device": device,
-            "dump_prompts_to": dump_prompts,
-            "metrics_json": metrics_json,
-            "time_budget": time_budget,
-            "show_progress": not quiet,
-            "log": _err,
-        }
-        ray_opts = _ray_options(use_ray, ray_address, workers, cpus_per_worker, gpus_per_worker, ray_batch_rows)
-        if ray_opts is None:
-            _refuse_parquet_without_ray(data, out)
-            report = score_file(data, base, adapter, **kwargs)
-            rules = labels = None
-        else:
-            from loraguard.distributed.score import score_distributed
-
-            dist = score_distributed(data, base, adapter, ray=ray_opts, **kwargs)
-            report, rules, labels = dist.report, dist.rules, dist.labels
-            _print_ray(dist)
+        options = ScoreOptions(
+            out=out,
+            overwrite=overwrite,
+            template=template,
+            method=method.value,
+            answers=answers,
+            batch_size=batch_size,
+            prefix_cache=prefix_cache,
+            max_new_tokens=max_new_tokens,
+            dtype=dtype.value,
+            device=device,
+            dump_prompts_to=dump_prompts,
+            metrics_json=metrics_json,
+            time_budget=time_budget,
+            show_progress=not quiet,
+        )
+        executor = _executor(use_ray, ray_address, workers, cpus_per_worker, gpus_per_worker, ray_batch_rows)
+        report = score_file(data, base, adapter, options, executor=executor, log=_err)
+        if report.execution is not None:
+            _print_ray(report.execution)
         _print_report(report, quiet=quiet)
         if report_html is not None:
-            print(f"report: {_write_html(report, data, report_html, rules, labels)}")
+            print(f"report: {_write_html(report, data, report_html)}")
         if fail_on_degenerate and report.any_degenerate:
             return 1
         return 0

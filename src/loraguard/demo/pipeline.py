@@ -53,7 +53,7 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     from loraguard.monitor import monitor_values
     from loraguard.monitor.predictions import read_labels, read_predictions
     from loraguard.probe import probe
-    from loraguard.scoring.filescore import score_file
+    from loraguard.scoring import score_file
 
     with quiet():
         fx = build_probe_fixture(out / "probe")

@@ -1,18 +1,16 @@
-"""The driver's half of `score_distributed`: gather the workers' rows, check them, write the outputs.
+"""The driver's half of `RayExecutor`: gather the workers' rows and check them as a whole.
 
 `collect_batches` concatenates the scored batches (in input order), finds what a single batch cannot
 see (duplicate `row_id`s across batches, a label column filled in some batches only), checks that
 every row came back exactly once and rebuilds `load_rows`' data warnings from the per-batch counts.
-`build_report` merges the per-batch monitors, computes AUCs, writes one prediction file per run and
-returns the same `FileScoreReport` as `score_file`, so the CLI prints both paths alike.
+`scored_runs` turns them into one `ScoredRun` per run (its `ScoreResult` and the per-batch monitors),
+which the score pipeline finishes exactly as it finishes a local run.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -20,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from loraguard.distributed.worker import BatchInfo, ScorerConfig, decode_info
-from loraguard.errors import DataFormatError, DistributedError, InputError
-from loraguard.monitor import Monitor, evaluate
+from loraguard.errors import DataFormatError, DistributedError
+from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
+from loraguard.scoring.executor import ScoredRun
 
-__all__ = ["Collected", "build_report", "collect_batches"]
+__all__ = ["Collected", "collect_batches", "scored_runs", "worker_counts", "worker_seconds"]
 
 
 @dataclass(frozen=True)
@@ -120,19 +119,17 @@ def _warnings(infos: Sequence[BatchInfo], labels_empty: bool) -> tuple[str, ...]
     return data_warnings(empty, replaced, labels_empty=labels_empty)
 
 
-def merged_monitor(infos: Sequence[BatchInfo], run: int) -> Monitor:
-    """Every batch's monitor of run `run` folded into one (`Monitor.merge`)."""
-    total = Monitor()
-    for info in infos:
-        total.merge(info.monitors[run])
-    return total
+def scored_runs(c: Collected, method: str, wall_s: float) -> tuple[ScoredRun, ...]:
+    """One `ScoredRun` per run, in run order: its `ScoreResult` and its per-batch monitors."""
+    return tuple(
+        ScoredRun(_result(c, run, method, wall_s), monitors=tuple(info.monitors[run] for info in c.infos))
+        for run in range(len(c.probabilities))
+    )
 
 
-def _result(c: Collected, run: int, method: str, wall_s: float) -> Any:
+def _result(c: Collected, run: int, method: str, wall_s: float) -> ScoreResult:
     """A `ScoreResult` for run `run`. Its `timing.seconds` is the run's share of the wall time (all runs
     share each batch, so they are apportioned by the workers' seconds); token counts are sums."""
-    from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
-
     timings = [info.timings[run] for info in c.infos]
     own = sum(t.seconds for t in timings)
     every = sum(t.seconds for info in c.infos for t in info.timings) or 1.0
@@ -174,88 +171,6 @@ def _result(c: Collected, run: int, method: str, wall_s: float) -> Any:
         texts=None,
         notes=tuple(notes),
     )
-
-
-def build_report(
-    c: Collected,
-    *,
-    data: str | Path,
-    base: str | Path,
-    adapters: Sequence[str | Path],
-    names: Sequence[str | None],
-    paths: Sequence[Path],
-    method: str,
-    wall_s: float,
-    overwrite: bool,
-    dump_prompts_to: str | Path | None,
-    metrics_json: str | Path | None,
-    say: Callable[[str], None],
-) -> Any:
-    """Write every output and return the `FileScoreReport` (see the module docstring)."""
-    from loraguard.distributed.io import write_prediction_file
-    from loraguard.scoring.filescore import FileScoreReport, RunReport
-    from loraguard.scoring.metrics import auc_report, run_summary
-    from loraguard.scoring.output import dump_prompts, write_json
-
-    for warning in c.warnings:
-        say(f"Warning: {c.source}: {warning}")
-    for name, path, probs in zip(names, paths, c.probabilities, strict=True):
-        bad = int((~np.isfinite(probs)).sum())
-        if bad:  # checked for every run before any file is written
-            raise InputError(
-                f"{bad} of {len(probs)} rows got a non-finite probability with {name or 'the bare base'} (NaN or "
-                f"infinite logits, e.g. a float16 overflow): nothing was written to {path}. Try --dtype float32"
-            )
-    runs: list[Any] = []
-    adapter_paths: list[str | None] = [str(a) for a in adapters] or [None]
-    for run, (name, adapter_path, path) in enumerate(zip(names, adapter_paths, paths, strict=True)):
-        result = _result(c, run, method, wall_s)
-        for note in result.notes:
-            say(f"Warning: {name or 'base'}: {note}")
-        write_prediction_file(path, c.row_ids, result.probabilities, overwrite=overwrite)
-        auc = auc_report(c.labels, result.probabilities, c.rules) if c.labels is not None else None
-        summary = merged_monitor(c.infos, run).summary()
-        alerts = evaluate(summary)
-        degenerate = any(a.rule == "degenerate" for a in alerts)
-        runs.append(
-            RunReport(
-                adapter=name,
-                adapter_path=adapter_path,
-                output=path,
-                result=result,
-                summary=run_summary(summary, degenerate=degenerate),
-                degenerate=degenerate,
-                auc=auc,
-                alerts=alerts,
-            )
-        )
-    prompts_path = None
-    if dump_prompts_to is not None:
-        first = runs[0].result
-        ids = first.answers
-        prompts_path = dump_prompts(
-            dump_prompts_to,
-            c.row_ids,
-            c.prompts,
-            c.input_ids,
-            ids.positive_ids if ids else (),
-            ids.negative_ids if ids else (),
-            add_special_tokens=first.prompts.add_special_tokens,
-            overwrite=overwrite,
-        )
-    report = FileScoreReport(
-        data=str(data),
-        base=str(base),
-        runs=tuple(runs),
-        warnings=c.warnings,
-        prompts_path=prompts_path,
-        metrics_path=None,
-    )
-    if metrics_json is not None:
-        report = dataclasses.replace(
-            report, metrics_path=write_json(metrics_json, report.to_dict(), overwrite=overwrite)
-        )
-    return report
 
 
 def worker_counts(infos: Iterable[BatchInfo]) -> Mapping[str, int]:

@@ -1,4 +1,4 @@
-"""Data in and predictions out for the Ray path: CSV or Parquet, chosen by the file's suffix.
+"""Data in for the Ray path: CSV or Parquet, chosen by the file's suffix (`loraguard.scoring.data.file_format`).
 
 Input is read with Ray Data (`read_csv` / `read_parquet`) with every column as raw bytes or
 values, never type-inferred: a `row_id` like `007` must stay `007`, and cells are decoded on the
@@ -6,10 +6,8 @@ workers exactly as `load_rows` decodes a file (UTF-8, undecodable bytes become U
 reported). The header (or Parquet schema) is read on the driver first, so a missing column fails
 before any cluster work starts, with the same message `load_rows` gives.
 
-Output is written by the driver, atomically (temporary file beside the target, fsync, then into
-place) and never over an existing file without `overwrite`: CSV through
-`loraguard.scoring.output.write_predictions`, Parquet (`.parquet`/`.pq`) as a two-column table
-`row_id: string, rule_violation: double`.
+Predictions are written by the score pipeline (`loraguard.scoring.output.write_predictions`, which
+writes Parquet for a `.parquet`/`.pq` path), whichever executor scored them.
 """
 
 from __future__ import annotations
@@ -17,32 +15,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loraguard.errors import DataFormatError, InputError
-from loraguard.fileio import atomic_write
-from loraguard.scoring.data import REQUIRED_COLUMNS, check_header
+from loraguard.errors import DataFormatError
+from loraguard.scoring.data import REQUIRED_COLUMNS, check_header, file_format
 
-__all__ = [
-    "PARQUET_SUFFIXES",
-    "csv_arrow_options",
-    "file_format",
-    "read_columns",
-    "read_dataset",
-    "write_prediction_file",
-]
+__all__ = ["csv_arrow_options", "read_columns", "read_dataset"]
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 _HEADER_BYTES = 1 << 20
-
-
-def file_format(path: str | os.PathLike[str]) -> str:
-    """`parquet` for `.parquet`/`.pq` files, else `csv`."""
-    return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "csv"
 
 
 def read_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -107,31 +90,3 @@ def _raw_header_names(p: Path) -> list[str]:
     with p.open("rb") as fh:
         head = fh.read(_HEADER_BYTES).removeprefix(codecs.BOM_UTF8)
     return next(csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline="")))
-
-
-def write_prediction_file(
-    path: Path, row_ids: Sequence[str], probabilities: Sequence[float], *, overwrite: bool
-) -> Path:
-    """Write `row_id,rule_violation` as CSV or Parquet (by suffix), atomically."""
-    if file_format(path) == "csv":
-        from loraguard.scoring.output import write_predictions
-
-        return write_predictions(path, row_ids, probabilities, overwrite=overwrite)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    values = [float(p) for p in probabilities]
-    if len(values) != len(row_ids):
-        raise InputError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
-    for rid, value in zip(row_ids, values, strict=True):
-        if not math.isfinite(value):
-            raise InputError(f"row_id {rid!r}: probability {value} is not finite")
-    table = pa.table(
-        {
-            "row_id": pa.array(list(row_ids), pa.string()),
-            "rule_violation": pa.array([min(1.0, max(0.0, v)) for v in values], pa.float64()),
-        }
-    )
-    if not path.parent.is_dir():
-        raise InputError(f"output {path}: the folder {path.parent} does not exist", path=path)
-    return atomic_write(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite, binary=True)

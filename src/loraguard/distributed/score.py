@@ -1,18 +1,20 @@
-"""`score_distributed`: `score_file` on a Ray cluster, with Ray Data and an actor pool of scorers.
+"""`RayExecutor`: the score pipeline's executor on a Ray cluster, with Ray Data and an actor pool of scorers.
 
-The data is read with Ray Data (CSV or Parquet by suffix), cut into blocks of `batch_rows` rows and
-fed to `workers` `BatchScorer` actors (`map_batches` with a fixed `ActorPoolStrategy`); each actor
-loads the base and its adapters once and scores every batch it gets with each adapter. The driver
-collects the rows in input order (`preserve_order`) and keeps every guarantee of `score_file`:
+`loraguard.scoring.score_file(data, base, adapters, options, executor=RayExecutor(RayScoreOptions(...)))`
+plans and finishes exactly as in one process (the same checks, outputs, AUCs, monitor alerts, metrics
+JSON); only the scoring runs here. The data is read with Ray Data (CSV or Parquet by suffix), cut into
+blocks of `batch_rows` rows and fed to `workers` `BatchScorer` actors (`map_batches` with a fixed
+`ActorPoolStrategy`); each actor loads the base and its adapters once and scores every batch it gets
+with each adapter. The driver collects the rows in input order (`preserve_order`, `collect.py`):
 
 - validation: each batch is checked by `rows_from_records`; duplicate `row_id`s across batches and a
   label column filled in some rows only are caught on the driver, before anything is written;
 - the same probabilities up to float rounding (batches group rows differently, so padding and the
   prefix cache see other neighbours: differences stay below 1e-5);
-- the monitor: each batch's own `Monitor` per run travels with its rows and the driver merges them
-  (`Monitor.merge`), so the summary and `.alerts()` equal a single-process monitor's, retries included;
-- AUCs with labels; one output per run (`stem.<adapter>.suffix`), CSV or Parquet by suffix, written
-  atomically by the driver and never over an existing file without `overwrite`.
+- the monitor: each batch's own `Monitor` per run travels with its rows and the pipeline merges them,
+  so the summary and alerts equal a single-process monitor's, retries included.
+
+All runs finish together, so the pipeline checks every run before it writes any file.
 
 Fault tolerance: an actor that dies (OOM, segfault, a lost node) is restarted, reloading the model,
 and its unfinished batch is retried, up to `max_retries` times; past that the run fails with
@@ -28,18 +30,20 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loraguard.distributed.cluster import RaySession, import_ray, ray_session
-from loraguard.distributed.collect import Collected, build_report, collect_batches, worker_counts, worker_seconds
+from loraguard.distributed.collect import Collected, collect_batches, scored_runs, worker_counts, worker_seconds
 from loraguard.distributed.io import read_columns, read_dataset
 from loraguard.distributed.worker import BatchScorer, ScorerConfig
 from loraguard.errors import DistributedError, InputError, LoraguardError
+from loraguard.scoring.data import RowSet
+from loraguard.scoring.executor import Scored, ScoreExecutor, ScoreInput, ScorePlan
 
-__all__ = ["DistributedScoreReport", "RayScoreOptions", "score_distributed"]
+__all__ = ["RayExecution", "RayExecutor", "RayScoreOptions"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,9 @@ class RayScoreOptions:
 
 
 @dataclass(frozen=True)
-class DistributedScoreReport:
-    """A `FileScoreReport` (printed and serialised like `score_file`'s) plus how the cluster ran it."""
+class RayExecution:
+    """How the cluster ran a score (`FileScoreReport.execution` after a `RayExecutor`)."""
 
-    report: Any
-    """The `loraguard.scoring.FileScoreReport`."""
-    rules: tuple[str, ...]
-    labels: Any
-    """0/1 per row (numpy int8) or None."""
     session: RaySession
     workers: int
     batches: int
@@ -89,111 +88,65 @@ class DistributedScoreReport:
     wall_s: float
     """From the first Ray call to the last row collected (connection excluded: see `session.startup_s`)."""
 
-    @property
-    def any_degenerate(self) -> bool:
-        return bool(self.report.any_degenerate)
 
+@dataclass(frozen=True)
+class RayExecutor(ScoreExecutor):
+    """Score on Ray (see the module docstring). `scorer_cls` replaces the actor class (a subclass of
+    `BatchScorer`, e.g. to add instrumentation or, in tests, to inject faults)."""
 
-def score_distributed(
-    data: str | Path,
-    base: str | Path,
-    adapters: Sequence[str | Path] = (),
-    *,
-    out: str | Path,
-    ray: RayScoreOptions | None = None,
-    overwrite: bool = False,
-    template: str | Path = "chat",
-    method: str = "logits",
-    answers: str | Sequence[str] = ("Yes", "No"),
-    batch_size: int = 8,
-    prefix_cache: bool = True,
-    max_new_tokens: int = 10,
-    dtype: str = "auto",
-    device: str = "auto",
-    dump_prompts_to: str | Path | None = None,
-    metrics_json: str | Path | None = None,
-    time_budget: float | str | None = None,
-    show_progress: bool = False,
-    log: Callable[[str], None] | None = None,
-    scorer_cls: type[BatchScorer] = BatchScorer,
-) -> DistributedScoreReport:
-    """Score `data` (CSV or Parquet) like `score_file`, on Ray; see the module docstring.
+    options: RayScoreOptions = field(default_factory=RayScoreOptions)
+    scorer_cls: type[BatchScorer] = BatchScorer
 
-    Inputs and outputs are checked before Ray starts. `scorer_cls` replaces the actor class (a
-    subclass of `BatchScorer`, e.g. to add instrumentation or, in tests, to inject faults).
-    """
-    from loraguard.scoring.filescore import check_score_args
+    def prepare(self, plan: ScorePlan) -> ScoreInput:
+        """The Ray options, the extra, the input's header and the model paths, before Ray starts."""
+        self.options.validate()
+        if plan.options.time_budget is not None:
+            raise InputError(
+                "--time-budget is not supported with --ray: a cluster scores every batch at once, so "
+                "there is no early projection to stop on; size --workers instead"
+            )
+        import_ray()
+        if isinstance(plan.data, RowSet):
+            raise InputError("the Ray executor reads a CSV or Parquet file: pass its path, not rows")
+        columns = read_columns(plan.data)
+        _check_model_paths(plan.base, plan.adapters)
+        return ScoreInput(columns=columns)
 
-    opts = ray or RayScoreOptions()
-    opts.validate()
-    say = log or (lambda _msg: None)
-    if time_budget is not None:
-        raise InputError(
-            "--time-budget is not supported with --ray: a cluster scores every batch at once, so "
-            "there is no early projection to stop on; size --workers instead"
+    def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
+        opts, run, data = self.options, plan.options, plan.data
+        assert not isinstance(data, RowSet)  # refused by `prepare`
+        template = run.template
+        config = ScorerConfig(
+            base=str(Path(plan.base).resolve()),
+            adapters=tuple(_for_workers(a) for a in plan.adapters),
+            names=plan.names,
+            columns=source.columns,
+            source=str(data),
+            template=str(Path(template).resolve()) if Path(str(template)).is_file() else str(template),
+            method=run.method,
+            answers=plan.answers,
+            batch_size=run.batch_size,
+            prefix_cache=run.prefix_cache,
+            max_new_tokens=run.max_new_tokens,
+            dtype=run.dtype,
+            device=_worker_device(run.device, opts.gpus_per_worker),
+            threads=max(1, int(opts.cpus_per_worker)),
+            want_prompts=run.dump_prompts_to is not None,
         )
-    import_ray()
-    columns = read_columns(data)
-    answer_words, names, paths = check_score_args(
-        adapters,
-        out=out,
-        overwrite=overwrite,
-        template=template,
-        method=method,
-        answers=answers,
-        batch_size=batch_size,
-        extra_outputs=(dump_prompts_to, metrics_json),
-    )
-    _check_model_paths(base, adapters)
-    template_arg = str(Path(template).resolve()) if Path(str(template)).is_file() else str(template)
-    config = ScorerConfig(
-        base=str(Path(base).resolve()),
-        adapters=tuple(_for_workers(a) for a in adapters),
-        names=tuple(names),
-        columns=columns,
-        source=str(data),
-        template=template_arg,
-        method=method,
-        answers=answer_words,
-        batch_size=batch_size,
-        prefix_cache=prefix_cache,
-        max_new_tokens=max_new_tokens,
-        dtype=dtype,
-        device=_worker_device(device, opts.gpus_per_worker),
-        threads=max(1, int(opts.cpus_per_worker)),
-        want_prompts=dump_prompts_to is not None,
-    )
-
-    with ray_session(opts.address, num_cpus=opts.num_cpus, temp_dir=opts.temp_dir) as session:
-        _check_resources(session, opts, say)
-        started = time.perf_counter()
-        collected = _run(data, config, opts, scorer_cls, show_progress)
-        wall = time.perf_counter() - started
-    report = build_report(
-        collected,
-        data=data,
-        base=base,
-        adapters=adapters,
-        names=names,
-        paths=paths,
-        method=method,
-        wall_s=wall,
-        overwrite=overwrite,
-        dump_prompts_to=dump_prompts_to,
-        metrics_json=metrics_json,
-        say=say,
-    )
-    return DistributedScoreReport(
-        report=report,
-        rules=collected.rules,
-        labels=collected.labels,
-        session=session,
-        workers=opts.workers,
-        batches=len(collected.infos),
-        batches_per_worker=dict(worker_counts(collected.infos)),
-        worker_seconds=dict(worker_seconds(collected.infos)),
-        wall_s=wall,
-    )
+        with ray_session(opts.address, num_cpus=opts.num_cpus, temp_dir=opts.temp_dir) as session:
+            _check_resources(session, opts, plan.log)
+            started = time.perf_counter()
+            collected = _run(data, config, opts, self.scorer_cls, run.show_progress)
+            wall = time.perf_counter() - started
+        execution = RayExecution(
+            session=session,
+            workers=opts.workers,
+            batches=len(collected.infos),
+            batches_per_worker=dict(worker_counts(collected.infos)),
+            worker_seconds=dict(worker_seconds(collected.infos)),
+            wall_s=wall,
+        )
+        yield Scored(rows=collected, runs=scored_runs(collected, run.method, wall), execution=execution)
 
 
 def _check_model_paths(base: str | Path, adapters: Sequence[str | Path]) -> None:

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from loraguard.fileio import atomic_write
-from loraguard.matrix.run import MatrixResult, MatrixRow
+from loraguard.matrix.cell import MatrixRow
+from loraguard.matrix.pipeline import MatrixResult
 
 __all__ = ["COLUMNS", "csv_text", "write_csv"]
 

@@ -24,8 +24,8 @@ from loraguard.probe.context import BatchCheck, Effect, ProbeContext, ProbeThres
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.api import encode_prompts, score_rows
 from loraguard.scoring.data import RowSet, rows_from_records
-from loraguard.scoring.engine import causal_lm_of
 from loraguard.scoring.host import AdapterHost
+from loraguard.scoring.logits import causal_lm_of
 from loraguard.scoring.prompts import PromptTemplate
 
 __all__ = ["measure"]

@@ -10,7 +10,7 @@ from loraguard.report.html import Raw, badge, esc, facts, page, section, table, 
 from loraguard.report.svg import bar_chart_svg, histogram_svg
 
 if TYPE_CHECKING:
-    from loraguard.matrix.run import MatrixResult
+    from loraguard.matrix.pipeline import MatrixResult
 
 __all__ = ["VERDICT_COLOURS", "render_matrix_html", "write_matrix_html"]
 
@@ -36,12 +36,7 @@ def render_matrix_html(result: MatrixResult) -> str:
                 + (", header only (no value scans)" if result.header_only else ", with value scans"),
             ),
             ("verdicts", ", ".join(f"{n} {v}" for v, n in counts.items())),
-            (
-                "engines",
-                ", ".join(result.engines) + ("" if result.engines_available else " (profiles not installed)")
-                if result.engines
-                else None,
-            ),
+            ("engines", ", ".join(result.engines) if result.engines else None),
         ]
     )
     per_base = {_short_base(b): {v: n for v, n in c.items() if n} for b, c in result.counts_by_base().items()}

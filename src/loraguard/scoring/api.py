@@ -151,7 +151,7 @@ def score_rows(
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: must be at least 1")
-    from loraguard.scoring.engine import pad_token_id
+    from loraguard.scoring.logits import pad_token_id
 
     data = _as_rows(rows)
     t0 = time.perf_counter()
@@ -166,7 +166,7 @@ def score_rows(
     texts = None
     notes: tuple[str, ...] = ()
     if answer_ids is not None:
-        from loraguard.scoring.engine import score_logits
+        from loraguard.scoring.logits import score_logits
 
         out = score_logits(
             model,
@@ -228,7 +228,7 @@ def score_rows(
 
 def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:
     """Refuse prompts longer than the model's context window (the scores would be meaningless)."""
-    from loraguard.scoring.engine import causal_lm_of
+    from loraguard.scoring.logits import causal_lm_of
 
     limit = getattr(getattr(causal_lm_of(model), "config", None), "max_position_embeddings", None)
     if not isinstance(limit, int):

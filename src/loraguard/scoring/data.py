@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +37,12 @@ from loraguard.errors import DataFormatError
 
 __all__ = [
     "LABEL_COLUMN",
+    "PARQUET_SUFFIXES",
     "REQUIRED_COLUMNS",
     "RowSet",
     "check_header",
     "data_warnings",
+    "file_format",
     "load_rows",
     "parse_labels",
     "rows_from_records",
@@ -56,6 +59,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "negative_example_2",
 )
 LABEL_COLUMN = "rule_violation"
+PARQUET_SUFFIXES = (".parquet", ".pq")
 _NON_EMPTY = ("row_id", "rule")
 _LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -89,6 +93,11 @@ class RowSet:
     @property
     def rules(self) -> tuple[str, ...]:
         return tuple(r["rule"] for r in self.rows)
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """`parquet` for a `.parquet`/`.pq` file (read and written on the Ray path), else `csv`."""
+    return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "csv"
 
 
 def load_rows(path: str | Path) -> RowSet:

@@ -13,7 +13,7 @@ from typing import Any
 
 from loraguard.errors import InputError
 from loraguard.scoring.batching import left_pad, plan_batches
-from loraguard.scoring.engine import causal_lm_of
+from loraguard.scoring.logits import causal_lm_of
 from loraguard.scoring.progress import ProgressSink
 
 __all__ = ["MAX_NEW_TOKENS", "generate_texts"]

@@ -6,7 +6,8 @@ leaves a half-written prediction file or a stray temp file. Without `overwrite`,
 destination raises `OutputExistsError` (checked up front by `check_outputs`, before hours of
 scoring, and again just before the move).
 
-With several adapters, `PRED.csv` becomes one file per adapter: `PRED.<adapter-name>.csv`.
+With several adapters, `PRED.csv` becomes one file per adapter: `PRED.<adapter-name>.csv`. Predictions
+are CSV, or Parquet for a `.parquet`/`.pq` path (the Ray path reads and writes Parquet).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import IO, Any
 
 from loraguard.errors import InputError, OutputExistsError
 from loraguard.fileio import atomic_write
+from loraguard.scoring.data import file_format
 
 __all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json", "write_predictions"]
 
@@ -51,20 +53,41 @@ def check_outputs(paths: Iterable[Path], *, overwrite: bool) -> None:
 def write_predictions(
     path: str | Path, row_ids: Sequence[str], probabilities: Iterable[float], *, overwrite: bool = False
 ) -> Path:
-    """`row_id,rule_violation` with probabilities in [0, 1] (`repr` precision)."""
+    """`row_id,rule_violation` with probabilities clipped to [0, 1], checked before anything is written
+    (as many probabilities as row_ids, every one finite). CSV (`repr` precision), or Parquet for a
+    `.parquet`/`.pq` path: a two-column table `row_id: string, rule_violation: double`."""
+    target = Path(path)
     values = [float(p) for p in probabilities]
     if len(row_ids) != len(values):
         raise InputError(f"{len(row_ids)} row_ids but {len(values)} probabilities")
+    for rid, value in zip(row_ids, values, strict=True):
+        if not math.isfinite(value):
+            raise InputError(f"row_id {rid!r}: probability {value} is not finite")
+    if not target.parent.is_dir():
+        raise InputError(f"output {target}: the folder {target.parent} does not exist", path=target)
+    clipped = [min(1.0, max(0.0, v)) for v in values]
+    if file_format(target) == "parquet":
+        return _write_parquet(target, row_ids, clipped, overwrite=overwrite)
 
     def write(handle: IO[str]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["row_id", "rule_violation"])
-        for rid, value in zip(row_ids, values, strict=True):
-            if not math.isfinite(value):
-                raise InputError(f"row_id {rid!r}: probability {value} is not finite")
-            writer.writerow([rid, repr(min(1.0, max(0.0, value)))])
+        writer.writerows([rid, repr(value)] for rid, value in zip(row_ids, clipped, strict=True))
 
-    return atomic_write(path, write, overwrite=overwrite)
+    return atomic_write(target, write, overwrite=overwrite)
+
+
+def _write_parquet(path: Path, row_ids: Sequence[str], values: Sequence[float], *, overwrite: bool) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "row_id": pa.array(list(row_ids), pa.string()),
+            "rule_violation": pa.array(list(values), pa.float64()),
+        }
+    )
+    return atomic_write(path, lambda fh: pq.write_table(table, fh), overwrite=overwrite, binary=True)
 
 
 def write_json(path: str | Path, data: Any, *, overwrite: bool = False) -> Path:

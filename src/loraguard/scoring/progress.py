@@ -9,7 +9,7 @@ vary several-fold.
 one-off warm-up costs, is left out of the rate once a second one is done) and raises
 `TimeBudgetExceededError` as soon as the projection is over budget, saying by how much, instead of
 letting a 12-hour job run out of time at 95%. Batches run longest first, so early projections
-err on the safe side. The clock starts when the budget is created (`score_file` creates it before
+err on the safe side. The clock starts when the budget is created (`LocalExecutor` creates it before
 loading the model, so loading counts too).
 """
 

@@ -55,9 +55,9 @@ def test_pad_token_content_does_not_matter(
     loaded: Any, rows: Any, reference: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Left padding is masked: padding with another token id gives the same scores."""
-    import loraguard.scoring.engine as engine
+    import loraguard.scoring.logits as logits
 
-    monkeypatch.setattr(engine, "pad_token_id", lambda _tok: 7)
+    monkeypatch.setattr(logits, "pad_token_id", lambda _tok: 7)
     result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=False)
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
 
@@ -66,15 +66,15 @@ def test_unmasked_padding_would_be_caught(
     loaded: Any, rows: Any, reference: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guard for the test above: if the mask let padding through, the scores would move."""
-    import loraguard.scoring.engine as engine
+    import loraguard.scoring.logits as logits
 
-    real = engine.left_pad
+    real = logits.left_pad
 
     def unmasked(seqs: Any, pad_id: int) -> Any:
         ids, mask, pos = real(seqs, pad_id)
         return ids, [[1] * len(m) for m in mask], pos
 
-    monkeypatch.setattr(engine, "left_pad", unmasked)
+    monkeypatch.setattr(logits, "left_pad", unmasked)
     result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=False)
     assert np.abs(result.probabilities - reference.probabilities).max() > 10 * TOL
 
@@ -141,22 +141,22 @@ def test_prefix_path_is_cross_checked_and_turned_off_on_mismatch(
 ) -> None:
     """An architecture whose forward rescales logits after the head (Gemma-2 soft-capping, Cohere's
     logit_scale...) would make head(hidden) wrong: the one-row cross-check catches it."""
-    import loraguard.scoring.engine as engine
+    import loraguard.scoring.logits as logits
 
-    real = engine._prefix_cache_support
+    real = logits._prefix_cache_support
 
     def rescaled(lm: Any) -> Any:
         decoder, head, kwarg = real(lm)
         return decoder, (lambda h: head(h) * 0.5), kwarg
 
-    monkeypatch.setattr(engine, "_prefix_cache_support", rescaled)
-    engine._CROSS_CHECKED.clear()  # verdicts are cached per model: start from none
+    monkeypatch.setattr(logits, "_prefix_cache_support", rescaled)
+    logits._CROSS_CHECKED.clear()  # verdicts are cached per model: start from none
     result = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
     assert result.timing.prefix_tokens_skipped == 0
     assert result.notes and "prefix cache disabled: its logits differ" in result.notes[0]
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=TOL, rtol=0)
     monkeypatch.undo()
-    engine._CROSS_CHECKED.clear()
+    logits._CROSS_CHECKED.clear()
     healthy = score_rows(loaded.model, loaded.tokenizer, rows, batch_size=8, prefix_cache=True)
     assert healthy.notes == ()
 
@@ -166,13 +166,13 @@ def test_cross_check_runs_once_per_model_and_adapter(
 ) -> None:
     """A server scores many micro-batches: the two extra one-row passes run once per adapter, not per call,
     and a verdict that turned the cache off sticks (the notes say so on every call)."""
-    import loraguard.scoring.engine as engine
+    import loraguard.scoring.logits as logits
     from loraguard.scoring.host import load_host
 
     lm = load_host(tiny_base, [adapters["alpha"], adapters["beta"]])
     calls: list[Any] = []
-    real = engine._cross_check
-    monkeypatch.setattr(engine, "_cross_check", lambda *a: calls.append(a) or real(*a))
+    real = logits._cross_check
+    monkeypatch.setattr(logits, "_cross_check", lambda *a: calls.append(a) or real(*a))
     first = None
     for name in ("alpha", "alpha", "beta", "beta", "alpha"):
         with lm.activate(name):
@@ -183,7 +183,7 @@ def test_cross_check_runs_once_per_model_and_adapter(
                 np.testing.assert_allclose(got.probabilities, first, atol=1e-6, rtol=0)
             first = got.probabilities
     assert len(calls) == 2  # alpha once, beta once
-    monkeypatch.setattr(engine, "_cross_check", lambda *a: "forced mismatch")
+    monkeypatch.setattr(logits, "_cross_check", lambda *a: "forced mismatch")
     lm2 = load_host(tiny_base, [adapters["alpha"]])
     with lm2.activate("alpha"):
         for _ in range(2):

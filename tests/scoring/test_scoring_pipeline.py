@@ -1,0 +1,141 @@
+"""The score pipeline around its executor seam, with an executor that hands back canned scores (no model):
+what the pipeline guarantees whichever executor scored (when files are written, the monitor merge,
+when the data warnings are said)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loraguard.demo.rows import builtin_rows
+from loraguard.errors import InputError, OutputExistsError
+from loraguard.monitor import Monitor
+from loraguard.scoring import ScoreOptions, rows_from_records, score_file
+from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
+from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScoreInput, ScorePlan
+
+
+def _rows(n: int = 12, *, empty_subreddit: bool = False) -> Any:
+    rows = [dict(r) for r in builtin_rows()[:n]]
+    if empty_subreddit:
+        rows[3]["subreddit"] = ""
+    return rows_from_records(rows, source="canned.csv")
+
+
+def _result(row_ids: Sequence[str], probs: Sequence[float]) -> ScoreResult:
+    p = np.asarray(probs, dtype=np.float64)
+    return ScoreResult(
+        row_ids=tuple(row_ids),
+        probabilities=p,
+        parsed=np.ones(len(p), dtype=bool),
+        stage_counts=MappingProxyType({"logits": len(p)}),
+        timing=Timing(1.0, 0.1, 0.9, len(p), 10 * len(p), 10 * len(p), 0),
+        method="logits",
+        prompts=EncodedPrompts(
+            tuple(row_ids), tuple("p" for _ in row_ids), tuple((1, 2) for _ in row_ids), "chat", False
+        ),
+        answers=None,
+        answer_mass=None,
+        texts=None,
+    )
+
+
+class Canned(ScoreExecutor):
+    """Hands back `probs` (one list per run) in `groups` (runs per `Scored`); `batches` > 0 splits each
+    run's monitor into that many per-batch monitors, as the Ray executor does."""
+
+    def __init__(
+        self, rows: Any, probs: list[list[float]], groups: Sequence[int], *, up_front: bool = True, batches: int = 0
+    ) -> None:
+        self.rows, self.probs, self.groups, self.up_front, self.batches = rows, probs, groups, up_front, batches
+        self.log: list[str] = []
+
+    def prepare(self, plan: ScorePlan) -> ScoreInput:
+        return ScoreInput(rows=self.rows if self.up_front else None)
+
+    def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
+        self.log.append("execute")
+        row_ids = self.rows.row_ids
+        done = 0
+        for size in self.groups:
+            runs = []
+            for probs in self.probs[done : done + size]:
+                parts = np.array_split(np.asarray(probs), self.batches) if self.batches else []
+                monitors = tuple(Monitor().update(p, parsed=np.ones(len(p), dtype=bool)) for p in parts)
+                runs.append(ScoredRun(_result(row_ids, probs), monitors=monitors))
+            done += size
+            yield Scored(rows=self.rows, runs=tuple(runs))
+
+
+def _adapters(tmp_path: Path) -> list[Path]:
+    return [tmp_path / "a", tmp_path / "b"]
+
+
+def test_a_group_of_runs_is_checked_whole_before_any_file_is_written(tmp_path: Path) -> None:
+    rows = _rows()
+    good, bad = list(np.linspace(0, 1, 12)), [0.5] * 11 + [float("nan")]
+    with pytest.raises(InputError, match=r"1 of 12 rows got a non-finite probability with b .*pred\.b\.csv"):
+        score_file(
+            rows, "base", _adapters(tmp_path), out=tmp_path / "pred.csv", executor=Canned(rows, [good, bad], [2])
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_run_finished_alone_is_kept_when_a_later_one_fails(tmp_path: Path) -> None:
+    rows = _rows()
+    good, bad = list(np.linspace(0, 1, 12)), [0.5] * 11 + [float("inf")]
+    with pytest.raises(InputError, match="non-finite probability with b"):
+        score_file(
+            rows, "base", _adapters(tmp_path), out=tmp_path / "pred.csv", executor=Canned(rows, [good, bad], [1, 1])
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.a.csv"]
+
+
+def test_per_batch_monitors_are_merged_into_the_whole_runs_monitor(tmp_path: Path) -> None:
+    rows = _rows()
+    probs = [list(np.linspace(0.1, 0.9, 12)), [0.0] * 12]
+    whole = score_file(rows, "base", _adapters(tmp_path), out=tmp_path / "w.csv", executor=Canned(rows, probs, [2]))
+    parts = score_file(
+        rows, "base", _adapters(tmp_path), out=tmp_path / "p.csv", executor=Canned(rows, probs, [2], batches=3)
+    )
+    for w, p in zip(whole.runs, parts.runs, strict=True):
+        assert [a.to_dict() for a in p.alerts] == [a.to_dict() for a in w.alerts]
+        assert p.degenerate == w.degenerate
+        assert p.summary.keys() == w.summary.keys()
+        for key, value in w.summary.items():  # Welford merge vs one pass: floats agree to a few ulps
+            assert p.summary[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), key
+    assert not parts.runs[0].degenerate and parts.runs[1].degenerate
+    assert parts.any_degenerate and parts.runs[1].alerts[0].rule == "degenerate"
+
+
+def test_data_warnings_are_said_once_before_scoring_when_read_up_front(tmp_path: Path) -> None:
+    rows = _rows(empty_subreddit=True)
+    assert len(rows.warnings) == 1 and "subreddit" in rows.warnings[0]
+    probs = [list(np.linspace(0, 1, 12))]
+    for up_front in (True, False):
+        canned = Canned(rows, probs, [1], up_front=up_front)
+        report = score_file(
+            rows, "base", out=tmp_path / f"{up_front}.csv", executor=canned, log=canned.log.append, overwrite=True
+        )
+        warning = f"Warning: canned.csv: {rows.warnings[0]}"
+        assert canned.log.count(warning) == 1
+        assert (canned.log.index(warning) < canned.log.index("execute")) is up_front
+        assert report.warnings == rows.warnings and report.rules == rows.rules
+
+
+def test_options_and_keywords_build_the_same_plan(tmp_path: Path) -> None:
+    rows = _rows()
+    probs = [list(np.linspace(0, 1, 12))]
+    options = ScoreOptions(out=tmp_path / "x.csv", metrics_json=tmp_path / "x.json")
+    report = score_file(rows, "base", (), options, executor=Canned(rows, probs, [1]), out=tmp_path / "y.csv")
+    assert report.runs[0].output == tmp_path / "y.csv" and report.metrics_path == tmp_path / "x.json"
+    metrics = json.loads((tmp_path / "x.json").read_text())
+    assert metrics["schema"] == "loraguard.score/1" and metrics["runs"][0]["output"] == str(tmp_path / "y.csv")
+    with pytest.raises(OutputExistsError, match="already exists"):  # every output is checked before the executor starts
+        score_file(rows, "base", (), options, executor=Canned(rows, probs, [1]), out=tmp_path / "y.csv")
