@@ -1,7 +1,8 @@
-"""From what a user typed (a folder, a config.json, a catalog name, a Hub id) to a `BaseSpec`.
+"""From what a user typed (a folder, a config.json, a GGUF file, a catalog name, a Hub id) to a `BaseSpec`.
 
-Only `config.json` is ever read or downloaded. Quantized re-uploads (`-GPTQ-Int4`, `-bnb-4bit`,
-`unsloth/...`) are recognised by name so checks can map them to the model they quantize.
+Only `config.json` (or a GGUF file's header) is ever read, and only config.json downloaded.
+Quantized re-uploads (`-GPTQ-Int4`, `-bnb-4bit`, `unsloth/...`) are recognised by name so checks
+can map them to the model they quantize.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from loraguard.basemodel.catalog import CatalogEntry, catalog_spec, find_entry, load_catalog
 from loraguard.basemodel.families import spec_from_config
+from loraguard.basemodel.gguf import find_gguf, is_gguf
 from loraguard.basemodel.spec import BaseSpec
 from loraguard.errors import BaseModelResolutionError, HubUnavailableError
 
@@ -187,25 +189,38 @@ def _from_hub(repo_id: str, task: str | None) -> BaseSpec:
     return spec_for_config(config, name=repo_id, task=task, path=str(downloaded))
 
 
-def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM") -> BaseSpec:
-    """The `BaseSpec` of a base model given as a folder, a config.json, a catalog name or a Hub id.
+def _from_gguf(path: Path, task: str | None) -> BaseSpec:
+    from loraguard.basemodel.gguf import spec_from_gguf  # imports the gguf package: only for GGUF bases
 
-    Order: an existing folder (its config.json) or file; a catalog name; a Hub id (only its
-    config.json is downloaded, honouring the HF cache and `HF_HUB_OFFLINE`). Raises
+    return spec_from_gguf(path, task=task)
+
+
+def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM") -> BaseSpec:
+    """The `BaseSpec` of a base model given as a folder, a config.json, a GGUF file, a catalog name or a Hub id.
+
+    Order: an existing file (a `.gguf` or a config.json) or folder (its config.json, else its one
+    `.gguf` model); a catalog name; a Hub id (only its config.json is downloaded, honouring the HF
+    cache and `HF_HUB_OFFLINE`). Raises
     `BaseModelResolutionError` for anything unreadable or unknown, `HubUnavailableError` when the
     Hub cannot be reached and the file is not cached.
     """
     text = os.fspath(ref).strip()
     candidate = Path(text).expanduser()
     entry = find_entry(text) if text else None
+    bare_folder = bool(text) and candidate.is_dir() and not (candidate / "config.json").is_file()
+    folder_gguf = find_gguf(candidate) if bare_folder else None
     if text and candidate.is_file():
+        if is_gguf(candidate):
+            return _from_gguf(candidate, task)
         config_path = candidate
+    elif folder_gguf is not None:  # a folder without config.json holding one .gguf model
+        return _from_gguf(folder_gguf, task)
     elif text and candidate.is_dir() and ((candidate / "config.json").is_file() or entry is None):
         config_path = candidate / "config.json"
         if not config_path.is_file():
             raise BaseModelResolutionError(
-                f"The folder {candidate} has no config.json. Pass the folder of a transformers model "
-                f"(it holds config.json), or {_catalog_hint()}",
+                f"The folder {candidate} has no config.json (nor a .gguf model). Pass the folder of a "
+                f"transformers model (it holds config.json), a .gguf file, or {_catalog_hint()}",
                 path=candidate,
             )
     elif entry is not None:  # also when a folder without config.json happens to share its name
@@ -215,7 +230,7 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
     else:
         raise BaseModelResolutionError(
             f"Base model {text!r} is not a folder, a config.json, a catalog name or a Hub id (org/name). "
-            f"Pass a local folder with config.json, or {_catalog_hint(text)}",
+            f"Pass a local folder with config.json, a .gguf file, or {_catalog_hint(text)}",
         )
     config = read_config(config_path)
     return spec_for_config(config, name=_identity(config, config_path), task=task, path=str(config_path))
@@ -224,7 +239,7 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
 def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSpec | None:
     """The base an adapter claims (`base_model_name_or_path`), without network; None if unknown.
 
-    Tries: the catalog; a local folder; the local Hugging Face cache; then the catalog model that
+    Tries: the catalog; a local folder or .gguf file; the local Hugging Face cache; then the catalog model that
     a quantized re-upload or local copy is named after (`unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit`,
     `/workspace/gemma3-270m`), whose spec then carries the catalog name.
     """
@@ -235,7 +250,8 @@ def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSp
     if entry is not None:
         return catalog_spec(entry, task)
     local = Path(text).expanduser()
-    if local.is_dir() and (local / "config.json").is_file():
+    local_model = local.is_dir() and ((local / "config.json").is_file() or find_gguf(local) is not None)
+    if local_model or (local.is_file() and is_gguf(local)):
         return resolve_base(local, task=task)
     if _HUB_ID.match(text):
         cached = _cached_config(text)

@@ -1,9 +1,10 @@
 """What loraguard knows about a base model: every module an adapter could target, with its shape.
 
 A `BaseSpec` is built from `config.json` alone (for the common decoder families, see
-`families.py`) or from a transformers skeleton on the `meta` device (`skeleton.py`), never from
-weights. Module names are exactly those of `model.named_modules()` of the task class
-(`Qwen2ForCausalLM`: `model.layers.0.self_attn.q_proj`, `lm_head`...).
+`families.py`), from a GGUF file's header (`gguf.py`) or from a transformers skeleton on the
+`meta` device (`skeleton.py`), never from weights. Module names are exactly those of
+`model.named_modules()` of the task class (`Qwen2ForCausalLM`: `model.layers.0.self_attn.q_proj`,
+`lm_head`...).
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ class BaseSpec:
     """Containers of numbered layers, e.g. `("model.layers",)` or `("encoder.block", "decoder.block")`."""
     param_count: int
     """Parameters of the whole model (embeddings counted once when tied)."""
-    source: Literal["config", "skeleton", "catalog"] = "config"
+    source: Literal["config", "skeleton", "catalog", "gguf"] = "config"
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: str | None = None
-    """Where config.json was read from, if a file."""
+    """Where config.json (or the GGUF file) was read from, if a file."""
 
     def layer_signature(self) -> dict[str, ModuleShape]:
         """Shapes by layer-relative name (`self_attn.q_proj`), plus non-layer modules by full name.
