@@ -83,7 +83,7 @@ def main() -> int:
     from loraguard.basemodel.catalog import find_entry
     from loraguard.basemodel.resolve import resolve_base
     from loraguard.basemodel.skeleton import cache_dir
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gguf", type=Path, default=cache_dir() / "models" / "smollm2-135m-instruct" / "model.gguf")

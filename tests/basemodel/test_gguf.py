@@ -393,7 +393,7 @@ def test_per_layer_metadata_arrays_are_read_when_uniform(tmp_path: Path) -> None
 
 
 def test_check_turns_a_bad_gguf_base_into_one_unreadable_finding(tmp_path: Path) -> None:
-    from loraguard.checker import check
+    from loraguard.checks.checker import check
 
     bad = _bad(tmp_path, "data-cut")
     adapter = write_lora(tmp_path / "ad", qv_shapes(64, 64, 32, 3), claim="x/tiny")

@@ -23,8 +23,8 @@ from loraguard.basemodel.catalog import find_entry
 from loraguard.basemodel.resolve import resolve_base
 from loraguard.basemodel.skeleton import cache_dir
 from loraguard.basemodel.spec import BaseSpec, layer_relative
-from loraguard.checker import check
-from loraguard.report.model import CheckReport
+from loraguard.checks.checker import check
+from loraguard.checks.report import CheckReport
 
 # The modules a typical classifier LoRA targets, per layout (layer-relative names).
 TARGETS = {
