@@ -120,12 +120,14 @@ def add_command(
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     from loraguard.errors import AdapterRejectedError, InputError
+    from loraguard.registry.admission import admit
 
     if force and not (reason and reason.strip()):
         raise InputError("--force needs --reason: say why this adapter is registered despite its errors")
     with _open(registry, lock_timeout) as reg:
         try:
-            entry = reg.add(
+            entry = admit(
+                reg,
                 name,
                 path,
                 base=base,
