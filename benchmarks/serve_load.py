@@ -270,8 +270,8 @@ def print_table(results: Sequence[Result], args: argparse.Namespace) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from loraguard.demo.faults_bases import quiet
-    from loraguard.demo.rows import builtin_rows
+    from loraguard.demo.tiny import quiet
+    from loraguard.scoring.builtin_rows import builtin_rows
 
     items = [
         {

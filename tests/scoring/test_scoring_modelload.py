@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loraguard.demo.rows import builtin_rows
 from loraguard.errors import AdapterNotFoundError, BaseModelResolutionError, InputError
 from loraguard.modelload import adapter_names, load_model
 from loraguard.scoring import score_rows
+from loraguard.scoring.builtin_rows import builtin_rows
 
 
 def test_adapter_names_are_unique_and_peft_safe() -> None:
