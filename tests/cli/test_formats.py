@@ -15,6 +15,7 @@ from loraguard.report.matrix_formatter import MatrixFormatter
 from loraguard.report.monitor_formatter import MonitorFormatter
 from loraguard.report.probe_formatter import ProbeFormatter
 from loraguard.report.registry_formatter import EntryFormatter
+from loraguard.report.rule_formatter import RuleFormatter
 from loraguard.report.score_formatter import ScoreFormatter
 
 FORMATTERS: dict[str, type[Formatter]] = {
@@ -26,6 +27,7 @@ FORMATTERS: dict[str, type[Formatter]] = {
     "score": ScoreFormatter,
     "matrix": MatrixFormatter,
     "registry list": EntryFormatter,
+    "explain": RuleFormatter,
 }
 
 
@@ -78,3 +80,14 @@ def test_registry_json_alias_and_format_json_print_the_same_document(run_cli, tm
     assert code == 0 and new == legacy
     assert json.loads(new) == {"schema": "loraguard.registry/1", "revision": 0, "entries": []}
     assert "--json" not in run_cli(["registry", "list", "--help"])[1]  # hidden: kept for existing scripts
+
+
+def test_explain_json_carries_every_rule_and_its_doc(run_cli) -> None:
+    code, out, _ = run_cli(["explain", "--format", "json"])
+    doc = json.loads(out)
+    assert code == 0 and doc["schema"] == "loraguard.rules/1"
+    codes = [r["code"] for r in doc["rules"]]
+    assert codes == sorted(codes) and {"LG301", "LG401", "LG602"} <= set(codes)
+    code, out, _ = run_cli(["explain", "lg301", "-f", "json"])
+    (rule,) = json.loads(out)["rules"]
+    assert code == 0 and rule["category"] == "shape-mismatch" and "How to fix" in rule["doc"]
