@@ -2,8 +2,9 @@
 
 Run: python benchmarks/matrix_throughput.py [--repeat-adapters 4] [--runs 3] [--no-faults]
 
-Adapters: the 25 real adapters of ../shared/corpus/adapters plus, when torch is installed, the 43
-fault and healthy cases of `loraguard.demo.faults` (built once under --workdir), the list repeated
+Adapters: the 25 real adapters of ../shared/corpus/adapters plus the fault and healthy cases of the
+test corpus `tests/fault_cases` (built once under --workdir: all 44 with torch, real PEFT; the 35
+torch-free ones written with numpy without it), the list repeated
 `--repeat-adapters` times; bases: 4 real base configs of ../shared/corpus/base-configs. Every
 adapter is checked against every base. For each way of running (serial, 2 threads, 2 processes)
 and each mode (header only: `scan_values=False`, i.e. `--header-only`; with value scans) it prints
@@ -35,19 +36,14 @@ def corpus(shared: Path) -> tuple[list[str], list[str]]:
 
 
 def fault_cases(workdir: Path) -> list[str]:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("torch is not installed: fault cases skipped")
-        return []
-    from loraguard.demo.faults import build_all
-    from loraguard.demo.faults_bases import quiet
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))  # the fault corpus lives with the tests
+    from fault_cases import build_all
 
     target = workdir / "faults"
     if (target / "cases").is_dir():
         return sorted(str(p) for p in (target / "cases").iterdir())
-    with quiet():
-        built = build_all(target)
+    built = build_all(target)
     return sorted(str(b.adapter) for b in built.values())
 
 

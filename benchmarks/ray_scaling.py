@@ -60,8 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def write_rows(args: argparse.Namespace, out: Path) -> tuple[Path, Any, str]:
     """The benchmark CSV: `--rows` real rows, or the built-in rows repeated with fresh row_ids."""
-    from loraguard.demo.rows import COLUMNS, builtin_rows
     from loraguard.scoring import load_rows
+    from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 
     if args.data.is_file():
         data = load_rows(args.data)

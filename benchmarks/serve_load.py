@@ -88,6 +88,7 @@ def build(workdir: Path, model: str = "demo") -> tuple[Path, str]:
     from loraguard.demo.degenerate import BASE_INIT_RANGE, build_healthy_adapter, build_probe_base
     from loraguard.demo.tiny import build_tiny_base
     from loraguard.registry import Registry
+    from loraguard.registry.admission import admit
 
     if model == "wide":
         base = build_tiny_base(
@@ -105,7 +106,7 @@ def build(workdir: Path, model: str = "demo") -> tuple[Path, str]:
     healthy = build_healthy_adapter(base, workdir / "adapters" / "healthy")
     url = f"sqlite:///{workdir / 'registry.db'}"
     with Registry(url) as reg:
-        reg.promote(reg.add("healthy", healthy, base=str(base)).ref)
+        reg.promote(admit(reg, "healthy", healthy, base=str(base)).ref)
     return base, url
 
 
@@ -269,8 +270,8 @@ def print_table(results: Sequence[Result], args: argparse.Namespace) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from loraguard.demo.faults_bases import quiet
-    from loraguard.demo.rows import builtin_rows
+    from loraguard.demo.tiny import quiet
+    from loraguard.scoring.builtin_rows import builtin_rows
 
     items = [
         {

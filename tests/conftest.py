@@ -42,14 +42,14 @@ def one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def probe_models(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> Any:
-    """`build_probe_fixture` once per test process: a tiny base with spread predictions and its healthy,
-    degenerate and no-op adapters (a `ProbeFixture`). Shared read-only: copy a folder before changing it."""
+    """`build_probe_models` once per test process: a tiny base with spread predictions and its healthy,
+    degenerate and no-op adapters (a `ProbeModels`). Shared read-only: copy a folder before changing it."""
     pytest.importorskip("torch")
-    from loraguard.demo.degenerate import build_probe_fixture
-    from loraguard.demo.faults_bases import quiet
+    from fault_cases.probe_models import build_probe_models
+    from loraguard.demo.tiny import quiet
 
     with quiet():
-        return build_probe_fixture(tmp_path_factory.mktemp("probe-models"))
+        return build_probe_models(tmp_path_factory.mktemp("probe-models"))
 
 
 @pytest.fixture(scope="session")

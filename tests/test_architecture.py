@@ -22,9 +22,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"adapter", "basemodel"}),
     frozenset({"engines", "monitor", "models"}),
     frozenset({"checks", "scoring"}),
-    frozenset({"probe", "gate", "ensemble", "matrix"}),
+    frozenset({"probe", "gate", "ensemble", "matrix", "registry"}),
     frozenset({"report"}),
-    frozenset({"registry", "distributed", "server", "demo", "guard"}),
+    frozenset({"distributed", "server", "demo", "guard"}),
     frozenset({"cli", "__main__"}),
 )
 

@@ -63,7 +63,7 @@ def test_callers_catching_builtins_still_catch(cls: type[Exception], builtin: ty
 
 
 def test_key_errors_do_not_quote_their_message() -> None:
-    from loraguard.demo.faults import case_named
+    from fault_cases import case_named
 
     with pytest.raises(KeyError) as info:
         case_named("no-such-case")

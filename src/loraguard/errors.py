@@ -5,6 +5,7 @@
     │   ├── AdapterNotFoundError (FileNotFoundError)
     │   ├── AdapterFormatError          unreadable weights file or config
     │   ├── BaseModelResolutionError    a base that cannot be found or read
+    │   │   └── GGUFHeaderError         a GGUF header that breaks the format (reported with the file's name)
     │   ├── DataFormatError             a CSV that is not in the expected format
     │   ├── PolicyError                 an invalid policy file
     │   ├── TimeBudgetExceededError     scoring would exceed --time-budget (raised early, projected)
@@ -42,6 +43,7 @@ __all__ = [
     "BaseModelResolutionError",
     "DataFormatError",
     "DistributedError",
+    "GGUFHeaderError",
     "HubUnavailableError",
     "InputError",
     "LoraguardError",
@@ -81,6 +83,10 @@ class AdapterFormatError(InputError):
 
 class BaseModelResolutionError(InputError):
     """A base model that cannot be found or whose config.json cannot be read."""
+
+
+class GGUFHeaderError(BaseModelResolutionError):
+    """A GGUF header that is not GGUF as the spec writes it (the message says what; the reader adds the file)."""
 
 
 class DataFormatError(InputError):

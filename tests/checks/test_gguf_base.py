@@ -160,16 +160,19 @@ def test_matrix_takes_a_gguf_base(tmp_path: Path, capsys) -> None:
 def test_registry_add_checks_against_a_gguf_base(tmp_path: Path) -> None:
     pytest.importorskip("sqlalchemy")
     from loraguard.errors import AdapterRejectedError
-    from loraguard.registry import Registry
+    from loraguard.registry import Registry, admit
 
     folder, gguf = pair(tmp_path, "Qwen/Qwen2.5-0.5B-Instruct")
     spec = resolve_base(folder)
     with Registry(f"sqlite:///{tmp_path / 'r.db'}", lock_timeout=5) as registry:
-        entry = registry.add(
-            "tox", write_lora(tmp_path / "good", adapter_shapes(spec), claim=spec.name), base=str(gguf)
+        entry = admit(
+            registry, "tox", write_lora(tmp_path / "good", adapter_shapes(spec), claim=spec.name), base=str(gguf)
         )
         assert entry.base == str(gguf.resolve()) and entry.check_report["base"]["source"] == "gguf"
         with pytest.raises(AdapterRejectedError, match="shape-mismatch"):
-            registry.add(
-                "tox", write_lora(tmp_path / "bad", adapter_shapes(spec, widen=64), claim=spec.name), base=str(gguf)
+            admit(
+                registry,
+                "tox",
+                write_lora(tmp_path / "bad", adapter_shapes(spec, widen=64), claim=spec.name),
+                base=str(gguf),
             )

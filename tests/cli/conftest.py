@@ -7,9 +7,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def built_cases(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    pytest.importorskip("torch")
-    from loraguard.demo.faults import build_all
-    from loraguard.demo.faults_bases import quiet
+    """Every fault case this environment can build: all with torch (real PEFT), the torch-free ones
+    (numpy-written) without."""
+    from fault_cases import build_all
 
-    with quiet():
-        return build_all(Path(tmp_path_factory.mktemp("fault-cases")))
+    return build_all(Path(tmp_path_factory.mktemp("fault-cases")))

@@ -75,7 +75,7 @@ def _write(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def _rows() -> list[dict[str, str]]:
-    from loraguard.demo.rows import builtin_rows
+    from loraguard.scoring.builtin_rows import builtin_rows
 
     return [dict(r) for r in builtin_rows()]
 

@@ -56,12 +56,13 @@ def _copy_edit(src: Path, dst: Path, changes: dict[str, Any]) -> Path:
 def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """Case name -> (adapter folder, base folder)."""
     pytest.importorskip("torch")
-    from loraguard.demo.faults import build_all, build_base, case_named
-    from loraguard.demo.faults_bases import BIG_VOCAB, TINY, TINY_PHI3, TINY_SEQ_CLS, quiet, save_peft
+    from fault_cases import build_all, build_base, case_named
+    from fault_cases.bases import BIG_VOCAB, TINY, TINY_PHI3, TINY_SEQ_CLS
+    from loraguard.demo.tiny import quiet, save_peft
 
     work = tmp_path_factory.mktemp("engine-cases")
     with quiet():
-        fx = build_base(work)
+        fx = build_base(work, torch=True)
         built = build_all(work, [case_named(n) for n in FACTORY_CASES], fixture=fx)
         out = {name: (item.adapter, item.base) for name, item in built.items()}
         extra = work / "extra"

@@ -13,6 +13,7 @@ from loraguard.errors import DataFormatError
 from loraguard.findings import Verdict
 from loraguard.gate import run_gate
 from loraguard.monitor.predictions import Labels, Predictions, read_labels
+from loraguard.report.gate_formatter import GateFormatter
 
 N = 1000
 RNG = np.random.default_rng(10)
@@ -115,11 +116,11 @@ def test_report_serialises_with_schema_and_policy() -> None:
     assert doc["policy"]["gate"]["checks"]["positive_rate_shift"]["threshold"] == 0.05
     assert {c["metric"] for c in doc["checks"]} == set(report.policy["gate"]["checks"])
     assert doc["bootstrap"]["auc"]["resamples"] == 1000
-    md = report.to_markdown()
+    md = GateFormatter().markdown(report)
     assert md.startswith("## ❌ loraguard gate: **FAIL**")
     assert "| ❌ | `positive_rate_shift` |" in md
     assert "Policy applied (defaults)" in md
-    assert "positive_rate_shift" in report.to_text()
+    assert "positive_rate_shift" in GateFormatter().text(report)
 
 
 @pytest.mark.shared

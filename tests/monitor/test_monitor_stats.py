@@ -105,14 +105,15 @@ def test_heavy_hitter_found_among_many_distinct_values_within_the_error_bound() 
 
 
 def test_all_distinct_values_leave_no_top_value_but_a_bound() -> None:
-    from loraguard.monitor.render import render_text
+    from loraguard.monitor.report import MonitorReport
+    from loraguard.report.monitor_formatter import MonitorFormatter
 
     values = np.linspace(0.0, 1.0, 1000)  # 1000 distinct values, 256 counters
     s = monitor_values(values).summary()
     assert s.top_value is None and s.top_count == 0
     assert s.top_count_error >= 1  # the true count (1) is within the bound
     assert (s.distinct, s.distinct_exact) == (257, False)
-    assert "no value occurs more than" in render_text(s, (), title="t")
+    assert "no value occurs more than" in MonitorFormatter(title="t").text(MonitorReport(s, ()))
 
 
 def test_parsed_mask_excludes_failures_and_allows_nan_there() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def probe_fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str, Any]:
-    from loraguard.demo.degenerate import build_nonfinite_adapter, write_blind_template
-    from loraguard.demo.faults_bases import quiet
+    from fault_cases.probe_models import build_nonfinite_adapter, write_blind_template
+    from loraguard.demo.tiny import quiet
 
     fx = probe_models
     root = tmp_path_factory.mktemp("probe")
@@ -47,7 +47,7 @@ def rows_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in rows as a Jigsaw-format CSV."""
     import csv
 
-    from loraguard.demo.rows import COLUMNS, builtin_rows
+    from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 
     path = tmp_path_factory.mktemp("probe-data") / "rows.csv"
     with path.open("w", encoding="utf-8", newline="") as f:

@@ -60,13 +60,14 @@ def add_many(url: str, name: str, adapter: str, base: str, count: int, start: An
     `count` versions of `name` and set traffic on each (one transaction each); put the refs (or the error)
     on the `out` queue."""
     from loraguard.registry import Registry
+    from loraguard.registry.admission import admit
 
     refs = []
     try:
         with Registry(url, lock_timeout=30) as reg:
             start.wait(60)
             for i in range(count):
-                entry = reg.add(name, adapter, base=base, check_fn=slow_passing, actor=f"proc-{name}")
+                entry = admit(reg, name, adapter, base=base, check_fn=slow_passing, actor=f"proc-{name}")
                 reg.set_traffic(entry.ref, float(i + 1))
                 refs.append(entry.ref)
     except Exception as exc:

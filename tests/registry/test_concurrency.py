@@ -13,6 +13,7 @@ from registry_helpers import add_many, passing
 
 from loraguard.errors import RegistryLockedError
 from loraguard.registry import Registry, Status
+from loraguard.registry.admission import admit
 
 N = 12
 
@@ -53,7 +54,7 @@ def test_one_registry_shared_by_threads(url: str, adapter: Path, base: Path) -> 
         def work() -> None:
             try:
                 for _ in range(10):
-                    entry = reg.add("t", adapter, base=str(base), check_fn=passing)
+                    entry = admit(reg, "t", adapter, base=str(base), check_fn=passing)
                     reg.set_traffic(entry.ref, 1.0)
                     reg.revision(), reg.serving(str(base))
             except BaseException as exc:  # surfaced below
@@ -70,7 +71,7 @@ def test_one_registry_shared_by_threads(url: str, adapter: Path, base: Path) -> 
 
 def test_a_held_lock_times_out_quickly_and_reads_still_work(url: str, adapter: Path, base: Path) -> None:
     with Registry(url) as reg:
-        reg.add("tox", adapter, base=str(base), check_fn=passing)
+        admit(reg, "tox", adapter, base=str(base), check_fn=passing)
     other = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     other.execute("UPDATE loraguard_state SET revision = revision")
@@ -78,7 +79,7 @@ def test_a_held_lock_times_out_quickly_and_reads_still_work(url: str, adapter: P
         with Registry(url, lock_timeout=0.2) as reg:  # opening an up-to-date registry only reads
             started = time.perf_counter()
             with pytest.raises(RegistryLockedError, match=r"locked by another writer.*--lock-timeout"):
-                reg.add("tox", adapter, base=str(base), check_fn=passing)
+                admit(reg, "tox", adapter, base=str(base), check_fn=passing)
             with pytest.raises(RegistryLockedError):
                 reg.promote("tox@1")
             assert time.perf_counter() - started < 3
@@ -88,7 +89,7 @@ def test_a_held_lock_times_out_quickly_and_reads_still_work(url: str, adapter: P
         other.execute("ROLLBACK")
         other.close()
     with Registry(url, lock_timeout=0.2) as reg:
-        assert reg.add("tox", adapter, base=str(base), check_fn=passing).ref == "tox@2"
+        assert admit(reg, "tox", adapter, base=str(base), check_fn=passing).ref == "tox@2"
     con = sqlite3.connect(url.removeprefix("sqlite:///"))
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     con.close()
@@ -96,8 +97,8 @@ def test_a_held_lock_times_out_quickly_and_reads_still_work(url: str, adapter: P
 
 def test_close_and_reopen_keeps_everything(url: str, adapter: Path, base: Path) -> None:
     reg = Registry(url)
-    reg.add("tox", adapter, base=str(base), check_fn=passing, tags=["t"])
-    reg.add("tox", adapter, base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing, tags=["t"])
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing)
     reg.promote("tox@2")
     reg.set_traffic("tox@1", 0.5)
     reg.record_event("alert", "tox@2", "drift")

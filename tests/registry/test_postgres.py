@@ -20,6 +20,7 @@ import pytest
 from registry_helpers import passing
 
 from loraguard.errors import RegistryLockedError, RegistrySchemaError
+from loraguard.registry.admission import admit
 from loraguard.registry.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
@@ -101,8 +102,8 @@ def test_postgres_round_trip(pg_url: str, adapter: Path, base: Path) -> None:
 
     with Registry(pg_url) as reg:
         assert reg.upgraded_from == 0 and reg.list() == ()
-        first = reg.add("tox", adapter, base=str(base), check_fn=passing, tags=["pg"])
-        reg.add("tox", adapter, base=str(base), check_fn=passing)
+        first = admit(reg, "tox", adapter, base=str(base), check_fn=passing, tags=["pg"])
+        admit(reg, "tox", adapter, base=str(base), check_fn=passing)
         assert first.ref == "tox@1" and first.tags == ("pg",) and first.shadow
         assert reg.promote("tox@1").status is Status.PRODUCTION
         assert reg.promote("tox@2").traffic_weight == 1.0
@@ -131,7 +132,7 @@ def test_postgres_concurrent_writers_and_lock_timeout(pg_url: str, adapter: Path
         try:
             with Registry(pg_url, lock_timeout=30) as reg:
                 for _ in range(8):
-                    reg.add("conc", adapter, base=str(base), check_fn=passing)
+                    admit(reg, "conc", adapter, base=str(base), check_fn=passing)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -146,10 +147,10 @@ def test_postgres_concurrent_writers_and_lock_timeout(pg_url: str, adapter: Path
         with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as holder:
             holder.execute("SELECT revision FROM loraguard_state FOR UPDATE")  # hold the writers' lock
             with pytest.raises(RegistryLockedError, match="--lock-timeout"):
-                reg.add("conc", adapter, base=str(base), check_fn=passing)
+                admit(reg, "conc", adapter, base=str(base), check_fn=passing)
             assert reg.get("conc").version == 24  # reads are not blocked
             holder.rollback()
-        assert reg.add("conc", adapter, base=str(base), check_fn=passing).version == 25
+        assert admit(reg, "conc", adapter, base=str(base), check_fn=passing).version == 25
         with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
             admin.execute("UPDATE loraguard_schema SET version = 99")
             try:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from loraguard.errors import AdapterRejectedError
+from loraguard.registry.admission import admit
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +35,19 @@ def test_real_check_accepts_healthy_rejects_noop_and_probe_rejects_degenerate(fx
     from loraguard.registry import Registry
 
     with Registry(url) as reg:
-        healthy = reg.add("healthy", fx["healthy"], base=str(fx["base"]), probe_data=fx["rows"])
+        healthy = admit(reg, "healthy", fx["healthy"], base=str(fx["base"]), probe_data=fx["rows"])
         assert healthy.check_report["schema"] == "loraguard.check/1" and healthy.check_report["verdict"] != "fail"
         assert healthy.probe_report is not None and healthy.probe_report["verdict"] != "fail"
         assert set(healthy.files) == {"adapter_config.json", "adapter_model.safetensors"}
         before = (reg.revision(), reg.list(), reg.events())
         with pytest.raises(AdapterRejectedError, match=r"check found .*LG401 zero-adapter") as info:
-            reg.add("noop", fx["noop"], base=str(fx["base"]))
+            admit(reg, "noop", fx["noop"], base=str(fx["base"]))
         assert info.value.report.verdict.value == "fail"
         with pytest.raises(AdapterRejectedError, match=r"probe found .*degenerate-output") as info:
-            reg.add("degenerate", fx["degenerate"], base=str(fx["base"]), probe_data=fx["rows"])
+            admit(reg, "degenerate", fx["degenerate"], base=str(fx["base"]), probe_data=fx["rows"])
         assert not info.value.report.check.errors  # the static check passed: only running it showed the problem
         assert (reg.revision(), reg.list(), reg.events()) == before
-        forced = reg.add("noop", fx["noop"], base=str(fx["base"]), force=True, reason="baseline for A/B")
+        forced = admit(reg, "noop", fx["noop"], base=str(fx["base"]), force=True, reason="baseline for A/B")
         assert forced.forced and forced.check_report["findings"][0]["code"] == "LG401"
 
 

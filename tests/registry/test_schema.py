@@ -11,6 +11,7 @@ from registry_helpers import passing
 
 from loraguard.errors import RegistrySchemaError
 from loraguard.registry import Registry, Status
+from loraguard.registry.admission import admit
 from loraguard.registry.schema import SCHEMA_VERSION
 
 # The v1 layout exactly as a v1 loraguard wrote it (no tags column, no events table): written by hand
@@ -85,7 +86,7 @@ def test_v1_file_upgrades_to_the_current_version_and_keeps_its_rows(tmp_path: Pa
         )
         assert old.files == {"adapter_config.json": "ab" * 32} and old.check_report == {"verdict": "pass"}
         assert reg.revision() == 7  # the counter survives the upgrade
-        new = reg.add("tox", adapter, base=str(base), check_fn=passing, tags=["v2"])  # tags + events now work
+        new = admit(reg, "tox", adapter, base=str(base), check_fn=passing, tags=["v2"])  # tags + events now work
         assert new.ref == "tox@2" and new.tags == ("v2",)
         assert [e.kind for e in reg.events()] == ["added"]
     assert _version(db) == SCHEMA_VERSION

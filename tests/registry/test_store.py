@@ -19,6 +19,7 @@ from loraguard.errors import (
     RegistryNotFoundError,
 )
 from loraguard.registry import Entry, Registry, Status, hash_files, normalize_base
+from loraguard.registry.admission import admit
 
 
 def _snapshot(reg: Registry) -> tuple:
@@ -26,8 +27,8 @@ def _snapshot(reg: Registry) -> tuple:
 
 
 def test_add_records_everything_and_starts_as_shadow(reg: Registry, adapter: Path, base: Path) -> None:
-    entry = reg.add(
-        "tox", adapter, base=str(base), tags=["team-a", "team-a", "nightly"], actor="alice", check_fn=passing
+    entry = admit(
+        reg, "tox", adapter, base=str(base), tags=["team-a", "team-a", "nightly"], actor="alice", check_fn=passing
     )
     assert isinstance(entry, Entry)
     assert (entry.ref, entry.version, entry.status, entry.traffic_weight) == ("tox@1", 1, Status.CANDIDATE, 0.0)
@@ -47,7 +48,7 @@ def test_add_records_everything_and_starts_as_shadow(reg: Registry, adapter: Pat
 
 
 def test_versions_increment_per_name_and_get_resolves_refs(reg: Registry, adapter: Path, base: Path) -> None:
-    refs = [reg.add(name, adapter, base=str(base), check_fn=passing).ref for name in ("a", "b", "a", "a", "b")]
+    refs = [admit(reg, name, adapter, base=str(base), check_fn=passing).ref for name in ("a", "b", "a", "a", "b")]
     assert refs == ["a@1", "b@1", "a@2", "a@3", "b@2"]
     assert reg.get("a").version == 3 and reg.get("a@2").version == 2
     assert [e.ref for e in reg.list(name="a")] == ["a@1", "a@2", "a@3"]
@@ -58,33 +59,33 @@ def test_versions_increment_per_name_and_get_resolves_refs(reg: Registry, adapte
         with pytest.raises(InputError):
             reg.get(bad)
     with pytest.raises(InputError, match="adapter name"):
-        reg.add("bad@name", adapter, base=str(base), check_fn=passing)
+        admit(reg, "bad@name", adapter, base=str(base), check_fn=passing)
 
 
 def test_rejected_adapter_writes_nothing(reg: Registry, adapter: Path, base: Path) -> None:
-    reg.add("tox", adapter, base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing)
     before = _snapshot(reg)
     with pytest.raises(AdapterRejectedError, match=r"LG401 zero-adapter.*--force --reason") as info:
-        reg.add("tox", adapter, base=str(base), check_fn=failing)
+        admit(reg, "tox", adapter, base=str(base), check_fn=failing)
     assert info.value.report.errors[0].code == "LG401"  # the report travels with the error
     with pytest.raises(InputError, match="--reason"):
-        reg.add("tox", adapter, base=str(base), check_fn=failing, force=True)
+        admit(reg, "tox", adapter, base=str(base), check_fn=failing, force=True)
     with pytest.raises(InputError, match="--reason"):
-        reg.add("tox", adapter, base=str(base), check_fn=failing, force=True, reason="   ")
+        admit(reg, "tox", adapter, base=str(base), check_fn=failing, force=True, reason="   ")
     assert _snapshot(reg) == before
-    assert reg.add("tox", adapter, base=str(base), check_fn=passing).version == 2  # no version was burnt
+    assert admit(reg, "tox", adapter, base=str(base), check_fn=passing).version == 2  # no version was burnt
 
 
 def test_forced_entry_records_reason_and_event(reg: Registry, adapter: Path, base: Path) -> None:
-    entry = reg.add(
-        "tox", adapter, base=str(base), check_fn=failing, force=True, reason="  known no-op, A/B  ", actor="bob"
+    entry = admit(
+        reg, "tox", adapter, base=str(base), check_fn=failing, force=True, reason="  known no-op, A/B  ", actor="bob"
     )
     assert entry.forced and entry.force_reason == "known no-op, A/B"
     assert entry.check_report["verdict"] == "fail" and entry.check_report["findings"][0]["code"] == "LG401"
     kinds = {e.kind: e for e in reg.events("tox@1")}
     assert set(kinds) == {"added", "forced"}
     assert kinds["forced"].detail == {"reason": "known no-op, A/B", "errors": ["LG401"]}
-    clean = reg.add("tox", adapter, base=str(base), check_fn=passing, force=True, reason="unneeded")
+    clean = admit(reg, "tox", adapter, base=str(base), check_fn=passing, force=True, reason="unneeded")
     assert not clean.forced and clean.force_reason is None  # force on a clean adapter is not "forced"
 
 
@@ -98,17 +99,24 @@ def test_probe_runs_after_a_clean_check_and_its_errors_reject(
         return make_report("LG602")
 
     with pytest.raises(AdapterRejectedError, match="probe found 1 error"):
-        reg.add("tox", adapter, base=str(base), check_fn=passing, probe_fn=probe_fn, probe_data="rows.csv")
+        admit(reg, "tox", adapter, base=str(base), check_fn=passing, probe_fn=probe_fn, probe_data="rows.csv")
     assert calls == [(str(adapter.resolve()), str(base.resolve()), "rows.csv")] and reg.list() == ()
     with pytest.raises(AdapterRejectedError, match="check found"):  # a failing check stops before the probe
-        reg.add("tox", adapter, base=str(base), check_fn=failing, probe_fn=probe_fn, probe_data="rows.csv")
+        admit(reg, "tox", adapter, base=str(base), check_fn=failing, probe_fn=probe_fn, probe_data="rows.csv")
     assert len(calls) == 1
-    entry = reg.add(
-        "tox", adapter, base=str(base), check_fn=passing, probe_fn=lambda *a, **k: make_report(), probe_data="rows.csv"
+    entry = admit(
+        reg,
+        "tox",
+        adapter,
+        base=str(base),
+        check_fn=passing,
+        probe_fn=lambda *a, **k: make_report(),
+        probe_data="rows.csv",
     )
     assert entry.probe_report is not None and entry.probe_report["verdict"] == "pass"
     with pytest.raises(InputError, match="local base folder"):
-        reg.add(
+        admit(
+            reg,
             "tox",
             adapter,
             base="Qwen/Qwen2.5-1.5B-Instruct",
@@ -120,7 +128,7 @@ def test_probe_runs_after_a_clean_check_and_its_errors_reject(
 
 def test_promote_retires_previous_production_of_the_same_name_only(reg: Registry, adapter: Path, base: Path) -> None:
     for name in ("tox", "tox", "tox", "spam"):
-        reg.add(name, adapter, base=str(base), check_fn=passing)
+        admit(reg, name, adapter, base=str(base), check_fn=passing)
     assert reg.promote("spam@1").status is Status.PRODUCTION
     first = reg.promote("tox@1", actor="carol")
     assert (first.status, first.traffic_weight) == (Status.PRODUCTION, 1.0)
@@ -144,7 +152,7 @@ def test_promote_retires_previous_production_of_the_same_name_only(reg: Registry
 
 
 def test_retire_and_set_traffic_validation(reg: Registry, adapter: Path, base: Path) -> None:
-    reg.add("tox", adapter, base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing)
     canary = reg.set_traffic("tox", 0.25)
     assert canary.traffic_weight == 0.25 and not canary.shadow and canary.status is Status.CANDIDATE
     before = _snapshot(reg)
@@ -164,10 +172,10 @@ def test_serving_matches_the_normalised_base(
     reg: Registry, adapter: Path, base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    reg.add("tox", adapter, base="bases/qwen", check_fn=passing)
-    reg.add("tox", adapter, base=str(base) + "/", check_fn=passing)
-    reg.add("hub", adapter, base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
-    reg.add("old", adapter, base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base="bases/qwen", check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base) + "/", check_fn=passing)
+    admit(reg, "hub", adapter, base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
+    admit(reg, "old", adapter, base=str(base), check_fn=passing)
     reg.retire("old")
     assert normalize_base("./bases/../bases/qwen") == str(base.resolve())
     assert normalize_base("Qwen/Qwen2.5-1.5B-Instruct") == "Qwen/Qwen2.5-1.5B-Instruct"
@@ -181,9 +189,9 @@ def test_verify_flags_a_one_byte_change_a_deleted_and_an_added_file(
     reg: Registry, adapter: Path, base: Path, tmp_path: Path
 ) -> None:
     other = make_adapter(tmp_path / "adapters" / "other")
-    reg.add("tox", adapter, base=str(base), check_fn=passing)
-    reg.add("other", other, base=str(base), check_fn=passing)
-    reg.add("gone", make_adapter(tmp_path / "adapters" / "gone"), base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing)
+    admit(reg, "other", other, base=str(base), check_fn=passing)
+    admit(reg, "gone", make_adapter(tmp_path / "adapters" / "gone"), base=str(base), check_fn=passing)
     reg.retire("gone")
     assert [(r.ref, r.ok) for r in reg.verify()] == [("other@1", True), ("tox@1", True)]  # retired skipped
     weights = adapter / "adapter_model.safetensors"
@@ -213,8 +221,8 @@ def test_verify_flags_a_one_byte_change_a_deleted_and_an_added_file(
 
 def test_record_event_and_revision_bumps_on_every_change_only(reg: Registry, adapter: Path, base: Path) -> None:
     rev = reg.revision()
-    reg.add("tox", adapter, base=str(base), check_fn=passing)
-    reg.add("toxic", adapter, base=str(base), check_fn=passing)
+    admit(reg, "tox", adapter, base=str(base), check_fn=passing)
+    admit(reg, "toxic", adapter, base=str(base), check_fn=passing)
     assert reg.revision() == rev + 2
     reg.get("tox"), reg.list(), reg.serving(str(base)), reg.events()
     assert reg.revision() == rev + 2  # reads change nothing
@@ -241,13 +249,13 @@ def test_sources_folders_files_and_hub_ids(
     import huggingface_hub
 
     with pytest.raises(InputError, match="a file"):
-        reg.add("tox", adapter / "adapter_config.json", base=str(base), check_fn=passing)
+        admit(reg, "tox", adapter / "adapter_config.json", base=str(base), check_fn=passing)
     with pytest.raises(AdapterNotFoundError):
-        reg.add("tox", tmp_path / "nowhere", base=str(base), check_fn=passing)
+        admit(reg, "tox", tmp_path / "nowhere", base=str(base), check_fn=passing)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="empty"):
-        reg.add("tox", empty, base=str(base), check_fn=passing)
+        admit(reg, "tox", empty, base=str(base), check_fn=passing)
     snapshot = make_adapter(tmp_path / "hub-cache" / "snapshots" / "abc123")
     seen: list[str] = []
 
@@ -256,7 +264,7 @@ def test_sources_folders_files_and_hub_ids(
         return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
-    entry = reg.add("hubbed", "some-org/tox-lora", base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
+    entry = admit(reg, "hubbed", "some-org/tox-lora", base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
     assert seen == ["some-org/tox-lora"]
     assert entry.source == "some-org/tox-lora" and entry.path == str(snapshot.resolve())
     assert dict(entry.files) == hash_files(snapshot)
@@ -266,7 +274,7 @@ def test_sources_folders_files_and_hub_ids(
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(HubUnavailableError, match=r"some-org/other.*Hugging Face Hub"):
-        reg.add("hubbed", "some-org/other", base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
+        admit(reg, "hubbed", "some-org/other", base="Qwen/Qwen2.5-1.5B-Instruct", check_fn=passing)
     assert len(reg.list()) == 1
 
 
@@ -299,3 +307,45 @@ def test_monitor_snapshots_are_kept_per_base_and_instance_without_bumping_the_re
     assert reg.load_monitors(str(base), "host:8000") == {"a@1": {"n": 4}}
     assert reg.load_monitors(str(other_base), "host:8000") == {"c@1": {"n": 1}}
     assert reg.load_monitors(str(base), "elsewhere:1") == {}
+
+
+def test_the_store_only_stores_what_admission_decided(reg: Registry, adapter: Path, base: Path) -> None:
+    """`Registry.insert` runs no check: it records the reports and forced codes it is given, as given."""
+    report = {"schema": "loraguard.check/1", "verdict": "fail", "findings": [{"code": "LG401"}]}
+    with pytest.raises(InputError, match="--reason"):
+        reg.insert(
+            "tox",
+            source="x",
+            path=str(adapter),
+            files={"a": "00"},
+            base=str(base),
+            task="T",
+            check_report=report,
+            forced=["LG401"],
+        )
+    assert reg.list() == ()
+    entry = reg.insert(
+        "tox",
+        source="org/tox",
+        path=str(adapter),
+        files={"adapter_config.json": "ab" * 32},
+        base=str(base) + "/",
+        task="SEQ_CLS",
+        check_report=report,
+        forced=["LG401"],
+        reason=" A/B ",
+        tags=["x", "x"],
+        actor="dora",
+    )
+    assert (entry.ref, entry.status, entry.shadow, entry.forced, entry.force_reason) == (
+        "tox@1",
+        Status.CANDIDATE,
+        True,
+        True,
+        "A/B",
+    )
+    assert entry.check_report == report and entry.base == str(base.resolve()) and entry.tags == ("x",)
+    assert [(e.kind, dict(e.detail).get("errors")) for e in reg.events("tox")] == [
+        ("forced", ["LG401"]),
+        ("added", None),
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from scoring_helpers import write_csv
 
-from loraguard.demo.rows import builtin_rows
+from loraguard.scoring.builtin_rows import builtin_rows
 
 
 @pytest.fixture(scope="session", autouse=True)

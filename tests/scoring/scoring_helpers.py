@@ -6,7 +6,7 @@ import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from loraguard.demo.rows import COLUMNS, builtin_rows
+from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 
 THIRD_RULE = "No spoilers: Do not reveal plot details of recent movies or shows without a spoiler tag."
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scoring_helpers import write_csv
 
-from loraguard.demo.rows import COLUMNS, builtin_rows
+from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 
 pytestmark = pytest.mark.slow
 

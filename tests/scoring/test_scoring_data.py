@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from scoring_helpers import write_csv
 
-from loraguard.demo.rows import COLUMNS, builtin_rows
 from loraguard.errors import DataFormatError
+from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 from loraguard.scoring.data import load_rows, rows_from_records
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loraguard.demo.rows import builtin_rows
 from loraguard.errors import AdapterNotFoundError, BaseModelResolutionError, InputError
 from loraguard.scoring import score_rows
+from loraguard.scoring.builtin_rows import builtin_rows
 from loraguard.scoring.host import adapter_names, load_host
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loraguard.demo.rows import builtin_rows
 from loraguard.errors import InputError, OutputExistsError
 from loraguard.monitor import Monitor
 from loraguard.scoring import ScoreOptions, rows_from_records, score_file
 from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
+from loraguard.scoring.builtin_rows import builtin_rows
 from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScoreInput, ScorePlan
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from loraguard.demo.rows import builtin_rows
 from loraguard.errors import InputError
 from loraguard.scoring.batching import common_prefix_length
+from loraguard.scoring.builtin_rows import builtin_rows
 from loraguard.scoring.prompts import get_template
 
 pytestmark = pytest.mark.slow

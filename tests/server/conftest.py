@@ -16,7 +16,7 @@ pytest.importorskip("sqlalchemy")
 @pytest.fixture(scope="session")
 def fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dict[str, Path]:
     """The probe models (base, healthy, degenerate, noop) plus a second healthy adapter and a .bin-only one."""
-    from loraguard.demo.faults_bases import quiet, save_peft
+    from loraguard.demo.tiny import quiet, save_peft
 
     built = probe_models
     root = tmp_path_factory.mktemp("serve")
@@ -51,7 +51,7 @@ def registry(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def rows() -> list[dict[str, str]]:
-    from loraguard.demo.rows import builtin_rows
+    from loraguard.scoring.builtin_rows import builtin_rows
 
     return [dict(r) for r in builtin_rows()]
 

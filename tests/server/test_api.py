@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from server_helpers import adapters_json, items_of, metric, wait_for
 
+from loraguard.registry.admission import admit
+
 pytestmark = pytest.mark.slow
 
 
 def _promote(registry: Any, name: str, path: Path, base: Path, weight: float | None = None) -> Any:
-    entry = registry.add(name, path, base=str(base))
+    entry = admit(registry, name, path, base=str(base))
     if weight is None:
         return registry.promote(entry.ref)
     return registry.set_traffic(entry.ref, weight)
@@ -93,7 +95,7 @@ def test_api_key(fx: dict[str, Path], registry: Any, make_client: Any, rows: lis
 def test_no_live_adapter_is_503_with_a_reason(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
 ) -> None:
-    registry.add("healthy", fx["healthy"], base=str(fx["base"]))  # a candidate at weight 0: shadow only
+    admit(registry, "healthy", fx["healthy"], base=str(fx["base"]))  # a candidate at weight 0: shadow only
     client = make_client()
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "no live adapter" in ready.json()["reason"]
@@ -140,7 +142,8 @@ def test_degenerate_shadow_fires_its_alert_without_touching_answers(
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    entry = registry.add(
+    entry = admit(
+        registry,
         "degen",
         fx["degenerate"],
         base=str(fx["base"]),
@@ -180,7 +183,7 @@ def test_a_full_shadow_queue_drops_and_counts_without_failing_requests(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
 ) -> None:
     _promote(registry, "healthy", fx["healthy"], fx["base"])
-    registry.add("other", fx["other"], base=str(fx["base"]))  # shadow
+    admit(registry, "other", fx["other"], base=str(fx["base"]))  # shadow
     client = make_client(shadow_queue=0)
     r = client.post("/v1/classify", json={"items": items_of(rows)})
     assert r.status_code == 200 and {i["adapter"] for i in r.json()["items"]} == {"healthy"}

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from server_helpers import items_of, metric
 
+from loraguard.registry.admission import admit
+
 pytestmark = pytest.mark.slow
 REPORT_TESTS = Path(__file__).resolve().parents[1] / "report"
 
@@ -34,8 +36,8 @@ def server(fx: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Ite
     root = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{root / 'registry.db'}"
     with Registry(url) as reg:
-        reg.promote(reg.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
-        reg.add("degen", fx["degenerate"], base=str(fx["base"]))  # passes the static check: a shadow candidate
+        reg.promote(admit(reg, "healthy", fx["healthy"], base=str(fx["base"])).ref)
+        admit(reg, "degen", fx["degenerate"], base=str(fx["base"]))  # passes the static check: a shadow candidate
     port = _free_port()
     log = (root / "server.log").open("w")
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "LORAGUARD_API_KEY": ""}

@@ -14,6 +14,7 @@ import pytest
 from server_helpers import adapters_json, items_of, metric, wait_for
 
 from loraguard.errors import RegistryLockedError
+from loraguard.registry.admission import admit
 from loraguard.scoring.host import SENTINEL
 
 pytestmark = pytest.mark.slow
@@ -38,11 +39,11 @@ def _alerts(client: Any) -> dict[str | None, dict[str, Any]]:
 def test_add_traffic_retire_without_restart(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
 ) -> None:
-    healthy = registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    healthy = registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
     client = make_client(**SLOW_POLL)
     assert _serving(client, rows)["adapter"] == "healthy"
     assert not _poll(client)  # nothing changed: no reload
-    other = registry.add("other", fx["other"], base=str(fx["base"]))
+    other = admit(registry, "other", fx["other"], base=str(fx["base"]))
     assert _poll(client)
     assert {a["ref"]: a["mode"] for a in adapters_json(client)["adapters"]} == {
         "healthy@1": "live",
@@ -60,11 +61,11 @@ def test_add_traffic_retire_without_restart(
 def test_corrupted_adapter_is_refused_and_the_previous_set_keeps_serving(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]], tmp_path: Path
 ) -> None:
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
     client = make_client(**SLOW_POLL)
     before = _serving(client, rows)
     folder = shutil.copytree(fx["other"], tmp_path / "other")
-    entry = registry.add("other", folder, base=str(fx["base"]))
+    entry = admit(registry, "other", folder, base=str(fx["base"]))
     registry.set_traffic(entry.ref, 5.0)
     weights = folder / "adapter_model.safetensors"
     original = weights.read_bytes()
@@ -98,10 +99,10 @@ def test_corrupted_adapter_is_refused_and_the_previous_set_keeps_serving(
 def test_pickles_and_check_errors_are_refused(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
 ) -> None:
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
-    pickled = registry.add("pickled", fx["pickled"], base=str(fx["base"]))  # a tensors-only .bin passes check
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
+    pickled = admit(registry, "pickled", fx["pickled"], base=str(fx["base"]))  # a tensors-only .bin passes check
     assert "adapter_model.bin" in pickled.files
-    registry.add("noop", fx["noop"], base=str(fx["base"]), force=True, reason="test: zero adapter")
+    admit(registry, "noop", fx["noop"], base=str(fx["base"]), force=True, reason="test: zero adapter")
     client = make_client(**SLOW_POLL)
     alerts = _alerts(client)
     assert alerts["pickled@1"]["reason"] == "unsafe-format"
@@ -120,11 +121,11 @@ def test_peft_load_error_is_refused(
     from loraguard.server.app import create_app
     from loraguard.server.service import ServeConfig
 
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
     bad = shutil.copytree(fx["other"], tmp_path / "bad-rank")
     config = json.loads((bad / "adapter_config.json").read_text())
     (bad / "adapter_config.json").write_text(json.dumps({**config, "r": 4}))
-    registry.add("badrank", bad, base=str(fx["base"]), force=True, reason="test: PEFT load error")
+    admit(registry, "badrank", bad, base=str(fx["base"]), force=True, reason="test: PEFT load error")
     app = create_app(
         ServeConfig(base=str(fx["base"]), **SLOW_POLL), registry=registry, check_fn=lambda _folder, _base: []
     )  # no static check: PEFT sees the bad shapes
@@ -161,11 +162,11 @@ class FlakyRegistry:
 def test_unreadable_registry_keeps_serving_and_recovers(
     fx: dict[str, Path], registry: Any, make_client: Any, rows: list[dict[str, str]]
 ) -> None:
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
     flaky = FlakyRegistry(registry)
     client = make_client(flaky, **SLOW_POLL)
     flaky.locked = True
-    other = registry.add("other", fx["other"], base=str(fx["base"]))
+    other = admit(registry, "other", fx["other"], base=str(fx["base"]))
     assert not _poll(client) and not _poll(client)
     assert _alerts(client)[None]["reason"] == "registry-unavailable" and _alerts(client)[None]["count"] == 2
     assert _serving(client, rows)["adapter"] == "healthy"
@@ -189,9 +190,9 @@ def test_write_locked_registry_does_not_block_serving(
 
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     with Registry(url) as admin, Registry(url, lock_timeout=0.2) as served:
-        admin.promote(admin.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+        admin.promote(admit(admin, "healthy", fx["healthy"], base=str(fx["base"])).ref)
         client = make_client(served, **SLOW_POLL)
-        admin.add("noop", fx["noop"], base=str(fx["base"]), force=True, reason="test")
+        admit(admin, "noop", fx["noop"], base=str(fx["base"]), force=True, reason="test")
         writer = sqlite3.connect(tmp_path / "locked.db", timeout=0.1, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")  # another writer holds the registry's write lock
         try:
@@ -215,9 +216,9 @@ def test_restart_with_the_same_registry_serves_the_same_adapters_and_routes(
     """Nothing is lost across a restart: adapters, routes, sticky keys, probabilities, and each adapter's
     live monitor and counters (saved in the registry at shutdown), so a shadow's `degenerate` alert is
     there again before any new traffic."""
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
-    registry.set_traffic(registry.add("other", fx["other"], base=str(fx["base"])).ref, 2.0)
-    registry.add("degen", fx["degenerate"], base=str(fx["base"]))
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
+    registry.set_traffic(admit(registry, "other", fx["other"], base=str(fx["base"])).ref, 2.0)
+    admit(registry, "degen", fx["degenerate"], base=str(fx["base"]))
     items = [{**items_of(rows)[i % len(rows)], "key": f"user-{i}"} for i in range(40)]
 
     def counts(client: Any) -> dict[str, tuple[int, int, bool]]:
@@ -254,11 +255,11 @@ def test_a_refused_promotion_keeps_the_predecessor_serving(
 ) -> None:
     """`promote healthy@2` retires healthy@1 in the registry; when healthy@2 cannot be served (its files
     changed after registration), healthy@1 keeps the traffic instead of the server going 503."""
-    registry.promote(registry.add("healthy", fx["healthy"], base=str(fx["base"])).ref)
+    registry.promote(admit(registry, "healthy", fx["healthy"], base=str(fx["base"])).ref)
     client = make_client(**SLOW_POLL)
     before = _serving(client, rows)
     folder = shutil.copytree(fx["other"], tmp_path / "healthy-v2")
-    successor = registry.add("healthy", folder, base=str(fx["base"]))
+    successor = admit(registry, "healthy", folder, base=str(fx["base"]))
     weights = folder / "adapter_model.safetensors"
     original = weights.read_bytes()
     weights.write_bytes(original[:-4] + bytes(4))  # changed on disk after registration

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from loraguard.basemodel.spec import BaseSpec, ModuleShape, layer_index, layer_relative
-from loraguard.errors import BaseModelResolutionError
+from loraguard.errors import BaseModelResolutionError, GGUFHeaderError
 
 __all__ = [
     "GGUF_ARCHITECTURES",
@@ -199,10 +199,6 @@ def find_gguf(folder: Path) -> Path | None:
 # ------------------------------------------------------------------------------------------ reading
 
 
-class _HeaderError(ValueError):
-    """A header that is not GGUF as the spec writes it (the message says what)."""
-
-
 @lru_cache(maxsize=1)
 def _reader_class() -> type:
     """`GGUFReader` with bounded reads (defined on first use: `gguf` is imported only for GGUF bases)."""
@@ -224,26 +220,26 @@ def _reader_class() -> type:
         def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> Any:
             end = int(offset) + np.dtype(dtype).itemsize * int(count)
             if end > self._size():
-                raise _HeaderError(f"it ends at byte {self._size()} but its header needs byte {end} (truncated?)")
+                raise GGUFHeaderError(f"it ends at byte {self._size()} but its header needs byte {end} (truncated?)")
             return super()._get(offset, dtype, count, override_order)
 
         def _get_str(self, offset: int) -> Any:  # keys and tensor names only: values go through _get_field_parts
             length = int(self._get(offset, np.uint64)[0])
             if length > MAX_NAME_BYTES:
-                raise _HeaderError(f"a key or tensor name of {length} bytes at byte {offset}")
+                raise GGUFHeaderError(f"a key or tensor name of {length} bytes at byte {offset}")
             return super()._get_str(offset)
 
         def _build_fields(self, offs: int, count: int) -> int:
             if int(count) > MAX_KV:
-                raise _HeaderError(f"it declares {int(count)} metadata keys (more than {MAX_KV})")
+                raise GGUFHeaderError(f"it declares {int(count)} metadata keys (more than {MAX_KV})")
             return int(super()._build_fields(offs, count))
 
         def _build_tensor_info(self, offs: int, count: int) -> Any:
             count = int(count)
             if count > MAX_TENSORS:
-                raise _HeaderError(f"it declares {count} tensors (more than {MAX_TENSORS})")
+                raise GGUFHeaderError(f"it declares {count} tensors (more than {MAX_TENSORS})")
             if offs + count * _TENSOR_INFO_MIN > self._size():
-                raise _HeaderError(f"it declares {count} tensors but ends at byte {self._size()} (truncated?)")
+                raise GGUFHeaderError(f"it declares {count} tensors but ends at byte {self._size()} (truncated?)")
             return super()._build_tensor_info(offs, count)
 
         def _get_field_parts(self, orig_offs: int, raw_type: int) -> Any:
@@ -260,13 +256,15 @@ def _reader_class() -> type:
             try:
                 item = GGUFValueType(itype)
             except ValueError:
-                raise _HeaderError(f"an array of unknown value type {itype} at byte {orig_offs}") from None
+                raise GGUFHeaderError(f"an array of unknown value type {itype} at byte {orig_offs}") from None
             scalar = self.gguf_scalar_to_np.get(item)
             if scalar is not None:  # one view of n values instead of n views
                 values = self._get(start, scalar, n)
                 return 12 + int(values.nbytes), [raw_itype, count, values], [2], [array, item]
             if itype != string:
-                raise _HeaderError(f"an array of value type {itype} at byte {orig_offs} (nested arrays are not GGUF)")
+                raise GGUFHeaderError(
+                    f"an array of value type {itype} at byte {orig_offs} (nested arrays are not GGUF)"
+                )
             end = self._skip_strings(start, n)
             return end - orig_offs, [raw_itype, count, self._get(start, np.uint8, end - start)], [], [array, string]
 
@@ -274,22 +272,22 @@ def _reader_class() -> type:
             """The end of `count` length-prefixed strings from `offset` (each length checked, none decoded)."""
             size = self._size()
             if offset + 8 * count > size:
-                raise _HeaderError(
+                raise GGUFHeaderError(
                     f"a string array of {count} elements at byte {offset} runs past the end (truncated?)"
                 )
             self.strings_walked += count
             if self.strings_walked > MAX_ARRAY_STRINGS:
-                raise _HeaderError(f"its string arrays hold more than {MAX_ARRAY_STRINGS} elements")
+                raise GGUFHeaderError(f"its string arrays hold more than {MAX_ARRAY_STRINGS} elements")
             swapped = self.byte_order == "S"
             order = ("<" if sys.byteorder == "big" else ">") if swapped else ("<" if sys.byteorder == "little" else ">")
             unpack = struct.Struct(order + "Q").unpack_from
             buffer = self.data.data  # the memory map's buffer
             for _ in range(count):
                 if offset + 8 > size:
-                    raise _HeaderError(f"a string array runs past the end of the file at byte {offset} (truncated?)")
+                    raise GGUFHeaderError(f"a string array runs past the end of the file at byte {offset} (truncated?)")
                 offset += 8 + unpack(buffer, offset)[0]
             if offset > size:
-                raise _HeaderError(f"a string array runs past the end of the file (byte {offset}; truncated?)")
+                raise GGUFHeaderError(f"a string array runs past the end of the file (byte {offset}; truncated?)")
             return offset
 
         def _build_tensors(self, start_offs: int, fields: Any) -> None:
@@ -300,12 +298,12 @@ def _reader_class() -> type:
                 _len, name_data, _n_dims, dims, raw_dtype, offset = field.parts
                 name = bytes(name_data).decode("utf-8", errors="replace")
                 if name in seen:
-                    raise _HeaderError(f"tensor {name!r} is listed twice")
+                    raise GGUFHeaderError(f"tensor {name!r} is listed twice")
                 seen.add(name)
                 shape = tuple(int(d) for d in dims.tolist())
                 kind = int(raw_dtype[0])
                 if len(shape) > 4:
-                    raise _HeaderError(f"tensor {name!r} has {len(shape)} dimensions (GGUF allows 4)")
+                    raise GGUFHeaderError(f"tensor {name!r} has {len(shape)} dimensions (GGUF allows 4)")
                 if kind in GGMLQuantizationType._value2member_map_:  # a newer type: its data range is unchecked
                     block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
                     elements = 1
@@ -313,7 +311,7 @@ def _reader_class() -> type:
                         elements *= d
                     end = start_offs + int(offset[0]) + elements * type_size // block
                     if end > size:
-                        raise _HeaderError(
+                        raise GGUFHeaderError(
                             f"tensor {name!r} ends at byte {end} but the file has {size} bytes (truncated download?)"
                         )
                 self.tensor_infos.append((name, shape, kind))
@@ -348,7 +346,7 @@ def read_gguf(path: str | Path) -> GGUFHeader:
         raise _unreadable(path, f"it starts with {shown!r}, not the GGUF magic {MAGIC!r}")
     try:
         reader = _reader_class()(path)
-    except _HeaderError as exc:
+    except GGUFHeaderError as exc:
         raise _unreadable(path, str(exc)) from None
     except Exception as exc:  # the gguf reader raises assorted types on malformed input: never a traceback
         raise _unreadable(path, f"{type(exc).__name__}: {exc}") from None

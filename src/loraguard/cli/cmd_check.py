@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from loraguard.cli.options import OutputFormat
+from loraguard.cli.options import format_option
 from loraguard.engines import EngineName
+from loraguard.report.check_formatter import CheckFormatter
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,7 @@ def check_command(
         help="Base: folder with config.json, catalog name or Hub id. "
         "Default: the adapter's claimed base, if known offline.",
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    fmt: str = format_option(CheckFormatter),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     select: list[str] = typer.Option([], "--select", help="Only rules whose code starts with this (repeatable)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip rules whose code starts with this (repeatable)."),
@@ -61,7 +62,6 @@ def check_command(
     ),
 ) -> int:
     from loraguard.checks.checker import check
-    from loraguard.report.render import render_markdown, render_text
 
     report = check(
         adapter,
@@ -79,10 +79,5 @@ def check_command(
 
         write_check_html(report, html)
         print(f"HTML report in {html}", file=sys.stderr)
-    if fmt is OutputFormat.json:
-        sys.stdout.write(report.to_json() + "\n")
-    elif fmt is OutputFormat.markdown:
-        sys.stdout.write(render_markdown(report))
-    else:
-        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    sys.stdout.write(CheckFormatter(color=sys.stdout.isatty()).render(report, fmt))
     return report.exit_code(strict=strict)

@@ -18,7 +18,6 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Path = typer.Option(Path("loraguard-demo"), "--out", "-o", help="Folder to build in (made by the demo)."),
-    all_cases: bool = typer.Option(False, "--all", help="Build and check every fault case, not only the demo's."),
     check_only: bool = typer.Option(False, "--check-only", help="Only step 1 (static checks); skip loading models."),
 ) -> int:
     from rich.console import Console
@@ -32,7 +31,7 @@ def demo(
         "[bold]loraguard demo[/bold]: a LoRA adapter can load without error and still break a "
         "classifier. Step 1, check: static compatibility, no weights loaded."
     )
-    rows = run_check_demo(folder, all_cases=all_cases, say=console.print)
+    rows = run_check_demo(folder, say=console.print)
     table = Table(box=None, header_style="bold")
     for col in ("adapter", "what it is", "verdict", "found", "ms"):
         table.add_column(col, overflow="fold")

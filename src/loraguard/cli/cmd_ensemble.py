@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from loraguard.cli.options import TextOrJson
+from loraguard.cli.options import format_option
+from loraguard.report.monitor_formatter import MonitorFormatter
 
 
 class EnsembleMethod(StrEnum):
@@ -50,7 +50,7 @@ def ensemble_command(
     data: Annotated[Path | None, typer.Option("--data", help="CSV with row_id and the --group-by column.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
     policy: Annotated[Path | None, typer.Option("--policy", "-p", help="Policy TOML for the monitor rules.")] = None,
-    fmt: Annotated[TextOrJson, typer.Option("--format", "-f", help="Output format.")] = TextOrJson.text,
+    fmt: str = format_option(MonitorFormatter),
     column: Annotated[str, typer.Option("--column", help="Probability column of the CSV files.")] = "rule_violation",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warning alerts too.")] = False,
 ) -> int:
@@ -60,7 +60,7 @@ def ensemble_command(
     from loraguard.monitor.core import monitor_values
     from loraguard.monitor.policy import default_policy, load_policy
     from loraguard.monitor.predictions import align_index, read_column, read_predictions, write_predictions
-    from loraguard.monitor.render import exit_code, render_json, render_text
+    from loraguard.monitor.report import MonitorReport
 
     if (group_by is None) != (data is None):
         raise InputError("--group-by and --data go together: --group-by rule --data DATA.csv")
@@ -78,18 +78,15 @@ def ensemble_command(
     write_predictions(result, out, column=column, overwrite=overwrite)
     summary = monitor_values(result.values, parsed=result.parsed).summary()
     alerts = evaluate(summary, applied)
-    if fmt is TextOrJson.json:
-        inputs_doc = {
-            "inputs": [str(p) for p in inputs],
-            "out": str(out),
-            "method": method.value,
-            "weights": parsed_weights,
-            "group_by": group_by,
-            "data": None if data is None else str(data),
-        }
-        doc = render_json(summary, alerts, inputs=inputs_doc, policy=applied.to_dict())
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        title = f"loraguard ensemble: wrote {out} ({method.value} of {len(inputs)} files)"
-        sys.stdout.write(render_text(summary, alerts, title=title) + "\n")
-    return exit_code(alerts, strict=strict)
+    inputs_doc = {
+        "inputs": [str(p) for p in inputs],
+        "out": str(out),
+        "method": method.value,
+        "weights": parsed_weights,
+        "group_by": group_by,
+        "data": None if data is None else str(data),
+    }
+    report = MonitorReport(summary, alerts, inputs=inputs_doc, policy=applied.to_dict())
+    title = f"loraguard ensemble: wrote {out} ({method.value} of {len(inputs)} files)"
+    sys.stdout.write(MonitorFormatter(title=title).render(report, fmt))
+    return report.exit_code(strict=strict)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from loraguard.cli.options import OutputFormat
+from loraguard.cli.options import format_option
+from loraguard.report.gate_formatter import GateFormatter
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +43,7 @@ def gate_command(
         float | None,
         typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Decision threshold [default: the policy's, 0.5]."),
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format.")] = OutputFormat.text,
+    fmt: str = format_option(GateFormatter),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
     group_by: Annotated[str, typer.Option("--group-by", help="Column of --labels for per-group AUC.")] = "rule",
@@ -69,12 +69,7 @@ def gate_command(
         from loraguard.report.html_gate import write_gate_html
 
         write_gate_html(report, cand, base, html, labels=lab)
-    if fmt is OutputFormat.json:
-        text = json.dumps(report.to_dict(), indent=2) + "\n"
-    elif fmt is OutputFormat.markdown:
-        text = report.to_markdown()
-    else:
-        text = report.to_text() + "\n"
+    text = GateFormatter().render(report, fmt)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from loraguard.matrix import MatrixExecutor
     from loraguard.matrix.local import ExecutorKind
 
+from loraguard.cli.options import format_option
+from loraguard.report.matrix_formatter import MatrixFormatter
+
 
 def register(app: typer.Typer) -> None:
     """Add the `matrix` command to `app`."""
@@ -71,6 +74,7 @@ def matrix_command(
         ),
     ] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    fmt: str = format_option(MatrixFormatter),
     use_ray: Annotated[
         bool,
         typer.Option(
@@ -130,15 +134,7 @@ def matrix_command(
         from loraguard.report.html_matrix import write_matrix_html
 
         write_matrix_html(result, html)
-    counts = ", ".join(f"{n} {v}" for v, n in result.counts().items())
-    sys.stdout.write(
-        f"matrix: {len(result.adapters)} adapter(s) × {len(result.bases)} base(s) = {len(result.rows)} checks in "
-        f"{result.elapsed_s:.2f} s ({result.checks_per_second:.0f}/s, {result.jobs} job(s), {result.executor}): "
-        f"{counts}\n"
-    )
-    for name, per in result.counts_by_base().items():
-        sys.stdout.write(f"  {name}: " + ", ".join(f"{n} {v}" for v, n in per.items() if n) + "\n")
-    sys.stdout.write(f"CSV in {out}" + (f", HTML in {html}" if html is not None else "") + "\n")
+    sys.stdout.write(MatrixFormatter(csv=out, html=html).render(result, fmt))
     return 0
 
 

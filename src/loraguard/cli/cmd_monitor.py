@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from loraguard.cli.options import TextOrJson
+from loraguard.cli.options import format_option
+from loraguard.report.monitor_formatter import MonitorFormatter
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +35,7 @@ def monitor_command(
     policy: Annotated[
         Path | None, typer.Option("--policy", "-p", help="Policy TOML ([monitor.<rule>] tables).")
     ] = None,
-    fmt: Annotated[TextOrJson, typer.Option("--format", "-f", help="Output format.")] = TextOrJson.text,
+    fmt: str = format_option(MonitorFormatter),
     group_by_file: Annotated[
         Path | None,
         typer.Option("--group-by-file", help="CSV with row_id and the --segment column (e.g. train.csv)."),
@@ -52,7 +52,7 @@ def monitor_command(
     from loraguard.monitor.drift import drift_stats
     from loraguard.monitor.policy import default_policy, load_policy
     from loraguard.monitor.predictions import align_index, read_column, read_predictions
-    from loraguard.monitor.render import exit_code, render_json, render_text
+    from loraguard.monitor.report import MonitorReport
 
     if segment is not None and group_by_file is None:
         raise InputError("--segment needs --group-by-file DATA.csv (the file holding that column)")
@@ -68,16 +68,12 @@ def monitor_command(
     ref_values = None if reference is None else read_predictions(reference, column=column).values
     alerts = evaluate(summary, applied, reference=ref_values, current_values=current)
     drift = None if ref_values is None else drift_stats(summary, ref_values, current_values=current)
-    if fmt is TextOrJson.json:
-        inputs = {
-            "predictions": str(predictions),
-            "reference": None if reference is None else str(reference),
-            "group_by_file": None if group_by_file is None else str(group_by_file),
-            "segment": (segment or "rule") if group_by_file is not None else None,
-        }
-        doc = render_json(summary, alerts, inputs=inputs, drift=drift, policy=applied.to_dict())
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        title = f"loraguard monitor {predictions}"
-        sys.stdout.write(render_text(summary, alerts, title=title, drift=drift) + "\n")
-    return exit_code(alerts, strict=strict)
+    inputs = {
+        "predictions": str(predictions),
+        "reference": None if reference is None else str(reference),
+        "group_by_file": None if group_by_file is None else str(group_by_file),
+        "segment": (segment or "rule") if group_by_file is not None else None,
+    }
+    report = MonitorReport(summary, alerts, inputs=inputs, drift=drift, policy=applied.to_dict())
+    sys.stdout.write(MonitorFormatter(title=f"loraguard monitor {predictions}").render(report, fmt))
+    return report.exit_code(strict=strict)

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from loraguard.cli.options import Method, TextOrJson
+from loraguard.cli.options import Method, format_option
+from loraguard.report.probe_formatter import ProbeFormatter
 
 HELP = (
     "Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
@@ -33,16 +34,14 @@ def probe_command(
     method: Method = typer.Option(
         Method.logits, "--method", help="logits: P(Yes) from the answer token; generate: write and parse."
     ),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="Output format."),
+    fmt: str = format_option(ProbeFormatter),
     force: bool = typer.Option(False, "--force", help="Probe even when the static check finds errors."),
     template: str = typer.Option("chat", "--template", help="Prompt template: chat, plain, chat-v2 or a Jinja file."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size of the batched-vs-one-row comparison."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
 ) -> int:
-    from loraguard.probe.render import render_text
     from loraguard.probe.run import probe
-    from loraguard.report.render import render_text as render_check
 
     report = probe(
         adapter,
@@ -56,12 +55,5 @@ def probe_command(
         device=device,
         dtype=dtype,
     )
-    if fmt is TextOrJson.json:
-        sys.stdout.write(report.to_json() + "\n")
-    elif report.stopped:
-        color = sys.stdout.isatty()
-        sys.stdout.write(render_check(report.check, color=color))
-        sys.stdout.write(f"probe: {report.differential}\n")
-    else:
-        sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
+    sys.stdout.write(ProbeFormatter(color=sys.stdout.isatty()).render(report, fmt))
     return report.exit_code()

@@ -7,18 +7,25 @@ Nothing heavy is imported here: SQLAlchemy (and torch, for --probe) load inside 
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loraguard.cli.options import format_option
+from loraguard.report.formatter import Formatter
+from loraguard.report.registry_formatter import (
+    AddedFormatter,
+    ChangeFormatter,
+    EntryFormatter,
+    EventsFormatter,
+    ListFormatter,
+    RejectedFormatter,
+    VerifyFormatter,
+)
+
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from loraguard.registry import Entry, Registry
-
-_SCHEMA = "loraguard.registry/1"  # = loraguard.registry.REGISTRY_SCHEMA, kept literal to import nothing
+    from loraguard.registry import Registry
 
 RegistryOpt = Annotated[
     str | None,
@@ -32,7 +39,8 @@ RegistryOpt = Annotated[
 LockOpt = Annotated[
     float, typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for another writer before giving up.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema loraguard.registry/1).")]
+JsonOpt = Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json (kept for scripts).")]
+FormatOpt = format_option(EntryFormatter)  # JSON documents carry "schema": "loraguard.registry/1"
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who is acting (default: the OS user).")]
 RefArg = Annotated[str, typer.Argument(help="NAME (its highest version) or NAME@VERSION.")]
 
@@ -77,19 +85,18 @@ def _open(url: str | None, lock_timeout: float) -> Registry:
     return Registry(url, lock_timeout=lock_timeout)
 
 
-def _console() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-
-
-def _dump(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps({"schema": _SCHEMA, **payload}, indent=2, ensure_ascii=False) + "\n")
+def _print(formatter: Formatter[Any], result: Any, fmt: str, as_json: bool) -> None:
+    """`result` on stdout in `--format` (`--json` is the older spelling of `--format json`)."""
+    sys.stdout.write(formatter.render(result, "json" if as_json else fmt))
 
 
-def _line(entry: Entry) -> str:
-    shadow = ", shadow" if entry.shadow else ""
-    return f"{entry.ref}: {entry.status.value}, weight {entry.traffic_weight:g}{shadow}"
+def _rich_options() -> dict[str, Any]:
+    """Tables as wide as the terminal, in colour, on a terminal; 160 columns of plain text otherwise."""
+    if sys.stdout.isatty():
+        import shutil
+
+        return {"width": shutil.get_terminal_size().columns, "color": True}
+    return {"width": 160, "color": False}
 
 
 def add_command(
@@ -115,17 +122,20 @@ def add_command(
     force: Annotated[bool, typer.Option("--force", help="Register despite error findings (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why --force: kept in the entry and the log.")] = None,
     actor: ActorOpt = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     from loraguard.errors import AdapterRejectedError, InputError
+    from loraguard.registry.admission import admit
 
     if force and not (reason and reason.strip()):
         raise InputError("--force needs --reason: say why this adapter is registered despite its errors")
     with _open(registry, lock_timeout) as reg:
         try:
-            entry = reg.add(
+            entry = admit(
+                reg,
                 name,
                 path,
                 base=base,
@@ -137,43 +147,17 @@ def add_command(
                 actor=actor,
             )
         except AdapterRejectedError as exc:
-            return _rejected(exc, as_json)
-    if as_json:
-        _dump({"entry": entry.to_dict()})
-        return 0
-    verdict = entry.check_report.get("verdict", "?")
-    probe = f", probe {entry.probe_report.get('verdict')}" if entry.probe_report else ""
-    forced = f" FORCED ({entry.force_reason})" if entry.forced else ""
-    print(f"registered {_line(entry)}{forced}")
-    print(f"  check {verdict}{probe}; {len(entry.files)} file(s) hashed in {entry.path}; base {entry.base}")
+            _print(RejectedFormatter(**_rich_options()), exc, fmt, as_json)
+            return 1
+    _print(AddedFormatter(), entry, fmt, as_json)
     return 0
-
-
-def _rejected(exc: Any, as_json: bool) -> int:
-    report = exc.report
-    if as_json:
-        _dump(
-            {"rejected": True, "message": str(exc), "report": report.to_dict() if hasattr(report, "to_dict") else None}
-        )
-        return 1
-    from rich.text import Text
-
-    from loraguard.report.render import findings_table
-
-    console = _console()
-    verdict = getattr(getattr(report, "verdict", None), "value", "fail")
-    console.print(Text(f"REJECTED ({verdict.upper()}): {exc}", style="bold red"))
-    errors = tuple(getattr(report, "errors", ()))
-    if errors:
-        console.print(findings_table(errors))
-    console.print("Fix the adapter and add it again, or register it anyway with --force --reason '...'.")
-    return 1
 
 
 def list_command(
     status: Annotated[str | None, typer.Option("--status", help="candidate, production or retired.")] = None,
     base: Annotated[str | None, typer.Option("--base", "-b", help="Only entries for this base.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Only versions of this adapter name.")] = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
@@ -181,113 +165,70 @@ def list_command(
     with _open(registry, lock_timeout) as reg:
         entries = reg.list(status=status, base=base, name=name)
         revision = reg.revision()
-    if as_json:
-        _dump({"revision": revision, "entries": [_summary(e) for e in entries]})
-        return 0
-    if not entries:
-        print("no adapters registered (loraguard registry add NAME PATH --base BASE)")
-        return 0
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("ref", "status", "weight", "shadow", "base", "forced", "created"):
-        table.add_column(col, overflow="fold")
-    style = {"production": "green", "candidate": "yellow", "retired": "dim"}
-    for e in entries:
-        table.add_row(
-            e.ref,
-            f"[{style[e.status.value]}]{e.status.value}[/]",
-            f"{e.traffic_weight:g}",
-            "yes" if e.shadow else "",
-            e.base,
-            "FORCED" if e.forced else "",
-            f"{e.created_at[:19].replace('T', ' ')} {e.created_by}",
-        )
-    _console().print(table)
+    _print(ListFormatter(**_rich_options()), (revision, entries), fmt, as_json)
     return 0
 
 
-def _summary(entry: Entry) -> dict[str, Any]:
-    data = entry.to_dict()
-    for heavy in ("check_report", "probe_report", "files"):
-        data.pop(heavy)
-    data["files"] = len(entry.files)
-    data["check_verdict"] = entry.check_report.get("verdict")
-    data["probe_verdict"] = entry.probe_report.get("verdict") if entry.probe_report else None
-    return data
-
-
 def show_command(
-    ref: RefArg, as_json: JsonOpt = False, registry: RegistryOpt = None, lock_timeout: LockOpt = 10.0
+    ref: RefArg,
+    fmt: str = FormatOpt,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.get(ref)
-    if as_json:
-        _dump({"entry": entry.to_dict()})
-        return 0
-    print(_line(entry) + (f"  FORCED: {entry.force_reason}" if entry.forced else ""))
-    for key in ("source", "path", "base", "task", "created_by", "created_at", "updated_at"):
-        print(f"  {key + ':':12}{getattr(entry, key)}")
-    print(f"  {'tags:':12}{', '.join(entry.tags) or '-'}")
-    probe = entry.probe_report.get("verdict") if entry.probe_report else "not run"
-    findings = entry.check_report.get("findings") or []
-    print(f"  {'check:':12}{entry.check_report.get('verdict')} ({len(findings)} finding(s)); probe: {probe}")
-    for f in findings:
-        print(f"    {f.get('severity')} {f.get('code')} {f.get('category')}: {f.get('message')}")
-    print(f"  files ({len(entry.files)}):")
-    for rel, digest in entry.files.items():
-        print(f"    {digest}  {rel}")
+    _print(EntryFormatter(), entry, fmt, as_json)
     return 0
 
 
 def promote_command(
     ref: RefArg,
     actor: ActorOpt = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.promote(ref, actor=actor)
-    return _changed("promoted", entry, as_json)
+    _print(ChangeFormatter("promoted"), entry, fmt, as_json)
+    return 0
 
 
 def retire_command(
     ref: RefArg,
     actor: ActorOpt = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.retire(ref, actor=actor)
-    return _changed("retired", entry, as_json)
+    _print(ChangeFormatter("retired"), entry, fmt, as_json)
+    return 0
 
 
 def set_traffic_command(
     ref: RefArg,
     weight: Annotated[float, typer.Argument(help="Relative traffic weight, finite and >= 0.")],
     actor: ActorOpt = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         entry = reg.set_traffic(ref, weight, actor=actor)
-    return _changed("traffic set", entry, as_json)
-
-
-def _changed(what: str, entry: Entry, as_json: bool) -> int:
-    if as_json:
-        _dump({"entry": _summary(entry)})
-    else:
-        print(f"{what}: {_line(entry)}")
+    _print(ChangeFormatter("traffic set"), entry, fmt, as_json)
     return 0
 
 
 def verify_command(
     ref: Annotated[str | None, typer.Argument(help="NAME or NAME@VERSION (default: every non-retired entry).")] = None,
     actor: ActorOpt = None,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
@@ -295,22 +236,8 @@ def verify_command(
     with _open(registry, lock_timeout) as reg:
         results = reg.verify(ref, actor=actor)
     failed = [r for r in results if not r.ok]
-    if as_json:
-        _dump({"ok": not failed, "results": [r.to_dict() for r in results]})
-        return 1 if failed else 0
-    if not results:
-        print("nothing to verify (no non-retired entries)")
-    for r in results:
-        if r.ok:
-            print(f"OK       {r.ref}")
-            continue
-        parts = [
-            f"{label} {', '.join(files)}"
-            for label, files in (("changed:", r.changed), ("missing:", r.missing), ("added:", r.added))
-            if files
-        ]
-        print(f"MISMATCH {r.ref}  " + "; ".join(parts))
-    if failed:
+    _print(VerifyFormatter(), results, fmt, as_json)
+    if failed and not (as_json or fmt == "json"):
         print(
             f"{len(failed)} of {len(results)} entr{'y' if len(results) == 1 else 'ies'} changed on disk since "
             "registration: re-register the adapter (a new version) or restore its files.",
@@ -322,18 +249,12 @@ def verify_command(
 def events_command(
     ref: Annotated[str | None, typer.Argument(help="NAME (all versions) or NAME@VERSION (default: all).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")] = 50,
+    fmt: str = FormatOpt,
     as_json: JsonOpt = False,
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
     with _open(registry, lock_timeout) as reg:
         found = reg.events(ref, limit=limit)
-    if as_json:
-        _dump({"events": [e.to_dict() for e in found]})
-        return 0
-    for e in found:
-        detail = json.dumps(dict(e.detail), ensure_ascii=False, default=str)
-        print(f"{e.at[:19].replace('T', ' ')}  {e.actor:<12} {e.kind:<14} {e.ref or '-':<20} {detail}")
-    if not found:
-        print("no events")
+    _print(EventsFormatter(), found, fmt, as_json)
     return 0

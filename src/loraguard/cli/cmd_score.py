@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from loraguard.cli.options import DType, Method
+from loraguard.cli.options import DType, Method, format_option
+from loraguard.report.score_formatter import ScoreFormatter, ray_summary
 
 if TYPE_CHECKING:  # the CLI imports every command at start-up: keep torch-side modules out
-    from loraguard.scoring import FileScoreReport, RunReport, ScoreExecutor
+    from loraguard.scoring import FileScoreReport, ScoreExecutor
 
 
 HELP = (
@@ -45,64 +46,6 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def _print_run(run: RunReport, *, quiet: bool) -> None:
-    from loraguard.scoring.metrics import histogram_lines
-    from loraguard.scoring.progress import format_duration
-
-    r = run.result
-    t = r.timing
-    label = f"adapter {run.adapter}" if run.adapter else "base (no adapter)"
-    print(
-        f"{label}: {len(r.row_ids)} rows, method {r.method}, template {r.prompts.template}, "
-        f"{format_duration(t.seconds)} ({t.rows_per_second:.1f} rows/s, {t.tokens_per_second:,.0f} tok/s)"
-    )
-    print(f"  wrote {run.output}")
-    if r.answers is not None and not quiet:
-        print(f"  answer tokens: {r.answers.describe()}")
-    if r.answer_mass is not None and not quiet:
-        print(f"  mean probability mass on the answer tokens: {float(r.answer_mass.mean()):.4f}")
-    if t.prefix_tokens_skipped and not quiet:
-        print(
-            f"  prefix cache: {t.prefix_tokens_skipped:,} of {t.prompt_tokens:,} prompt tokens "
-            f"not recomputed ({100 * t.skipped_share:.1f}%)"
-        )
-    if r.method == "generate":
-        counts = ", ".join(f"{k} {v}" for k, v in r.stage_counts.items())
-        print(f"  parser stages: {counts}; parse failures (default used) {100 * r.parse_failure_share:.1f}%")
-    s = run.summary
-    print(
-        f"  distribution: mean {_fmt(s['mean'])}  std {_fmt(s['std'])}  min {_fmt(s['min'])}  "
-        f"max {_fmt(s['max'])}  distinct {s['distinct']}"
-    )
-    if not quiet:
-        for line in histogram_lines(s["histogram"]):
-            print(f"    {line}")
-    if run.auc is not None:
-        a = run.auc
-        valid = len(a.per_rule) - len(a.skipped_rules)
-        print(
-            f"  ROC AUC {_fmt(None if a.auc != a.auc else a.auc)}  mean per-rule AUC "
-            f"{_fmt(None if a.mean_rule_auc != a.mean_rule_auc else a.mean_rule_auc)} ({valid} rules)"
-        )
-        if not quiet:
-            for rule, value in a.per_rule.items():
-                shown = "skipped (one class only)" if rule in a.skipped_rules else f"{value:.4f}"
-                print(f"    {shown}  n={a.rule_counts[rule]}  {rule[:70]}")
-        elif a.skipped_rules:
-            print(f"    {len(a.skipped_rules)} rule(s) skipped: only one class in the labels")
-    for alert in run.alerts:
-        print(f"  ALERT {alert.severity.value} {alert.rule}: {alert.message}")
-    if run.degenerate:
-        print(
-            "  The model gives (nearly) the same answer for every row: check that the adapter fits this "
-            "base (`loraguard check`, `loraguard probe`) and the prompt format it was trained with."
-        )
-
-
 def _write_html(report: FileScoreReport, data: Path, path: Path) -> Path:
     from loraguard.report.html_predictions import write_predictions_html
 
@@ -115,15 +58,6 @@ def _write_html(report: FileScoreReport, data: Path, path: Path) -> Path:
         labels=report.labels,
         notes=[("data", str(data)), ("base", report.base)],
     )
-
-
-def _print_report(report: FileScoreReport, *, quiet: bool) -> None:
-    for run in report.runs:
-        _print_run(run, quiet=quiet)
-    if report.prompts_path is not None:
-        print(f"prompts: {report.prompts_path}")
-    if report.metrics_path is not None:
-        print(f"metrics: {report.metrics_path}")
 
 
 def _executor(
@@ -162,16 +96,6 @@ def _executor(
             gpus_per_worker=gpus or 0.0,
             batch_rows=256 if batch_rows is None else batch_rows,
         )
-    )
-
-
-def _print_ray(ray: Any) -> None:
-    s = ray.session
-    per = ", ".join(f"{w} {n}" for w, n in ray.batches_per_worker.items())
-    start = "reused this process's Ray" if s.reused else f"Ray start-up {s.startup_s:.1f}s"
-    print(
-        f"ray: {ray.workers} worker(s) on {s.address} ({s.cpus:g} CPUs, {s.gpus:g} GPUs), {ray.batches} "
-        f"batches ({per}); {start}, scoring {ray.wall_s:.1f}s"
     )
 
 
@@ -242,6 +166,7 @@ def register(app: typer.Typer) -> None:
             help="Stop early (exit 2) if the projected time exceeds this, e.g. 9h, 90m, 1h30m (not with --ray).",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, histogram or details."),
+        fmt: str = format_option(ScoreFormatter),
         report_html: Path | None = typer.Option(
             None,
             "--report",
@@ -306,10 +231,11 @@ def register(app: typer.Typer) -> None:
         executor = _executor(use_ray, ray_address, workers, cpus_per_worker, gpus_per_worker, ray_batch_rows)
         report = score_file(data, base, adapter, options, executor=executor, log=_err)
         if report.execution is not None:
-            _print_ray(report.execution)
-        _print_report(report, quiet=quiet)
+            (sys.stdout if fmt == "text" else sys.stderr).write(ray_summary(report.execution))
+        sys.stdout.write(ScoreFormatter(quiet=quiet).render(report, fmt))
         if report_html is not None:
-            print(f"report: {_write_html(report, data, report_html)}")
+            html = _write_html(report, data, report_html)
+            print(f"report: {html}", file=sys.stdout if fmt == "text" else sys.stderr)
         if fail_on_degenerate and report.any_degenerate:
             return 1
         return 0

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+import typer
+
+from loraguard.errors import InputError
+from loraguard.report.formatter import Formatter
 
 
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
+def format_option(formatter: type[Formatter[Any]]) -> Any:
+    """The `--format/-f` option every command takes: `text` by default, and the formats `formatter`
+    has (any other value is a usage error, exit 2, before the command does any work)."""
+    names = [f.value for f in formatter.formats]
 
+    def supported(value: str) -> str:
+        try:
+            return formatter.format_of(value).value
+        except InputError as exc:
+            raise typer.BadParameter(f"{value!r}: " + str(exc).removeprefix(f"--format {value}: ")) from None
 
-class TextOrJson(StrEnum):
-    """`--format` of the commands that have no markdown output."""
-
-    text = "text"
-    json = "json"
+    return typer.Option(
+        names[0],
+        "--format",
+        "-f",
+        metavar="|".join(names),
+        callback=supported,
+        help=f"Output format: {formatter.supported()}.",
+    )
 
 
 class Method(StrEnum):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loraguard.demo.rows import COLUMNS, builtin_rows
+from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def write_rows_csv(path: Path) -> Path:
 def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Step]:
     """Probe, score, monitor and gate the demo's healthy and degenerate adapters under `out`."""
     from loraguard.demo.degenerate import build_probe_fixture
-    from loraguard.demo.faults_bases import quiet
+    from loraguard.demo.tiny import quiet
     from loraguard.gate import run_gate
     from loraguard.monitor import monitor_values
     from loraguard.monitor.predictions import read_labels, read_predictions

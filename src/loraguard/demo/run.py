@@ -16,16 +16,6 @@ from pathlib import Path
 from loraguard.errors import OutputExistsError
 
 MARKER = ".loraguard-demo"
-DEMO_CASES = (
-    "plain-qv",
-    "dora",
-    "seq-cls-with-head",
-    "wider-base-claims-this-base",
-    "zero-init-untrained",
-    "nested-prefix",
-    "nan-weight",
-    "case-study-at-scale",
-)
 
 
 @dataclass(frozen=True)
@@ -56,17 +46,16 @@ def prepare_folder(out: Path) -> Path:
     return out
 
 
-def run_check_demo(out: Path, *, all_cases: bool = False, say: Callable[[str], None] = print) -> list[DemoRow]:
+def run_check_demo(out: Path, *, say: Callable[[str], None] = print) -> list[DemoRow]:
     """Build the demo adapters under `out` and check each against its base."""
     from loraguard.checks.checker import check
-    from loraguard.demo.faults import ALL, build_all, case_named
-    from loraguard.demo.faults_bases import quiet
+    from loraguard.demo.cases import build_cases
+    from loraguard.demo.tiny import quiet
     from loraguard.findings import Severity
 
-    cases = ALL if all_cases else tuple(case_named(n) for n in DEMO_CASES)
     started = time.perf_counter()
     with quiet():
-        built = build_all(out, cases)
+        built = build_cases(out)
     say(f"built a tiny Qwen2 base and {len(built)} PEFT adapters in {time.perf_counter() - started:.1f} s under {out}")
     rows = []
     for name, item in built.items():

@@ -1,18 +1,21 @@
-"""Tiny Qwen2-architecture models built locally: random weights, a tokenizer trained on the fly.
+"""Tiny Qwen2-architecture models built locally: random weights, a tokenizer trained on the fly, and
+real PEFT adapters saved for them.
 
 Used by `loraguard demo`, the tests and the benchmarks, so nothing needs the Hugging Face Hub.
-Needs the `ml` extra (torch, transformers, tokenizers, peft).
+Needs the `ml` extra (torch, transformers, tokenizers, peft); they are imported inside functions.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loraguard.demo.rows import builtin_rows
 from loraguard.errors import MissingExtraError
+from loraguard.scoring.builtin_rows import builtin_rows
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -201,3 +204,79 @@ def edit_adapter_config(adapter_dir: str | Path, changes: Mapping[str, Any], dro
     for key in drop:
         data.pop(key, None)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence PEFT/transformers warnings, info logs and progress bars while building models."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def save_peft(
+    model: Any,
+    out: Path,
+    *,
+    claim: str,
+    seed: int = 1,
+    safe: bool = True,
+    embeddings: bool | str = False,
+    **lora_kwargs: Any,
+) -> Path:
+    """Wrap `model` with a real PEFT `LoraConfig` and `save_pretrained` it to `out` (returned).
+
+    Defaults as `save_lora_adapter`: r=8, alpha 16, q/v, random non-zero A and B. The config's
+    `base_model_name_or_path` is set to `claim`. `embeddings` is passed as `save_embedding_layers`:
+    False by default because PEFT's "auto" looks the claimed base up on the Hub; pass "auto" where
+    an embedding is targeted (PEFT then saves it without any look-up). `init_lora_weights` is
+    recorded as `true`, as in a trained adapter: otherwise PEFT would give any module whose keys are
+    missing random weights at load time instead of a zero (no-op) B. PEFT's generated README.md
+    (whose `base_model:` is a temp path) is removed.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    kwargs: dict[str, Any] = {
+        "r": 8,
+        "lora_alpha": 16,
+        "target_modules": ["q_proj", "v_proj"],
+        "init_lora_weights": False,
+        "task_type": "CAUSAL_LM",
+    }
+    kwargs.update(lora_kwargs)
+    with quiet():
+        torch.manual_seed(seed)
+        peft_model = get_peft_model(model, LoraConfig(**kwargs))
+        peft_model.save_pretrained(str(out), safe_serialization=safe, save_embedding_layers=embeddings)
+    (out / "README.md").unlink(missing_ok=True)
+    changes: dict[str, Any] = {"base_model_name_or_path": claim}
+    if kwargs["init_lora_weights"] is False:
+        changes["init_lora_weights"] = True  # what a trained adapter's config says (B was zero at start)
+    edit_adapter_config(out, changes)
+    return out
+
+
+def read_tensors(adapter_dir: Path) -> dict[str, Any]:
+    """The adapter's `adapter_model.safetensors` as numpy arrays (float32 files only)."""
+    from safetensors.numpy import load_file
+
+    return dict(load_file(Path(adapter_dir) / "adapter_model.safetensors"))
+
+
+def write_tensors(adapter_dir: Path, tensors: Mapping[str, Any]) -> None:
+    """Rewrite the adapter's `adapter_model.safetensors` (with PEFT's `format: pt` metadata)."""
+    from safetensors.numpy import save_file
+
+    save_file(dict(tensors), Path(adapter_dir) / "adapter_model.safetensors", metadata={"format": "pt"})

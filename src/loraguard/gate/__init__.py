@@ -3,7 +3,8 @@
 from loraguard.gate import run_gate
 report = run_gate(read_predictions("cand.csv"), read_predictions("prod.csv"),
                   labels=read_labels("train.csv"), policy=load_policy("policy.toml"))
-report.verdict, report.to_markdown(), report.to_dict()   # "schema": "loraguard.gate/1"
+report.verdict, report.to_dict()          # "schema": "loraguard.gate/1"
+GateFormatter().render(report, "markdown")  # from loraguard.report.gate_formatter
 """
 
 from __future__ import annotations

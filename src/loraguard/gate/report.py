@@ -1,4 +1,7 @@
-"""`GateReport`: the frozen result of `run_gate`, with JSON (`loraguard.gate/1`), text and markdown forms."""
+"""`GateReport`: the frozen result of `run_gate`, and its JSON form (`loraguard.gate/1`).
+
+Its text and markdown forms are `loraguard.report.gate_formatter.GateFormatter`'s.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from loraguard.monitor.summary import MonitorSummary, jsonable
 __all__ = ["SCHEMA", "GateReport"]
 
 SCHEMA = "loraguard.gate/1"
-_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skipped": "⏭️"}
 
 
 @dataclass(frozen=True)
@@ -79,109 +81,6 @@ class GateReport:
                 "policy": self.policy,
             }
         )
-
-    def to_text(self) -> str:
-        """Plain text for a terminal."""
-        lines = [
-            f"loraguard gate: {self.verdict.value.upper()}",
-            f"  candidate {self.candidate}  vs  baseline {self.baseline}  ({self.n} rows"
-            + (f", labels {self.labels})" if self.labels else ")"),
-            "",
-            "Checks:",
-        ]
-        width = max((len(c.metric) for c in self.checks), default=10)
-        lines += [f"  {c.status.upper():<7} {c.metric:<{width}}  {c.message}" for c in self.checks]
-        lines += _alert_lines(self.alerts, "Monitor alerts on the candidate")
-        lines += _alert_lines(self.baseline_alerts, "Monitor alerts on the baseline (for context)")
-        if self.per_group:
-            lines += ["", "AUC per group:"]
-            for name, row in self.per_group.items():
-                lines.append(f"  {_fmt(row['candidate'])} vs {_fmt(row['baseline'])}  n={row['rows']:<6} {name[:70]}")
-        for key, ci in self.bootstrap.items():
-            lines.append(
-                f"  {key} Δ {ci.delta:+.4f}  {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}]"
-                f" ({ci.resamples} paired resamples, seed {ci.seed})"
-            )
-        lines += [
-            "",
-            f"Policy: {self.policy.get('source') or 'defaults'}; decision threshold "
-            f"{self.settings.decision_threshold:g}",
-        ]
-        return "\n".join(lines)
-
-    def to_markdown(self) -> str:
-        """Markdown for a CI job summary (e.g. `$GITHUB_STEP_SUMMARY`)."""
-        icon = {"pass": "✅", "warn": "⚠️", "fail": "❌"}[self.verdict.value]
-        out = [
-            f"## {icon} loraguard gate: **{self.verdict.value.upper()}**",
-            "",
-            f"Candidate `{self.candidate}` vs baseline `{self.baseline}`: {self.n} rows"
-            + (f", labels `{self.labels}`" if self.labels else " (no labels: AUC checks skipped)")
-            + f", decision threshold {self.settings.decision_threshold:g}.",
-            "",
-            "| | check | candidate | baseline | rule | critical |",
-            "|---|---|---:|---:|---|---|",
-        ]
-        out += [
-            f"| {_ICON[c.status]} | `{c.metric}` | {_fmt(c.candidate)} | {_fmt(c.baseline)} | "
-            f"{c.check.describe()} | {'yes' if c.check.critical else 'no'} |"
-            for c in self.checks
-        ]
-        if self.alerts:
-            out += ["", "### Monitor alerts on the candidate", ""]
-            out += [f"- **{a.severity.value}** `{a.rule}`: {_md_escape(a.message)}" for a in self.alerts]
-        if self.bootstrap:
-            out += [
-                "",
-                "### AUC difference (candidate − baseline)",
-                "",
-                "| metric | Δ | CI | resamples |",
-                "|---|---:|---|---:|",
-            ]
-            out += [
-                f"| `{k}` | {ci.delta:+.4f} | [{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%}) | {ci.resamples} |"
-                for k, ci in self.bootstrap.items()
-            ]
-        if self.per_group:
-            out += [
-                "",
-                "<details><summary>AUC per group</summary>",
-                "",
-                "| group | rows | positives | candidate | baseline |",
-                "|---|---:|---:|---:|---:|",
-            ]
-            out += [
-                f"| {_md_escape(name[:80])} | {r['rows']} | {r['positives']} | {_fmt(r['candidate'])} | "
-                f"{_fmt(r['baseline'])} |"
-                for name, r in self.per_group.items()
-            ]
-            out += ["", "</details>"]
-        out += [
-            "",
-            f"<details><summary>Policy applied ({self.policy.get('source') or 'defaults'})</summary>",
-            "",
-            "| check | rule | critical |",
-            "|---|---|---|",
-        ]
-        out += [f"| `{c.metric}` | {c.check.describe()} | {'yes' if c.check.critical else 'no'} |" for c in self.checks]
-        out += ["", "</details>", ""]
-        return "\n".join(out)
-
-
-def _alert_lines(alerts: tuple[Alert, ...], title: str) -> list[str]:
-    if not alerts:
-        return []
-    return ["", f"{title}:"] + [f"  {a.severity.value.upper():<7} {a.rule:<13} {a.message}" for a in alerts]
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return str(value) if isinstance(value, int) else f"{value:.4f}"
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def verdict_of_checks(checks: tuple[CheckResult, ...]) -> Verdict:

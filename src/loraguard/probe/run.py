@@ -29,7 +29,7 @@ def sample_rows(rows: RowsArg = None, samples: int = DEFAULT_SAMPLES) -> tuple[R
     if samples < 1:
         raise InputError(f"samples {samples}: must be at least 1")
     if rows is None:
-        from loraguard.demo.rows import builtin_rows
+        from loraguard.scoring.builtin_rows import builtin_rows
 
         data, source = rows_from_records(builtin_rows(), source="builtin"), "builtin"
     elif isinstance(rows, str | Path):

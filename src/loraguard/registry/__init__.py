@@ -1,12 +1,14 @@
 """The adapter registry: which checked adapter versions exist, which serve, with what traffic, and who did what.
 
-    from loraguard.registry import Registry, Status
+    from loraguard.registry import Registry, Status, admit
     with Registry() as reg:                    # $LORAGUARD_REGISTRY or ./loraguard-registry.db
-        entry = reg.add("toxicity", "./adapters/toxicity", base="./bases/qwen")  # checked, a shadow candidate
+        entry = admit(reg, "toxicity", "./adapters/toxicity", base="./bases/qwen")  # checked, a shadow candidate
         reg.promote(entry.ref)
 
-The records, `hash_files` and the URL helpers import without SQLAlchemy; `Registry` needs the
-`registry` extra and raises `MissingExtraError` naming it when SQLAlchemy is missing.
+`Registry` (`store.py`) only stores; `admit` (`admission.py`) is the use-case that checks (and
+optionally probes) an adapter before storing it. The records, `hash_files` and the URL helpers
+import without SQLAlchemy; `Registry` needs the `registry` extra and raises `MissingExtraError`
+naming it when SQLAlchemy is missing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from loraguard.registry.model import REGISTRY_SCHEMA, Entry, Event, Status, Veri
 from loraguard.registry.validate import DEFAULT_URL, normalize_base, parse_ref, registry_url
 
 if TYPE_CHECKING:
+    from loraguard.registry.admission import admit
     from loraguard.registry.store import Registry
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "Registry",
     "Status",
     "VerifyResult",
+    "admit",
     "diff_hashes",
     "hash_files",
     "normalize_base",
@@ -37,6 +41,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "admit":
+        from loraguard.registry.admission import admit
+
+        return admit
     if name == "Registry":
         try:
             import sqlalchemy  # noqa: F401

@@ -1,23 +1,21 @@
 """`Registry`: register checked adapters, move them through candidate → production → retired, audit it.
 
 Every change is one transaction that also bumps a revision counter (the server polls `revision()`
-once a second and reloads only when it moved) and appends to the `events` log. `add` checks (and
-optionally probes) the adapter first and writes nothing when it finds errors, unless forced with a reason.
+once a second and reloads only when it moved) and appends to the `events` log. The store only
+stores: `registry.admission.admit` checks (and optionally probes) an adapter and calls `insert`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select
 
-from loraguard.adapter.source import resolve_adapter_folder
-from loraguard.errors import AdapterRejectedError, InputError, RegistryError, RegistryNotFoundError
+from loraguard.errors import InputError, RegistryError, RegistryNotFoundError
 from loraguard.registry.db import Database
 from loraguard.registry.hashing import diff_hashes, hash_files
 from loraguard.registry.model import Entry, Event, Status, VerifyResult
@@ -34,16 +32,13 @@ from loraguard.registry.validate import (
 
 __all__ = ["Registry"]
 
-CheckFn = Callable[..., Any]
-
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _report_dict(report: Any) -> dict[str, Any]:
-    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    return json.loads(json.dumps(data, default=str))  # exactly what the TEXT column will give back
+def _json_ready(report: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(report), default=str))  # exactly what the TEXT column will give back
 
 
 class Registry:
@@ -85,81 +80,53 @@ class Registry:
 
     # -- adding -------------------------------------------------------------------------------------
 
-    def add(
+    def insert(
         self,
         name: str,
-        path: str | Path,
         *,
+        source: str,
+        path: str,
+        files: Mapping[str, str],
         base: str,
-        task: str | None = None,
-        probe_data: str | Path | None = None,
-        force: bool = False,
+        task: str,
+        check_report: Mapping[str, Any],
+        probe_report: Mapping[str, Any] | None = None,
+        forced: Sequence[str] = (),
         reason: str | None = None,
         tags: Sequence[str] = (),
         actor: str | None = None,
-        check_fn: CheckFn | None = None,
-        probe_fn: CheckFn | None = None,
     ) -> Entry:
-        """Check (and with `probe_data`, probe) the adapter at `path` on `base`, then register it.
+        """Store a new version of `name` (max+1): a candidate at weight 0 (shadow), with its reports.
 
-        `path` is a local folder or a Hub id (its snapshot is hashed). Any error finding raises
-        `AdapterRejectedError` (carrying the report) and writes nothing, unless `force` with a `reason`.
-        The new entry is version max+1 of `name`, a candidate at weight 0 (shadow).
+        The store only stores: deciding whether an adapter may be registered (check, probe, force)
+        is `loraguard.registry.admission.admit`'s job. `forced` lists the codes of the error findings
+        registered anyway (needs a `reason`); `check_report`/`probe_report` are JSON-ready mappings.
         """
         validate_name(name)
         reason = reason.strip() if reason else None
-        if force and not reason:
+        forced = tuple(forced)
+        if forced and not reason:
             raise InputError("--force needs --reason: say why this adapter is registered despite its errors")
         tag_list = validate_tags(tags)
         who = default_actor(actor)
         base_norm = normalize_base(base)
-        folder = resolve_adapter_folder(path)
-        files = hash_files(folder)
-        if not files:
-            raise InputError(f"{folder}: the folder is empty: nothing to register", path=folder)
-        if check_fn is None:
-            from loraguard.checks.checker import check
-
-            check_fn = check
-        check_report = check_fn(str(folder), base_norm)
-        probe_report = None
-        if probe_data is not None and (force or not check_report.errors):
-            if not Path(base_norm).is_dir():
-                raise InputError(f"--probe needs a local base folder with weights; {base!r} is not one")
-            if probe_fn is None:
-                from loraguard.probe import probe
-
-                probe_fn = probe
-            probe_report = probe_fn(str(folder), base_norm, rows=probe_data)
-        failing = check_report if check_report.errors or probe_report is None else probe_report
-        errors = tuple(failing.errors)
-        if errors and not force:
-            codes = ", ".join(dict.fromkeys(f"{f.code} {f.category}" for f in errors))
-            stage = "check" if failing is check_report else "probe"
-            raise AdapterRejectedError(
-                f"{name}: {stage} found {len(errors)} error(s) ({codes}); nothing was registered. Fix the adapter, "
-                "or register it anyway with --force --reason '...'",
-                path=folder,
-                report=failing,
-            )
-        check_dict = _report_dict(check_report)
-        probe_dict = _report_dict(probe_report) if probe_report is not None else None
-        task_name = task or str((check_dict.get("adapter") or {}).get("task_type") or "CAUSAL_LM")
+        check_dict = _json_ready(check_report)
+        probe_dict = _json_ready(probe_report) if probe_report is not None else None
         now = _now()
         values = {
             "name": name,
-            "source": str(path),
-            "path": str(folder),
-            "files": json.dumps(files),
+            "source": source,
+            "path": path,
+            "files": json.dumps(dict(files)),
             "base": base_norm,
-            "task": task_name,
+            "task": task,
             "status": Status.CANDIDATE.value,
             "traffic_weight": 0.0,
             "tags": json.dumps(list(tag_list)),
             "check_report": json.dumps(check_dict),
             "probe_report": json.dumps(probe_dict) if probe_dict is not None else None,
-            "forced": bool(errors),
-            "force_reason": reason if errors else None,
+            "forced": bool(forced),
+            "force_reason": reason if forced else None,
             "created_by": who,
             "created_at": now,
             "updated_at": now,
@@ -173,11 +140,11 @@ class Registry:
                 conn,
                 "added",
                 ref,
-                {"source": str(path), "base": base_norm, "files": len(files), "verdict": check_dict.get("verdict")},
+                {"source": source, "base": base_norm, "files": len(files), "verdict": check_dict.get("verdict")},
                 who,
             )
-            if errors:
-                self._event(conn, "forced", ref, {"reason": reason, "errors": [f.code for f in errors]}, who)
+            if forced:
+                self._event(conn, "forced", ref, {"reason": reason, "errors": list(forced)}, who)
             return self._get(conn, name, version)
 
     # -- reading ------------------------------------------------------------------------------------

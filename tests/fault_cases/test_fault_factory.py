@@ -1,7 +1,9 @@
-"""The fault-case factory: every case is built, really carries its defect, and (healthy ones) loads with PEFT.
+"""The fault-case factory: every case is built, really carries its defect, and (healthy ones) loads with PEFT;
+the torch-free (numpy-written) cases are the same files as the ones real PEFT writes.
 
-The cases are built once per test session (per xdist worker). Nothing here calls `check`: these tests
-prove the fixtures, the check tests use them. Hostile pickles are only ever read with `pickletools`.
+The cases are built once per test session (per xdist worker). Apart from the comparison of the
+torch-free twins, nothing here calls `check`: these tests prove the fixtures, the check tests use
+them. Hostile pickles are only ever read with `pickletools`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import pytest
 
 pytest.importorskip("peft")
 
-from loraguard.demo import faults_build as fb
-from loraguard.demo.faults import (
+from fault_cases import (
     ALL,
     CATEGORIES,
     CONFIG_ONLY_BASES,
     FAULTS,
     HEALTHY,
+    TORCH_FREE,
     BaseFixture,
     BuiltCase,
     build_all,
@@ -36,8 +38,9 @@ from loraguard.demo.faults import (
     case_named,
     expected_categories,
 )
-from loraguard.demo.faults_bases import EXTRA_TOKENS
-from loraguard.demo.pickles import MARKER_NAME
+from fault_cases import builders as fb
+from fault_cases.bases import EXTRA_TOKENS, TINY, TINY_SEQ_CLS, tiny_config
+from fault_cases.pickles import MARKER_NAME
 from loraguard.errors import OutputExistsError
 
 WEIGHTS = "adapter_model.safetensors"
@@ -47,7 +50,7 @@ WEIGHTS = "adapter_model.safetensors"
 def factory(tmp_path_factory: pytest.TempPathFactory) -> tuple[BaseFixture, dict[str, BuiltCase], float]:
     workdir = tmp_path_factory.mktemp("faults")
     start = time.perf_counter()
-    fx = build_base(workdir)
+    fx = build_base(workdir, torch=True)
     built = build_all(workdir, fixture=fx)
     return fx, built, time.perf_counter() - start
 
@@ -534,3 +537,79 @@ def test_non_finite_weights_poison_the_logits(built: dict[str, BuiltCase], name:
     # Eager attention: torch's CPU SDPA kernel silently drops a NaN query (the logits stay finite).
     _, after, _ = _load(built[name], attn_implementation="eager")
     assert not torch.isfinite(after).all()
+
+
+# --- the torch-free twins: numpy-written files are what real PEFT writes, and check alike -------------
+
+
+@pytest.fixture(scope="session")
+def torch_free(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltCase]:
+    return build_all(tmp_path_factory.mktemp("faults-numpy"), torch=False)
+
+
+def _layout(adapter: Path) -> dict[str, tuple[list[int], str]]:
+    """Each tensor's shape and safetensors dtype, read from the file header."""
+    raw = (adapter / WEIGHTS).read_bytes()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    return {k: (v["shape"], v["dtype"]) for k, v in header.items() if k != "__metadata__"}
+
+
+def _config(adapter: Path) -> dict[str, Any]:
+    cfg = adapter_config(adapter)
+    cfg["target_modules"] = sorted(cfg["target_modules"])  # PEFT writes a set, in any order
+    return cfg
+
+
+def test_torch_free_builds_every_case_that_needs_no_torch(torch_free: dict[str, BuiltCase]) -> None:
+    assert set(torch_free) == {case.name for case in TORCH_FREE}
+    assert {case.name for case in ALL if case.torch} == {
+        "dora",
+        "modules-to-save-lm-head",
+        "embedding-lora",
+        "bin-tensors-only",
+        "seq-cls-with-head",
+        "phi3-fused",
+        "gpt2-conv1d",
+        "vocab-mismatch",
+        "seq-cls-without-head",
+    }
+    for item in torch_free.values():
+        assert {p.name for p in item.base.iterdir()} == {"config.json"}, item.case.name  # no weights, no tokenizer
+    with pytest.raises(RuntimeError, match="needs torch"):
+        build_all(Path(next(iter(torch_free.values())).base).parents[1], [case_named("dora")], torch=False)
+
+
+@pytest.mark.parametrize("name", [case.name for case in TORCH_FREE])
+def test_torch_free_twin_has_the_files_real_peft_writes(
+    built: dict[str, BuiltCase], torch_free: dict[str, BuiltCase], name: str
+) -> None:
+    real, twin = built[name], torch_free[name]
+    real_files = sorted(p.relative_to(real.adapter).as_posix() for p in real.adapter.rglob("*"))
+    assert sorted(p.relative_to(twin.adapter).as_posix() for p in twin.adapter.rglob("*")) == real_files
+    assert twin.adapter.name == real.adapter.name
+    if (real.adapter / WEIGHTS).is_file() and name not in (
+        "garbage-safetensors",
+        "header-too-long",
+        "truncated-safetensors",
+    ):
+        assert _layout(twin.adapter) == _layout(real.adapter)
+    if name != "invalid-config-json" and (real.adapter / "adapter_config.json").is_file():
+        assert _config(twin.adapter) == _config(real.adapter)
+
+
+@pytest.mark.parametrize("name", [case.name for case in TORCH_FREE])
+def test_torch_free_twin_is_checked_alike(
+    built: dict[str, BuiltCase], torch_free: dict[str, BuiltCase], name: str
+) -> None:
+    from loraguard.checks.checker import check
+
+    real, twin = check(built[name].adapter, built[name].base), check(torch_free[name].adapter, torch_free[name].base)
+    assert (twin.verdict, twin.categories()) == (real.verdict, real.categories())
+    assert sorted(f.code for f in twin.findings) == sorted(f.code for f in real.findings)
+
+
+@pytest.mark.parametrize("key", [TINY, TINY_SEQ_CLS])
+def test_torch_free_tiny_base_config_is_the_real_one(factory: tuple[BaseFixture, dict, float], key: str) -> None:
+    real = json.loads((factory[0].path(key) / "config.json").read_text())
+    real.pop("transformers_version")
+    assert tiny_config(key) == real

@@ -1,16 +1,17 @@
 """Catalog-sized cases without catalog-sized weights: config-only bases and numpy-built adapters.
 
 `check` never loads weights, so a base folder holding only a `config.json` with the real numbers
-of a Qwen model is enough, and the adapter can be written directly in PEFT's key format (rank 2,
-q/v only, float16: about 1.5 MB for the Qwen3-4B geometry) with a real `peft.LoraConfig` beside it.
+of a Qwen model is enough, and the adapter can be written directly in PEFT's format (rank 2, q/v
+only, float16: about 1.5 MB for the Qwen3-4B geometry) by `peft_files.write_lora`: no torch needed.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fault_cases.peft_files import Geometry, write_lora
 
 QWEN_VOCAB = 151936
 
@@ -82,46 +83,10 @@ def write_config_only_base(out: Path, key: str) -> Path:
     return out
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """What q/v LoRA tensors of a Qwen-style decoder depend on."""
-
-    hidden: int
-    q_out: int
-    kv_out: int
-    layers: int
-
-
 QWEN25_05B_GEOMETRY = Geometry(hidden=896, q_out=896, kv_out=128, layers=24)  # 14 heads × 64, 2 kv heads
 QWEN3_4B_GEOMETRY = Geometry(hidden=2560, q_out=4096, kv_out=1024, layers=36)  # 32 heads × 128, 8 kv heads
 
 
 def write_qv_adapter(out: Path, geometry: Geometry, *, claim: str, r: int = 2, seed: int = 0) -> Path:
     """A q/v LoRA adapter in PEFT's on-disk format, tensors built with numpy (float16, non-zero)."""
-    import numpy as np
-    from peft import LoraConfig
-    from safetensors.numpy import save_file
-
-    rng = np.random.default_rng(seed)
-
-    def random(shape: tuple[int, int]) -> Any:
-        return (rng.standard_normal(shape) * 0.02).astype(np.float16)
-
-    tensors: dict[str, Any] = {}
-    for layer in range(geometry.layers):
-        for module, out_features in (("q_proj", geometry.q_out), ("v_proj", geometry.kv_out)):
-            stem = f"base_model.model.model.layers.{layer}.self_attn.{module}"
-            tensors[f"{stem}.lora_A.weight"] = random((r, geometry.hidden))
-            tensors[f"{stem}.lora_B.weight"] = random((out_features, r))
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, out / "adapter_model.safetensors", metadata={"format": "pt"})
-    config = LoraConfig(
-        r=r,
-        lora_alpha=2 * r,
-        target_modules=["q_proj", "v_proj"],
-        task_type="CAUSAL_LM",
-        base_model_name_or_path=claim,
-        inference_mode=True,
-    )
-    config.save_pretrained(str(out))
-    return out
+    return write_lora(out, geometry, claim=claim, r=r, lora_alpha=2 * r, dtype="float16", seed=seed)

@@ -1,26 +1,43 @@
-"""Render a `ProbeReport` as text: verdict, statistics with and without the adapter, effect, findings."""
+"""`ProbeFormatter`: a `ProbeReport` as text (verdict, statistics with and without the adapter, effect,
+findings) or JSON (`loraguard.probe/1`)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loraguard.findings import Verdict
-from loraguard.probe.context import PredictionStats
-from loraguard.probe.report import ProbeReport
-from loraguard.report.render import findings_table
+from loraguard.report.check_formatter import draw_check
+from loraguard.report.console import VERDICT_LABEL, findings_table, to_text
+from loraguard.report.formatter import Formatter
 
-__all__ = ["render_text"]
+if TYPE_CHECKING:
+    from loraguard.probe.context import PredictionStats
+    from loraguard.probe.report import ProbeReport
 
-_VERDICT = {
-    Verdict.PASS: ("PASS", "bold green"),
-    Verdict.WARN: ("WARN", "bold yellow"),
-    Verdict.FAIL: ("FAIL", "bold red"),
-}
+__all__ = ["ProbeFormatter"]
+
+
+class ProbeFormatter(Formatter["ProbeReport"]):
+    command = "loraguard probe"
+
+    def __init__(self, *, width: int = 110, color: bool = False) -> None:
+        self.width = width
+        self.color = color
+
+    def text(self, result: ProbeReport) -> str:
+        """The verdict and its reason first, then the numbers, then the findings. A probe that stopped
+        after the static check's errors shows the check's report and why it stopped."""
+        if result.stopped:
+            check = to_text(lambda console: draw_check(console, result.check), width=self.width, color=self.color)
+            return check + f"probe: {result.differential}\n"
+        return to_text(lambda console: _draw_probe(console, result), width=self.width, color=self.color)
+
+    def json(self, result: ProbeReport) -> str:
+        return result.to_json() + "\n"
 
 
 def _num(value: float | None, fmt: str = ".4f") -> str:
@@ -31,11 +48,8 @@ def _stats_row(label: str, s: PredictionStats) -> list[str]:
     return [label, _num(s.mean), _num(s.std), _num(s.min), _num(s.max), str(s.distinct), str(s.parse_failures)]
 
 
-def render_text(report: ProbeReport, *, width: int = 110, color: bool = False) -> str:
-    """A readable report: the verdict and its reason first, then the numbers, then the findings."""
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, force_terminal=color, no_color=not color, highlight=False)
-    label, style = _VERDICT[report.verdict]
+def _draw_probe(console: Console, report: ProbeReport) -> None:
+    label, style = VERDICT_LABEL[report.verdict]
     static = report.check
     name = static.adapter.get("name") or report.adapter
     base = static.base["name"] if static.base else report.base
@@ -69,4 +83,3 @@ def render_text(report: ProbeReport, *, width: int = 110, color: bool = False) -
     console.print(Text.assemble("  verdict: ", (report.differential, "bold"), blame))
     if report.findings:
         console.print(findings_table(report.findings))
-    return buf.getvalue()

@@ -1,7 +1,10 @@
-"""Builders of the fault cases: each writes one adapter under `d` with real PEFT, then damages it.
+"""Builders of the fault cases: each writes one adapter under `d`, then damages it.
 
-Every builder has the signature `(d, fx) -> adapter folder`. The table that names them, with the
-categories `check` must report, is in `faults.py`.
+Every builder has the signature `(d, fx) -> adapter folder`. The LoRA itself comes from
+`fx.lora(...)`: real PEFT with torch, PEFT's format written by numpy without; the damage (renamed or
+dropped keys, edited configs, NaN, truncated files...) is plain file surgery either way. Builders
+that need torch whatever the fixture (`Case.torch`) call real PEFT or `torch.save` directly. The
+table that names them, with the categories `check` must report, is in `__init__.py`.
 """
 
 from __future__ import annotations
@@ -13,36 +16,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loraguard.demo import pickles
-from loraguard.demo.faults_bases import (
-    BIG_VOCAB,
+import numpy as np
+
+from fault_cases import pickles
+from fault_cases.bases import BIG_VOCAB, DEEP, TINY, TINY_GPT2, TINY_PHI3, TINY_SEQ_CLS, WIDE, BaseFixture
+from fault_cases.peft_files import (
     CONFIG_FILE,
-    DEEP,
-    TINY,
-    TINY_GPT2,
-    TINY_PHI3,
-    TINY_SEQ_CLS,
     WEIGHTS_FILE,
-    WIDE,
-    BaseFixture,
+    Geometry,
     drop_keys,
     read_tensors,
     rename_keys,
-    save_peft,
+    stamp_json,
+    to_bf16,
     write_tensors,
 )
-from loraguard.demo.faults_scaled import (
-    QWEN3_4B_GEOMETRY,
-    QWEN25_05B_GEOMETRY,
-    Geometry,
-    write_qv_adapter,
-)
-from loraguard.demo.tiny import edit_adapter_config
+from fault_cases.scaled import QWEN3_4B_GEOMETRY, QWEN25_05B_GEOMETRY, write_qv_adapter
 
 
 def _tiny(d: Path, fx: BaseFixture, **lora_kwargs: Any) -> Path:
-    """A real PEFT adapter on the tiny Qwen2 base, claiming that base."""
-    return save_peft(fx.model(TINY), d, claim=fx.name(TINY), **lora_kwargs)
+    """A LoRA on the tiny Qwen2 base, claiming that base."""
+    return fx.lora(d, TINY, **lora_kwargs)
+
+
+def edit_adapter_config(d: Path, changes: dict[str, Any]) -> None:
+    stamp_json(d / CONFIG_FILE, changes)
+
+
+def _save_peft(model: Any, d: Path, **kwargs: Any) -> Path:
+    from loraguard.demo.tiny import save_peft
+
+    return save_peft(model, d, **kwargs)
 
 
 # --- healthy ------------------------------------------------------------------------------------
@@ -57,7 +61,7 @@ def all_linear(d: Path, fx: BaseFixture) -> Path:
 
 
 def dora(d: Path, fx: BaseFixture) -> Path:
-    return _tiny(d, fx, use_dora=True)
+    return _save_peft(fx.model(TINY), d, claim=fx.name(TINY), use_dora=True)
 
 
 def rslora(d: Path, fx: BaseFixture) -> Path:
@@ -70,7 +74,7 @@ def patterns(d: Path, fx: BaseFixture) -> Path:
 
 def lm_head_saved(d: Path, fx: BaseFixture) -> Path:
     # Tied embeddings: PEFT saves `base_model.model.lm_head.weight` (vocab, hidden), which fits.
-    return _tiny(d, fx, modules_to_save=["lm_head"])
+    return _save_peft(fx.model(TINY), d, claim=fx.name(TINY), modules_to_save=["lm_head"])
 
 
 def layer_subset(d: Path, fx: BaseFixture) -> Path:
@@ -79,24 +83,26 @@ def layer_subset(d: Path, fx: BaseFixture) -> Path:
 
 def embedding_lora(d: Path, fx: BaseFixture) -> Path:
     # PEFT also saves the full `embed_tokens.base_layer.weight` here (save_embedding_layers=auto).
-    return _tiny(d, fx, target_modules=["embed_tokens", "q_proj"], embeddings="auto")
+    return _save_peft(
+        fx.model(TINY), d, claim=fx.name(TINY), target_modules=["embed_tokens", "q_proj"], embeddings="auto"
+    )
 
 
 def bin_tensors(d: Path, fx: BaseFixture) -> Path:
-    return _tiny(d, fx, safe=False)
+    return _save_peft(fx.model(TINY), d, claim=fx.name(TINY), safe=False)
 
 
 def seq_cls(d: Path, fx: BaseFixture) -> Path:
     # task_type SEQ_CLS: PEFT adds modules_to_save ["classifier", "score"] and saves `score.weight`.
-    return save_peft(fx.model(TINY_SEQ_CLS), d, claim=fx.name(TINY_SEQ_CLS), task_type="SEQ_CLS")
+    return _save_peft(fx.model(TINY_SEQ_CLS), d, claim=fx.name(TINY_SEQ_CLS), task_type="SEQ_CLS")
 
 
 def phi3_fused(d: Path, fx: BaseFixture) -> Path:
-    return save_peft(fx.model(TINY_PHI3), d, claim=fx.name(TINY_PHI3), target_modules=["qkv_proj", "gate_up_proj"])
+    return _save_peft(fx.model(TINY_PHI3), d, claim=fx.name(TINY_PHI3), target_modules=["qkv_proj", "gate_up_proj"])
 
 
 def gpt2_conv1d(d: Path, fx: BaseFixture) -> Path:
-    return save_peft(fx.model(TINY_GPT2), d, claim=fx.name(TINY_GPT2), target_modules=["c_attn"], fan_in_fan_out=True)
+    return _save_peft(fx.model(TINY_GPT2), d, claim=fx.name(TINY_GPT2), target_modules=["c_attn"], fan_in_fan_out=True)
 
 
 def with_provenance(d: Path, fx: BaseFixture) -> Path:
@@ -144,12 +150,12 @@ def catalog_healthy(d: Path, fx: BaseFixture) -> Path:
 
 def wider_base(d: Path, fx: BaseFixture) -> Path:
     """Trained on a Qwen2 with hidden 96 (6 heads, 3 kv heads); the config claims the tiny base."""
-    return save_peft(fx.model(WIDE), d, claim=fx.name(TINY))
+    return fx.lora(d, WIDE, claim=fx.name(TINY))
 
 
 def extra_layers(d: Path, fx: BaseFixture) -> Path:
     """Trained on a 4-layer twin of the tiny base (same widths); claims the 2-layer tiny base."""
-    return save_peft(fx.model(DEEP), d, claim=fx.name(TINY))
+    return fx.lora(d, DEEP, claim=fx.name(TINY))
 
 
 def fewer_layers(d: Path, fx: BaseFixture) -> Path:
@@ -212,8 +218,6 @@ def zero_init(d: Path, fx: BaseFixture) -> Path:
 
 def zero_empty(d: Path, fx: BaseFixture) -> Path:
     """Every tensor saved with shape [0], as `save_pretrained` under DeepSpeed ZeRO-3 does (peft#1710)."""
-    import numpy as np
-
     plain(d, fx)
     write_tensors(d, {k: np.zeros((0,), dtype=np.float32) for k in read_tensors(d)})
     return d
@@ -239,19 +243,16 @@ def nan_weight(d: Path, fx: BaseFixture) -> Path:
 
 def inf_bf16(d: Path, fx: BaseFixture) -> Path:
     """The adapter cast to bfloat16 (as many trainers save it), one lora_B element +Inf."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
     plain(d, fx)
-    tensors = {k: v.to(torch.bfloat16) for k, v in load_file(d / WEIGHTS_FILE).items()}
+    tensors = read_tensors(d)
     tensors[INF_KEY][3, 2] = float("inf")
-    save_file(tensors, d / WEIGHTS_FILE, metadata={"format": "pt"})
+    write_tensors(d, {k: to_bf16(v) for k, v in tensors.items()})
     return d
 
 
 def vocab_bigger(d: Path, fx: BaseFixture) -> Path:
     """embed_tokens/lm_head saved (modules_to_save) from the tiny base with 64 tokens added."""
-    return save_peft(fx.model(BIG_VOCAB), d, claim=fx.name(TINY), modules_to_save=["lm_head", "embed_tokens"])
+    return _save_peft(fx.model(BIG_VOCAB), d, claim=fx.name(TINY), modules_to_save=["lm_head", "embed_tokens"])
 
 
 def seq_cls_no_head(d: Path, fx: BaseFixture) -> Path:
@@ -265,8 +266,6 @@ SCORE_KEY = "base_model.model.score.weight"
 
 def causal_with_head(d: Path, fx: BaseFixture) -> Path:
     """A CAUSAL_LM adapter that also carries a classification head `score.weight` (2, hidden)."""
-    import numpy as np
-
     plain(d, fx)
     tensors = read_tensors(d)
     tensors[SCORE_KEY] = np.random.default_rng(5).standard_normal((2, 64)).astype(np.float32) * 0.02

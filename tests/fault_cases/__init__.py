@@ -1,13 +1,19 @@
-"""The fault-case and healthy-variant adapter factory behind `loraguard demo` and the check tests.
+"""The test corpus: fault-case and healthy-variant adapters for the static check, one `Case` per defect.
 
-Each `Case` builds one adapter folder with real PEFT (`get_peft_model(...).save_pretrained`) on a
-tiny base, then damages the files the way real adapters go wrong (field-anchors.md, section C),
-and says which finding categories `check` must report for it against its base:
+Each `Case` builds one adapter folder on a tiny base, then damages the files the way real adapters
+go wrong (field-anchors.md, section C), and says which finding categories `check` must report for
+it against its base (the check's fixtures per rule, as ruff keeps `resources/test/fixtures`):
 
-    from loraguard.demo.faults import build_all
+    from fault_cases import build_all      # tests/ is on sys.path (benchmarks add it)
     for name, built in build_all(workdir).items():
         report = loraguard.check(built.adapter, built.base)
         assert {f.category for f in report.findings} >= built.case.expected
+
+With torch, transformers and PEFT installed, the adapters are saved by real PEFT
+(`get_peft_model(...).save_pretrained`) on real tiny models. Without them, the cases that do not
+need torch (`Case.torch` false: `TORCH_FREE`) are written in PEFT's format with numpy against
+config-only bases, so the torch-free checker is tested without torch; `test_fault_factory.py`
+proves both ways give the same files and the same findings.
 
 `expected` lists every category that must fire (empty for a healthy variant). `tolerated` lists
 categories a check may also report without being wrong: secondary findings that are debatable
@@ -24,9 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loraguard.demo import faults_build as b
-from loraguard.demo.faults_bases import TINY, TINY_GPT2, TINY_PHI3, TINY_SEQ_CLS, BaseFixture, build_fixture
-from loraguard.demo.faults_scaled import QWEN2_05B, QWEN25_05B, QWEN25_05B_INSTRUCT, QWEN25_15B_INSTRUCT
+from fault_cases import builders as b
+from fault_cases.bases import TINY, TINY_GPT2, TINY_PHI3, TINY_SEQ_CLS, BaseFixture, build_fixture
+from fault_cases.scaled import QWEN2_05B, QWEN25_05B, QWEN25_05B_INSTRUCT, QWEN25_15B_INSTRUCT
 from loraguard.errors import OutputExistsError, UnknownNameError
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "CONFIG_ONLY_BASES",
     "FAULTS",
     "HEALTHY",
+    "TORCH_FREE",
     "BaseFixture",
     "BuiltCase",
     "Case",
@@ -89,6 +96,8 @@ class Case:
     """Categories that may also be reported without being wrong (debatable secondary findings)."""
     verdict: str | None = None
     """"pass", "warn" or "fail" where the severity is pinned; None where the table leaves it to `check`."""
+    torch: bool = False
+    """Needs torch whatever the fixture: the point is a layout only real PEFT or `torch.save` writes."""
 
     @property
     def healthy(self) -> bool:
@@ -111,31 +120,41 @@ def _c(
     base: str = TINY,
     tolerated: Iterable[str] = (),
     verdict: str | None = None,
+    torch: bool = False,
 ) -> Case:
-    return Case(name, description, frozenset(expected), build, base, frozenset(tolerated), verdict)
+    return Case(name, description, frozenset(expected), build, base, frozenset(tolerated), verdict, torch)
 
 
-def _ok(name: str, description: str, build: Callable[[Path, BaseFixture], Path], base: str = TINY) -> Case:
-    return _c(name, description, (), build, base=base, verdict="pass")
+def _ok(
+    name: str, description: str, build: Callable[[Path, BaseFixture], Path], base: str = TINY, *, torch: bool = False
+) -> Case:
+    return _c(name, description, (), build, base=base, verdict="pass", torch=torch)
 
 
 HEALTHY: tuple[Case, ...] = (
     _ok("plain-qv", "LoRA r=8 on q_proj/v_proj, the PEFT defaults", b.plain),
     _ok("all-linear", 'target_modules="all-linear": attention and MLP projections', b.all_linear),
-    _ok("dora", "DoRA (use_dora): lora_magnitude_vector beside A and B", b.dora),
+    _ok("dora", "DoRA (use_dora): lora_magnitude_vector beside A and B", b.dora, torch=True),
     _ok("rslora", "rank-stabilised LoRA (use_rslora)", b.rslora),
     _ok("rank-alpha-pattern", "rank_pattern/alpha_pattern: q_proj at rank 4, v_proj at the default 8", b.patterns),
     _ok(
         "modules-to-save-lm-head",
         "lm_head saved in full (modules_to_save) on a base with tied embeddings",
         b.lm_head_saved,
+        torch=True,
     ),
     _ok("layers-to-transform", "only layer 1 adapted, declared with layers_to_transform=[1]", b.layer_subset),
-    _ok("embedding-lora", "LoRA on embed_tokens (lora_embedding_A/B) and q_proj", b.embedding_lora),
-    _ok("bin-tensors-only", "adapter_model.bin written by torch.save, holding only tensors", b.bin_tensors),
-    _ok("seq-cls-with-head", "SEQ_CLS adapter with its score head saved (modules_to_save)", b.seq_cls, TINY_SEQ_CLS),
-    _ok("phi3-fused", "Phi-3 fused modules: qkv_proj and gate_up_proj", b.phi3_fused, TINY_PHI3),
-    _ok("gpt2-conv1d", "GPT-2 Conv1D c_attn with fan_in_fan_out=True", b.gpt2_conv1d, TINY_GPT2),
+    _ok("embedding-lora", "LoRA on embed_tokens (lora_embedding_A/B) and q_proj", b.embedding_lora, torch=True),
+    _ok("bin-tensors-only", "adapter_model.bin written by torch.save, holding only tensors", b.bin_tensors, torch=True),
+    _ok(
+        "seq-cls-with-head",
+        "SEQ_CLS adapter with its score head saved (modules_to_save)",
+        b.seq_cls,
+        TINY_SEQ_CLS,
+        torch=True,
+    ),
+    _ok("phi3-fused", "Phi-3 fused modules: qkv_proj and gate_up_proj", b.phi3_fused, TINY_PHI3, torch=True),
+    _ok("gpt2-conv1d", "GPT-2 Conv1D c_attn with fan_in_fan_out=True", b.gpt2_conv1d, TINY_GPT2, torch=True),
     _ok(
         "catalog-instruct",
         "Qwen2.5-0.5B-Instruct-shaped q/v adapter on that base (config only)",
@@ -253,6 +272,7 @@ FAULTS: tuple[Case, ...] = (
         b.vocab_bigger,
         tolerated={"shape-mismatch"},
         verdict="fail",
+        torch=True,
     ),
     # Debatable: the config's modules_to_save names `score`, whose tensor is absent.
     _c(
@@ -262,6 +282,7 @@ FAULTS: tuple[Case, ...] = (
         b.seq_cls_no_head,
         base=TINY_SEQ_CLS,
         tolerated={"declared-target-missing"},
+        torch=True,
     ),
     # Debatable: `score.weight` matches no module of Qwen2ForCausalLM.
     _c(
@@ -375,6 +396,8 @@ FAULTS: tuple[Case, ...] = (
 )
 
 ALL: tuple[Case, ...] = HEALTHY + FAULTS
+TORCH_FREE: tuple[Case, ...] = tuple(case for case in ALL if not case.torch)
+"""The cases a fixture without torch builds."""
 _BY_NAME = {case.name: case for case in ALL}
 
 
@@ -390,22 +413,32 @@ def expected_categories(name: str) -> frozenset[str]:
     return case_named(name).expected
 
 
-def build_base(workdir: str | Path) -> BaseFixture:
-    """Build (or reuse) the shared tiny base and its tokenizer under `workdir/bases`."""
-    return build_fixture(Path(workdir) / "bases")
+def build_base(workdir: str | Path, *, torch: bool | None = None) -> BaseFixture:
+    """Build (or reuse) the shared tiny base and its tokenizer under `workdir/bases`; with `torch`
+    (default: when torch, transformers and PEFT import) the real models, else config-only bases."""
+    return build_fixture(Path(workdir) / "bases", torch=torch)
 
 
 def build_all(
-    workdir: str | Path, cases: Iterable[Case] = ALL, fixture: BaseFixture | None = None
+    workdir: str | Path,
+    cases: Iterable[Case] | None = None,
+    fixture: BaseFixture | None = None,
+    *,
+    torch: bool | None = None,
 ) -> dict[str, BuiltCase]:
     """Build each case under `workdir/cases/<name>` (must be absent or empty), bases under `workdir/bases`.
 
+    `cases` defaults to every case the fixture can build: `ALL` with torch, `TORCH_FREE` without.
     Returns, by case name, the adapter folder and the base folder to check it against.
     """
     workdir = Path(workdir)
-    fx = fixture if fixture is not None else build_base(workdir)
+    fx = fixture if fixture is not None else build_base(workdir, torch=torch)
+    if cases is None:
+        cases = ALL if fx.torch else TORCH_FREE
     built: dict[str, BuiltCase] = {}
     for case in cases:
+        if case.torch and not fx.torch:
+            raise RuntimeError(f"fault case {case.name!r} needs torch: this fixture is torch-free")
         folder = workdir / "cases" / case.name
         if folder.exists() and any(folder.iterdir()):
             raise OutputExistsError(
@@ -417,6 +450,6 @@ def build_all(
     return built
 
 
-def build_cases(workdir: str | Path, cases: Iterable[Case] = ALL) -> dict[str, Path]:
+def build_cases(workdir: str | Path, cases: Iterable[Case] | None = None) -> dict[str, Path]:
     """Build the cases and return each adapter's folder by case name."""
     return {name: item.adapter for name, item in build_all(workdir, cases).items()}
