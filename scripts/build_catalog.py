@@ -79,6 +79,7 @@ SKELETON_DROP = frozenset(
         "forced_bos_token_id",
         "forced_eos_token_id",
         "suppress_tokens",
+        "forced_decoder_ids",
         "begin_suppress_tokens",
         "max_length",
         "num_beams",

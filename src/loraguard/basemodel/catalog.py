@@ -74,10 +74,24 @@ class CatalogEntry:
 
     @property
     def derivable(self) -> bool:
-        """Whether `families.py` derives its modules from the config alone (no torch)."""
+        """Whether `families.py` derives its modules from the config alone (no torch); else they
+        come from a transformers skeleton built from the config (the `ml` extra)."""
         from loraguard.basemodel.families import SUPPORTED_MODEL_TYPES
 
         return self.model_type in SUPPORTED_MODEL_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: what `loraguard catalog --format json` prints for this entry."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "variant": self.variant,
+            "params": self.params,
+            "model_type": self.model_type,
+            "modules_from": "config" if self.derivable else "skeleton",
+            "source": self.source,
+            "aliases": [{"name": alias.name, "source": alias.source} for alias in self.aliases],
+        }
 
 
 @lru_cache(maxsize=1)
