@@ -20,7 +20,7 @@ from loraguard.basemodel.resolve import resolve_claimed_base
 
 DATA = Path(__file__).resolve().parent / "data" / "claimed_bases.tsv"
 TARGET = 0.90
-SAMPLE_FLOOR = 0.75
+SAMPLE_FLOOR = 0.73
 """What the catalog reaches today on the GitHub sample: a regression floor (see the xfail below)."""
 SHARED_FLOOR = 0.84
 _LOCAL_DIRS = {"models", "model", "base_model", "output", "outputs", "checkpoints"}
@@ -62,7 +62,7 @@ def _shared_claims(shared_dir: Path) -> list[str]:
 
 def test_claimed_bases_sample_is_sourced() -> None:
     rows = _rows()
-    assert len(rows) >= 120
+    assert len(rows) >= 150
     seen = set()
     for repo, commit, path, claim in rows:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+", repo) and re.fullmatch(r"[0-9a-f]{40}", commit), repo
@@ -92,11 +92,11 @@ def test_sample_local_paths_resolve_when_they_name_a_catalog_model(offline: None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 13's 90% is not reached on the GitHub sample (76% today, 68% before the aliases "
-    "and new families): about one claim in eight names a fine-tune of a popular base "
+    reason="issue 13's 90% is not reached on the GitHub sample (74% today, 65% before the aliases "
+    "and new families; 65% on its held-out rows): about one claim in eight names a fine-tune of a popular base "
     "(fdtn-ai/Foundation-Sec-8B, Vikhrmodels/QVikhr-3-1.7B-...) or a remote-code model that no offline "
     "catalog can know, and no real config.json was found for Qwen2.5-Coder/Math, SmolVLM, PaliGemma, "
-    "Gemma 4, BLOOM or CodeGen. Remove this mark once it passes.",
+    "Gemma 4, BLOOM, CodeGen, Pythia or Falcon. Remove this mark once it passes.",
 )
 def test_sample_hub_ids_reach_the_goal(offline: None) -> None:
     share, _ = _share(_sample_hub_ids())

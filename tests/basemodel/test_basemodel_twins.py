@@ -84,6 +84,9 @@ def test_modelscope_and_hf_cache_paths_resolve() -> None:
     spec = resolve_claimed_base(modelscope)
     assert spec is not None and spec.name == "Qwen/Qwen2.5-1.5B-Instruct"
     assert normalize_model_name(modelscope) == "qwen2.5-1.5b-instruct"
+    relative = resolve_claimed_base("Qwen/Qwen2___5-1___5B-Instruct")  # ModelScope cache under the working folder
+    assert relative is not None and relative.name == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert normalize_model_name("unsloth/mistral-7b-bnb-4bit") == "mistral-7b-v0.1"
     cache = (
         "/content/llama3_model/models--meta-llama--Meta-Llama-3-8B/snapshots/8cde5ca8380496c9a6cc7ef3a8b46a0372a1d920"
     )

@@ -251,7 +251,7 @@ def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSp
     in_cache = _HF_CACHE_DIR.search(text.replace("\\", "/"))
     if in_cache is not None:  # a Hub cache snapshot elsewhere: its folder names the Hub id
         return resolve_claimed_base(f"{in_cache[1]}/{in_cache[2]}", task=task)
-    if "/" in text and not _looks_local(text):
+    if "/" in text and not _looks_local(text) and "___" not in text:  # `___`: a ModelScope folder
         return None
     loose = find_entry_loose(text)
     return catalog_spec(loose, task) if loose is not None else None
@@ -298,7 +298,7 @@ def normalize_model_name(name: str) -> str:
     `unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit`, `Qwen/Qwen2.5-1.5B-Instruct-GPTQ-Int4` and
     `Qwen/Qwen2.5-1.5B-Instruct` all give `qwen2.5-1.5b-instruct`; a local path gives its last
     folder's name (ModelScope's `Qwen2___5-1___5B-Instruct` too). A catalog alias gives the name of
-    the model it was made from (`unsloth/tinyllama-bnb-4bit`: `tinyllama-1.1b-intermediate-step-1431k-3t`).
+    the model it was made from (`unsloth/mistral-7b-bnb-4bit`: `mistral-7b-v0.1`).
     """
     twin = find_alias(name)
     if twin is not None:
