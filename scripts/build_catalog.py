@@ -6,11 +6,21 @@ Each model's architecture keys come from, in order of preference:
 1. `--from-hub` (and the network is there): its `config.json` fetched with `hf_hub_download`;
 2. a real config.json under BASE_CONFIGS (default `../shared/corpus/base-configs`), in a folder
    named `<org>__<name>`;
-3. the excerpt `scripts/catalog_sources/<org>__<name>.json`: the architecture keys of the
-   published config.json, with `_name`, `_source`, `_family` and `_variant`.
+3. the excerpt `scripts/catalog_sources/<org>__<name>.json`: the architecture keys of a real
+   config.json of that model, with `_name`, `_source` (where that config.json was read: a Hub
+   URL, or `github:owner/repo@commit:path`), `_family` and `_variant`.
 
-Only architecture keys are kept (`MINIMAL_KEYS`); `params` is computed by
-`loraguard.basemodel.families.param_count`. `--check` exits 1 when the written catalog would differ.
+For the families `loraguard.basemodel.families` derives (Llama, Qwen, Gemma, Phi, GPT-2...) only
+their architecture keys are kept (`MINIMAL_KEYS`) and `params` is `families.param_count`. Any other
+model type (BERT, T5, BART, Whisper, vision-language models...) keeps its whole config but the
+keys in `SKELETON_DROP` (names, dates, generation settings): `loraguard` lists its modules from a
+transformers skeleton on the meta device, which needs nothing but the config, and so does its
+`params` here (this needs the `ml` extra when such an entry is built).
+
+`scripts/catalog_aliases.json` names quantized or re-uploaded twins (`unsloth/...-bnb-4bit`,
+`...-GPTQ-Int4`, `...-AWQ`) of catalog models, each with the public source that pairs it with its
+original; they are written to the catalog's `aliases` list. `--check` exits 1 when the written
+catalog would differ.
 
     python scripts/build_catalog.py [BASE_CONFIGS] [--from-hub] [--out PATH] [--check]
 """
@@ -26,6 +36,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = Path(__file__).resolve().parent / "catalog_sources"
+ALIASES = Path(__file__).resolve().parent / "catalog_aliases.json"
 DEFAULT_OUT = REPO / "src" / "loraguard" / "basemodel" / "catalog.json"
 DEFAULT_BASE_CONFIGS = REPO.parent / "shared" / "corpus" / "base-configs"
 
@@ -52,9 +63,66 @@ MINIMAL_KEYS = (
 )
 
 
+SKELETON_DROP = frozenset(
+    {
+        "transformers_version",
+        "torch_dtype",
+        "dtype",
+        "task_specific_params",
+        "auto_map",
+        "quantization_config",
+        "use_cache",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "decoder_start_token_id",
+        "forced_bos_token_id",
+        "forced_eos_token_id",
+        "suppress_tokens",
+        "forced_decoder_ids",
+        "begin_suppress_tokens",
+        "max_length",
+        "num_beams",
+        "early_stopping",
+        "no_repeat_ngram_size",
+        "length_penalty",
+        "min_length",
+        "output_past",
+        "gradient_checkpointing",
+        "id2label",
+        "label2id",
+        "num_labels",
+        "finetuning_task",
+        "problem_type",
+    }
+)
+"""Keys of a config that never change its modules: left out of skeleton-built catalog entries
+(with every key starting with `_`, such as `_name_or_path`)."""
+
+
+def derivable(config: Mapping[str, Any]) -> bool:
+    """Whether `loraguard.basemodel.families` derives this model type from config.json alone."""
+    from loraguard.basemodel.families import SUPPORTED_MODEL_TYPES
+
+    return config.get("model_type") in SUPPORTED_MODEL_TYPES
+
+
 def minimal_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The architecture keys of `config`, in `MINIMAL_KEYS` order."""
-    return {key: config[key] for key in MINIMAL_KEYS if key in config}
+    """The architecture keys of `config`: `MINIMAL_KEYS` (in that order) for a derivable family,
+    else every key but `SKELETON_DROP` and `_`-prefixed ones (sorted)."""
+    if derivable(config):
+        return {key: config[key] for key in MINIMAL_KEYS if key in config}
+    return {key: config[key] for key in sorted(config) if not key.startswith("_") and key not in SKELETON_DROP}
+
+
+def _params(name: str, minimal: Mapping[str, Any]) -> int | None:
+    from loraguard.basemodel.families import param_count
+
+    if derivable(minimal):
+        return param_count(minimal)
+    from loraguard.basemodel.skeleton import spec_from_skeleton
+
+    return spec_from_skeleton(minimal, name=name, task=None).param_count
 
 
 _HUB_REACHABLE = [True]
@@ -85,8 +153,6 @@ def _fetch_from_hub(name: str) -> dict[str, Any] | None:
 
 
 def _entry(excerpt_path: Path, base_configs: Path | None, from_hub: bool) -> dict[str, Any]:
-    from loraguard.basemodel.families import param_count
-
     excerpt = json.loads(excerpt_path.read_text(encoding="utf-8"))
     name = excerpt["_name"]
     config: Mapping[str, Any] = excerpt
@@ -100,10 +166,11 @@ def _entry(excerpt_path: Path, base_configs: Path | None, from_hub: bool) -> dic
         config = json.loads(real.read_text(encoding="utf-8"))
         source = f"shared corpus: base-configs/{real.parent.name}/config.json ({excerpt['_source']})"
     minimal = minimal_config(config)
-    params = param_count(minimal)
-    if params is None:
-        model_type = minimal.get("model_type")
-        raise SystemExit(f"{excerpt_path.name}: model_type {model_type!r} is not config-derivable")
+    if not isinstance(minimal.get("model_type"), str):
+        raise SystemExit(f"{excerpt_path.name}: no model_type")
+    params = _params(name, minimal)
+    if not params:
+        raise SystemExit(f"{excerpt_path.name}: no parameter count for model_type {minimal['model_type']!r}")
     return {
         "name": name,
         "config": minimal,
@@ -124,10 +191,35 @@ def build(base_configs: Path | None, *, from_hub: bool = False) -> list[dict[str
     return sorted(entries, key=lambda entry: entry["name"].lower())
 
 
-def render(entries: list[dict[str, Any]]) -> str:
-    """The catalog file's text: one model per line inside a JSON document."""
+def aliases(entries: list[dict[str, Any]], path: Path = ALIASES) -> list[dict[str, str]]:
+    """The twins of `path` (`{"aliases": [{"name", "target", "source"}...]}`), sorted by name.
+
+    Every target must be a catalog entry and no alias may be a catalog name or repeat.
+    """
+    if not path.is_file():
+        return []
+    document = json.loads(path.read_text(encoding="utf-8"))
+    names = {entry["name"].lower(): entry["name"] for entry in entries}
+    out: dict[str, dict[str, str]] = {}
+    for item in document["aliases"]:
+        alias, target, source = item["name"], item["target"], item["source"]
+        if target.lower() not in names:
+            raise SystemExit(f"{path.name}: alias {alias} points to {target}, which is not in the catalog")
+        if alias.lower() in names or alias.lower() in out:
+            raise SystemExit(f"{path.name}: alias {alias} is a catalog name or appears twice")
+        if not source:
+            raise SystemExit(f"{path.name}: alias {alias} has no source")
+        out[alias.lower()] = {"name": alias, "target": names[target.lower()], "source": source}
+    return sorted(out.values(), key=lambda item: item["name"].lower())
+
+
+def render(entries: list[dict[str, Any]], twins: list[dict[str, str]] | None = None) -> str:
+    """The catalog file's text: one model (then one alias) per line inside a JSON document."""
     lines = [json.dumps(entry, separators=(", ", ": ")) for entry in entries]
-    return '{"format": 1, "models": [\n' + ",\n".join(lines) + "\n]}\n"
+    alias_lines = [json.dumps(twin, separators=(", ", ": ")) for twin in twins or []]
+    return (
+        '{"format": 1, "models": [\n' + ",\n".join(lines) + '\n], "aliases": [\n' + ",\n".join(alias_lines) + "\n]}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         base_configs = DEFAULT_BASE_CONFIGS
     if base_configs is not None and not base_configs.is_dir():
         parser.error(f"{base_configs} is not a folder")
-    text = render(build(base_configs, from_hub=args.from_hub))
+    entries = build(base_configs, from_hub=args.from_hub)
+    text = render(entries, aliases(entries))
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
         if current != text:
@@ -157,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out} is up to date")
         return 0
     args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {text.count(chr(10)) - 2} models to {args.out}")
+    print(f"wrote {len(entries)} models to {args.out}")
     return 0
 
 

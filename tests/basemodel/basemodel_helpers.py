@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from loraguard.basemodel.spec import ModuleShape
@@ -76,3 +77,17 @@ def adapter_signature(path: Any) -> tuple[dict[str, tuple[int, int]], int]:
             key = layer[2]
         signature.setdefault(key, (ab["A"][1], ab["B"][0]))
     return signature, top
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_build_script() -> Any:
+    """`scripts/build_catalog.py` as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_catalog", REPO / "scripts" / "build_catalog.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

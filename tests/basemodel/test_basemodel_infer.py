@@ -39,12 +39,13 @@ def test_qwen25_1_5b_signature() -> None:
 def test_layer_count_filters_and_ranks() -> None:
     gpt2 = {"attn.c_attn": (768, 2304)}
     deep = infer_bases(gpt2, max_layer_index=11)
-    assert _names(deep) == ["openai-community/gpt2"]
+    assert _names(deep) == ["microsoft/DialoGPT-small", "openai-community/gpt2"]  # DialoGPT is GPT-2 shaped
     shallow = infer_bases(gpt2, max_layer_index=5)
-    assert _names(shallow) == ["distilbert/distilgpt2", "openai-community/gpt2"]  # exact layer count first
-    assert [r.exact_layers for r in shallow] == [True, False]
+    # exact layer count first
+    assert _names(shallow) == ["distilbert/distilgpt2", "microsoft/DialoGPT-small", "openai-community/gpt2"]
+    assert [r.exact_layers for r in shallow] == [True, False, False]
     unknown_depth = infer_bases(gpt2, max_layer_index=None)
-    assert set(_names(unknown_depth)) == {"distilbert/distilgpt2", "openai-community/gpt2"}
+    assert set(_names(unknown_depth)) == {"distilbert/distilgpt2", "microsoft/DialoGPT-small", "openai-community/gpt2"}
     assert not any(r.exact_layers for r in unknown_depth)
     assert infer_bases(gpt2, max_layer_index=12) == []  # 13 layers: no catalog gpt2 is that deep
 
@@ -69,7 +70,11 @@ def test_seq_cls_head_matches_on_hidden_size_only() -> None:
 def test_fused_phi3_modules() -> None:
     sig = {"self_attn.qkv_proj": (3072, 9216), "mlp.gate_up_proj": (3072, 16384)}
     names = _names(infer_bases(sig, max_layer_index=31))
-    assert names == ["microsoft/Phi-3-mini-128k-instruct", "microsoft/Phi-3-mini-4k-instruct"]
+    assert names == [
+        "microsoft/Phi-3-mini-128k-instruct",
+        "microsoft/Phi-3-mini-4k-instruct",
+        "microsoft/Phi-3.5-mini-instruct",
+    ]
 
 
 def test_inference_is_fast() -> None:
@@ -106,15 +111,16 @@ def test_describe_dims() -> None:
     [
         ("qwen2.5-0.5b-instruct-qv", "Qwen/Qwen2-0.5B", {"Qwen/Qwen2.5-0.5B-Instruct"}),
         ("llama3.2-1b-qv-r8", "meta-llama/Llama-3.2-1B", {"meta-llama/Llama-3.2-1B-Instruct"}),
-        ("smollm2-360m-qv-r8", "HuggingFaceTB/SmolLM2-360M", {"HuggingFaceTB/SmolLM2-360M-Instruct"}),
-        ("smollm2-360m-nested-prefix-nullbase", "HuggingFaceTB/SmolLM2-360M", set()),
+        # SmolLM-360M-Instruct (SmolLM 1) has SmolLM2-360M's shapes and sorts first by name
+        ("smollm2-360m-qv-r8", "HuggingFaceTB/SmolLM-360M-Instruct", {"HuggingFaceTB/SmolLM2-360M-Instruct"}),
+        ("smollm2-360m-nested-prefix-nullbase", "HuggingFaceTB/SmolLM-360M-Instruct", {"HuggingFaceTB/SmolLM2-360M"}),
         ("gemma-2b-it-nested-prefix-bf16", "google/gemma-2b", {"google/gemma-2b-it"}),
         ("gemma3-270m-it-qkvo-r4", "google/gemma-3-270m", {"google/gemma-3-270m-it"}),
-        ("gpt2-medium-cattn", "openai-community/gpt2-medium", set()),
+        ("gpt2-medium-cattn", "microsoft/DialoGPT-medium", {"openai-community/gpt2-medium"}),
         ("distilgpt2-cattn", "distilbert/distilgpt2", {"openai-community/gpt2"}),
-        ("gpt2-tigrinya", "openai-community/gpt2", set()),
-        # q/v of phi-1.5 (2048 wide, MHA, 24 layers) are shaped like SmolLM2-1.7B's: both fit.
-        ("phi1_5-fin-qv", "HuggingFaceTB/SmolLM2-1.7B", {"microsoft/phi-1_5"}),
+        ("gpt2-tigrinya", "microsoft/DialoGPT-small", {"openai-community/gpt2"}),
+        # q/v of phi-1.5 (2048 wide, MHA, 24 layers) are shaped like SmolLM(2)-1.7B's: all fit.
+        ("phi1_5-fin-qv", "HuggingFaceTB/SmolLM-1.7B-Instruct", {"HuggingFaceTB/SmolLM2-1.7B", "microsoft/phi-1_5"}),
     ],
 )
 def test_real_adapters(shared_dir: Path, adapter: str, expected_first: str, also: set[str]) -> None:

@@ -32,9 +32,15 @@ class _Candidate:
 
 @lru_cache(maxsize=16)
 def _candidates(task: str) -> tuple[_Candidate, ...]:
-    """Each catalog entry's layer signature for `task`, computed once."""
+    """Each derivable catalog entry's layer signature for `task`, computed once.
+
+    Entries built from a transformers skeleton (BERT, T5, Whisper...) are left out: inferring must
+    stay on the static path, which never imports torch.
+    """
     out = []
     for entry in load_catalog():
+        if not entry.derivable:
+            continue
         spec = catalog_spec(entry, task)
         shapes = {name: (s.in_features, s.out_features) for name, s in spec.layer_signature().items()}
         out.append(_Candidate(entry.name, spec.model_type, entry.params, spec.num_layers, spec.vocab_size, shapes))
@@ -56,7 +62,7 @@ def infer_bases(
     vocab_size: int | None = None,
     task: str = "CAUSAL_LM",
 ) -> list[InferredBase]:
-    """Every catalog model all of whose observed modules exist with exactly the observed shapes.
+    """Every derivable catalog model all of whose observed modules exist with exactly the observed shapes.
 
     `signature` maps layer-relative module names (`self_attn.q_proj`, `mlp.down_proj`, `lm_head`,
     `model.embed_tokens`) to `(in_features, out_features)`. A base must also have more than

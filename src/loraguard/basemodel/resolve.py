@@ -1,12 +1,13 @@
 """From what a user typed (a folder, a config.json, a GGUF file, a catalog name, a Hub id) to a `BaseSpec`.
 
 Only `config.json` (or a GGUF file's header) is ever read, and only config.json downloaded.
-Quantized re-uploads (`-GPTQ-Int4`, `-bnb-4bit`, `unsloth/...`) are recognised by name so checks
-can map them to the model they quantize.
+Quantized re-uploads (`-GPTQ-Int4`, `-bnb-4bit`, `unsloth/...`) resolve through the catalog's sourced
+aliases; their names are normalised so that checks can relate them to the model they quantize.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from loraguard.basemodel.catalog import CatalogEntry, catalog_spec, find_entry, load_catalog
+from loraguard.basemodel.catalog import CatalogEntry, catalog_spec, find_alias, find_entry, load_catalog
 from loraguard.basemodel.families import spec_from_config
 from loraguard.basemodel.gguf import find_gguf, is_gguf
 from loraguard.basemodel.spec import BaseSpec
@@ -29,6 +30,7 @@ __all__ = [
     "resolve_base",
     "resolve_claimed_base",
     "spec_for_config",
+    "unescape_modelscope",
 ]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
@@ -224,7 +226,9 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
                 path=candidate,
             )
     elif entry is not None:  # also when a folder without config.json happens to share its name
-        return catalog_spec(entry, task)
+        twin = find_alias(text)  # a quantized twin keeps its own name: its architecture is the entry's
+        spec = catalog_spec(entry, task)
+        return dataclasses.replace(spec, name=twin[0].name) if twin is not None else spec
     elif text and _HUB_ID.match(text):
         return _from_hub(text, task)
     else:
@@ -239,9 +243,11 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
 def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSpec | None:
     """The base an adapter claims (`base_model_name_or_path`), without network; None if unknown.
 
-    Tries: the catalog; a local folder or .gguf file; the local Hugging Face cache; then the catalog model that
-    a quantized re-upload or local copy is named after (`unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit`,
-    `/workspace/gemma3-270m`), whose spec then carries the catalog name.
+    Tries: the catalog and its aliases (`unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit`, whose spec then
+    carries the catalog name); a local folder or .gguf file; the local Hugging Face cache, also for a path
+    into a cache (`.../models--org--name/snapshots/...`); then, for a local path or a bare name only, the
+    catalog model it is named after (`/workspace/gemma3-270m`, ModelScope's `Qwen2___5-1___5B-Instruct`).
+    A Hub id outside the catalog is not guessed from its name: a re-upload may change the architecture.
     """
     text = name.strip() if isinstance(name, str) else ""
     if not text:
@@ -257,8 +263,17 @@ def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSp
         cached = _cached_config(text)
         if cached is not None:
             return spec_for_config(read_config(cached), name=text, task=task, path=str(cached))
+    in_cache = _HF_CACHE_DIR.search(text.replace("\\", "/"))
+    if in_cache is not None:  # a Hub cache snapshot elsewhere: its folder names the Hub id
+        return resolve_claimed_base(f"{in_cache[1]}/{in_cache[2]}", task=task)
+    if "/" in text and not _looks_local(text) and "___" not in text:  # `___`: a ModelScope folder
+        return None
     loose = find_entry_loose(text)
     return catalog_spec(loose, task) if loose is not None else None
+
+
+_HF_CACHE_DIR = re.compile(r"(?:^|/)models--([^/]+?)--([^/]+)(?:/|$)")
+"""A Hugging Face cache folder, `models--org--name`: the Hub id `org/name`."""
 
 
 def _cached_config(repo_id: str) -> Path | None:
@@ -287,14 +302,23 @@ _ALIASES = (
 )
 
 
+def unescape_modelscope(name: str) -> str:
+    """`name` with ModelScope's escape of `.` (`___`, as in `Qwen2___5-1___5B-Instruct`) undone."""
+    return name.replace("___", ".")
+
+
 def normalize_model_name(name: str) -> str:
     """The bare, lower-case model name with quantization suffixes and the organisation removed.
 
     `unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit`, `Qwen/Qwen2.5-1.5B-Instruct-GPTQ-Int4` and
     `Qwen/Qwen2.5-1.5B-Instruct` all give `qwen2.5-1.5b-instruct`; a local path gives its last
-    folder's name.
+    folder's name (ModelScope's `Qwen2___5-1___5B-Instruct` too). A catalog alias gives the name of
+    the model it was made from (`unsloth/mistral-7b-bnb-4bit`: `mistral-7b-v0.1`).
     """
-    bare = name.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].lower()
+    twin = find_alias(name)
+    if twin is not None:
+        name = twin[1].name
+    bare = unescape_modelscope(name.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].lower())
     while True:
         stripped = _QUANT_SUFFIX.sub("", bare)
         if stripped == bare or not stripped:

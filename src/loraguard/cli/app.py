@@ -20,6 +20,7 @@ from loraguard.errors import LoraguardError
 COMMAND_MODULES = (
     "cmd_check",
     "cmd_explain",
+    "cmd_catalog",
     "cmd_demo",
     "cmd_monitor",
     "cmd_gate",

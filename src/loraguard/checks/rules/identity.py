@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loraguard.adapter.card import card_base_model
-from loraguard.basemodel.resolve import normalize_model_name, quantization_of
+from loraguard.basemodel.resolve import normalize_model_name, quantization_of, unescape_modelscope
 from loraguard.checks.context import CheckContext
 from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
@@ -16,15 +16,27 @@ from loraguard.findings import Finding, Severity
 HINT_TOLERANCE = (0.7, 1.45)
 
 
+_SIZE_TOKEN = re.compile(r"(\d+(?:\.\d+)?)([bm])(\d)?", re.I)
+"""`7B`, `1.5b`, `270m`, and BLOOM's `1b1` (1.1B)."""
+
+
 def size_hints(name: str) -> list[float]:
-    """Parameter counts (in billions) named in `name`: "reddit-4b-think" -> [4.0], "gemma-3-270m" -> [0.27]."""
+    """Parameter counts (in billions) named in `name`: "reddit-4b-think" -> [4.0], "gemma-3-270m" -> [0.27].
+
+    ModelScope's escape of `.` is undone first: `Qwen2___5-1___5B-Instruct` says 1.5B, not 5B. A
+    size is a whole token between `-`, `_`, `/` or spaces, so a version never reads as one (`Qwen2.5`,
+    `v0.3`, `Llama-3.1`); a size token that `_` joins to a bare number before it (`Qwen2_5-1_5B`,
+    where `_` stands for a dot) is ambiguous and left out.
+    """
     hints = []
-    for token in re.split(r"[/\s]", name):
-        for part in re.split(r"[-_]", token):
-            m = re.fullmatch(r"(\d+(?:\.\d+)?)([bm])", part, re.I)
-            if m:
-                value = float(m[1])
-                hints.append(value if m[2].lower() == "b" else value / 1000)
+    for token in re.split(r"[/\s]", unescape_modelscope(name)):
+        parts = re.split(r"([-_])", token)
+        for i in range(0, len(parts), 2):
+            m = _SIZE_TOKEN.fullmatch(parts[i])
+            if m is None or (i >= 2 and parts[i - 1] == "_" and parts[i - 2].isdigit()):
+                continue
+            value = float(f"{m[1]}.{m[3]}") if m[3] else float(m[1])
+            hints.append(value if m[2].lower() == "b" else value / 1000)
     return hints
 
 
