@@ -5,8 +5,9 @@
 - `load_base(base, dtype=..., device=...)`: the model (eval mode) and its tokenizer, as a `LoadedBase`.
   The folder is read with `local_files_only=True` (its weights are never fetched); `trust_remote_code`
   is never set.
-- `dtype`: `auto` (float32 on CPU; bfloat16 on CUDA when supported, else float16), `float32`,
-  `bfloat16` or `float16`. `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
+- `dtype`: `auto` (on CPU bfloat16 when the CPU multiplies bf16 natively, AMX-BF16 or AVX-512 BF16,
+  else float32; on CUDA bfloat16 when supported, else float16), `float32`, `bfloat16` or `float16`.
+  `auto_dtype_reason()` says which and why, for the commands to print. `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
 
 Every caller (score, probe, the Ray workers, the server) passes `base`, `dtype` and `device` through
 unchanged to `load_base` (usually via `scoring.host.load_host`), so a new kind of base (e.g. a GGUF
@@ -22,7 +23,16 @@ from typing import Any
 
 from loraguard.errors import BaseModelResolutionError, InputError, MissingExtraError
 
-__all__ = ["DTYPES", "LoadedBase", "check_base", "load_base", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "DTYPES",
+    "LoadedBase",
+    "auto_dtype_reason",
+    "check_base",
+    "cpu_bf16_features",
+    "load_base",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
@@ -61,8 +71,41 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
+        return torch.bfloat16 if device == "cpu" and cpu_bf16_features() else torch.float32
     return getattr(torch, dtype)
+
+
+_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
+
+
+def cpu_bf16_features(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, ...]:
+    """The native bf16 matrix features of this CPU (`AMX-BF16`, `AVX-512 BF16`), read from the kernel's
+    CPU flags; where those cannot be read, from torch's own CPU capability probes. Empty: none."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.partition(":")[2].split())
+                    return tuple(name for flag, name in _BF16_FLAGS.items() if flag in flags)
+    except OSError:
+        pass
+    try:  # not Linux: torch's probes (private helpers, hence the broad guard)
+        import torch
+
+        probes = (("AMX-BF16", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported"))
+        return tuple(name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)())
+    except Exception:
+        return ()
+
+
+def auto_dtype_reason(device: str, dtype: str) -> str:
+    """Why `--dtype auto` gave `dtype` on `device`, e.g. `bfloat16 (auto: the CPU has AVX-512 BF16)`."""
+    if device.startswith("cuda"):
+        return f"{dtype} (auto: CUDA)"
+    features = cpu_bf16_features() if device == "cpu" else ()
+    if dtype == "bfloat16" and features:
+        return f"bfloat16 (auto: the CPU has {' and '.join(features)})"
+    return f"{dtype} (auto: no native bf16 on this {device.upper()})"
 
 
 def check_base(base: str | Path) -> Path:
