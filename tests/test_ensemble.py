@@ -161,3 +161,29 @@ def test_cli_group_by_rule_on_the_jigsaw_file(run_cli: Run, tmp_path: Path, jigs
         n = int(rows.sum())
         assert values[rows].min() >= 1 / (n + 1) - 1e-12  # ranks normalised within the rule
         assert values[rows].max() <= n / (n + 1) + 1e-12
+
+
+def test_cli_monitors_every_input_not_only_the_result(run_cli: Run, tmp_path: Path) -> None:
+    """A constant input hides inside a rank average with a healthy one: the result spreads, the input does not."""
+    stuck, healthy = _csv(tmp_path / "stuck.csv", np.zeros(200)), _csv(tmp_path / "b.csv", B)
+    out = tmp_path / "e.csv"
+    result = ensemble([_p(np.zeros(200), "stuck"), _p(B, "b")])
+    assert np.std(result.values) > 0.05  # the output alone looks fine
+    code, text, _ = run_cli(["ensemble", stuck, healthy, "--out", str(out), "--format", "json"])
+    doc = json.loads(text)
+    assert code == 1 and doc["verdict"] == "fail"
+    degenerate = [a for a in doc["alerts"] if a["rule"] == "degenerate"]
+    assert [a["segment"] for a in degenerate] == [f"input {stuck}"]
+    assert degenerate[0]["message"].startswith(f"[input {stuck}] predictions are degenerate")
+    assert [s["distinct"] for s in doc["inputs"]["input_summaries"]] == [1, 200]
+    assert out.is_file()  # written, then judged, as monitor judges a file
+    code, text, _ = run_cli(["ensemble", stuck, healthy, "--out", str(out), "--overwrite"])
+    assert code == 1 and f"[input {stuck}] predictions are degenerate" in text
+
+
+def test_input_alerts_label_each_input() -> None:
+    from loraguard.ensemble import input_alerts
+
+    assert input_alerts([_p(A, "a"), _p(B, "b")]) == ()
+    alerts = input_alerts([_p(A, "a"), _p(np.full(200, 0.5), "flat")])
+    assert {a.segment for a in alerts} == {"input flat"} and alerts[0].severity.value == "error"

@@ -30,7 +30,7 @@ CATEGORIES: dict[str, str] = {
     "unknown-target-module": "target module names that exist nowhere in the base",
     "declared-target-missing": "target_modules names modules that have no tensors in the file",
     "rank-mismatch": "r / rank_pattern disagree with the tensors' ranks",
-    "zero-adapter": "the adapter is a no-op: zero, empty or absent LoRA tensors",
+    "zero-adapter": "the adapter is a no-op (zero, empty or absent LoRA tensors), or its LoRA matrices are",
     "non-finite-weights": "NaN or Inf in a tensor",
     "vocab-mismatch": "embeddings or lm_head with another vocabulary size",
     "task-head": "a classification head present or absent against task_type",
@@ -40,6 +40,8 @@ CATEGORIES: dict[str, str] = {
     "quantization-variant": "the claimed base is a quantized variant of the given base, or the reverse",
     "name-hint-conflict": "size tokens in names contradict the base's size",
     "provenance": "what training evidence exists beside the adapter",
+    "base-unchecked": "no base to check against: shapes, layers, prefixes and target names went unchecked",
+    "base-not-portable": "the config names its base by a local path no one else can resolve",
     "unsafe-pickle": "a pickle referencing anything but tensor storage",
     "unreadable": "missing, empty, invalid or truncated input",
     "engine-incompatible": "a serving engine (--engine) will refuse the adapter, with the engine's own error",
@@ -50,6 +52,7 @@ CATEGORIES: dict[str, str] = {
     "batch-inconsistency": "probe: batched predictions differ from one row at a time (padding bugs)",
     "non-finite-output": "probe: NaN or Inf logits or predictions with the adapter",
     "parse-failure": "probe: generated answers no parser stage can read",
+    "answer-mass": "probe: the answer tokens get almost none of the probability mass",
 }
 PROBE_FAMILY = "LG6"
 """The dynamic probe's code family: its rules need a model, so the static check never runs them."""

@@ -7,6 +7,8 @@
 - `geometric`: the weighted geometric mean, `exp(Σ wᵢ log pᵢ)`, with p clipped at 1e-15.
 
 Weights are normalised to sum to 1; the result is a `Predictions` in the first input's row order.
+`input_alerts` runs the monitor's rules on each input: a degenerate input hides inside a healthy-looking
+rank average, so `loraguard ensemble` monitors every input as well as the result.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from loraguard.errors import InputError
+from loraguard.monitor.alerts import Alert, RulePolicy, evaluate
+from loraguard.monitor.core import summarize
 from loraguard.monitor.predictions import Predictions, align
+from loraguard.monitor.summary import MonitorSummary
 
-__all__ = ["METHODS", "Method", "ensemble", "normalised_ranks", "parse_weights"]
+__all__ = ["METHODS", "Method", "ensemble", "input_alerts", "input_summaries", "normalised_ranks", "parse_weights"]
 
 Method = Literal["rank", "mean", "geometric"]
 METHODS: tuple[Method, ...] = ("rank", "mean", "geometric")
@@ -60,6 +65,28 @@ def ensemble(
     parsed = np.logical_and.reduce(masks) if masks else None
     source = f"{method}-ensemble({', '.join(p.source for p in aligned)})"
     return Predictions(first.row_ids, np.clip(values, 0.0, 1.0), parsed, source)
+
+
+def input_summaries(preds: Sequence[Predictions]) -> list[MonitorSummary]:
+    """The monitor's summary of each input (the same calculation `loraguard monitor` makes)."""
+    return [summarize(p.values, parsed=p.parsed) for p in preds]
+
+
+def input_alerts(
+    preds: Sequence[Predictions],
+    policy: RulePolicy | None = None,
+    summaries: Sequence[MonitorSummary] | None = None,
+) -> tuple[Alert, ...]:
+    """The monitor's alerts on each input under `policy`, each labelled with its input (`segment`
+    `input <source>`, the message prefixed alike), errors first."""
+    found: list[Alert] = []
+    for p, summary in zip(preds, summaries if summaries is not None else input_summaries(preds), strict=True):
+        label = f"input {p.source}"
+        found += [
+            Alert(a.rule, a.severity, f"[{label}] {a.message}", a.evidence, label if a.segment is None else a.segment)
+            for a in evaluate(summary, policy)
+        ]
+    return tuple(sorted(found, key=lambda a: -a.severity.rank))
 
 
 def normalised_ranks(values: npt.ArrayLike, groups: npt.NDArray[np.str_] | None = None) -> npt.NDArray[np.float64]:

@@ -220,6 +220,14 @@ FAULTS: tuple[Case, ...] = (
         b.unknown_target,
         tolerated={"prefix-mismatch"},
     ),
+    # A warning, not an error (issue 13): PEFT ignored the stale names when training and does again when loading.
+    _c(
+        "stale-target-names",
+        'config targets q_proj/v_proj and "query"/"value", names this base lacks and no tensor carries',
+        {"unknown-target-module"},
+        b.stale_targets,
+        verdict="warn",
+    ),
     _c(
         "declared-target-missing",
         "config targets q/k/v, only q/v tensors saved",

@@ -188,6 +188,12 @@ def unknown_target(d: Path, fx: BaseFixture) -> Path:
     return d
 
 
+def stale_targets(d: Path, fx: BaseFixture) -> Path:
+    """Trained with target_modules q_proj, v_proj and BERT's "query"/"value" (a recipe from another model):
+    PEFT adapted q/v, ignored the other two names, and saved all four in the config."""
+    return _tiny(d, fx, target_modules=["q_proj", "v_proj", "query", "value"])
+
+
 def declared_missing(d: Path, fx: BaseFixture) -> Path:
     """Config targets q/k/v; the k_proj tensors were not saved."""
     _tiny(d, fx, target_modules=["q_proj", "k_proj", "v_proj"])

@@ -107,3 +107,63 @@ def test_generate_method_reports_parse_failures(probe_fx: dict[str, Any], rows_c
     assert probe_codes(r).get("LG606") is Severity.ERROR  # a random tiny model writes no numbers
     assert r.context is not None and r.context.adapted.texts is not None
     assert r.blame == "base-or-prompt"  # the base cannot answer in that format either
+
+
+# --- issue 13 -------------------------------------------------------------------------------------------
+
+
+def test_the_fixture_base_answers_with_the_answer_words(healthy_report: ProbeReport) -> None:
+    ctx = healthy_report.context
+    assert ctx is not None and ctx.base.answer_mass is not None and ctx.adapted.answer_mass is not None
+    assert float(ctx.base.answer_mass.mean()) > 0.5 and float(ctx.adapted.answer_mass.mean()) > 0.5
+
+
+def test_noop_adapter_on_a_degenerate_base_gets_one_verdict(probe_fx: dict[str, Any]) -> None:
+    r = probe(
+        probe_fx["noop"], probe_fx["base"], template=probe_fx["blind_template"], samples=8, force=True, device="cpu"
+    )
+    assert probe_codes(r) == {"LG601": Severity.WARNING, "LG602": Severity.ERROR}
+    assert next(f for f in r.findings if f.code == "LG601").evidence["inconclusive"] is True
+    assert r.blame == "base-or-prompt" and "adapter is the problem" not in r.differential
+    assert "cannot be judged" in r.differential
+
+
+def test_zero_lora_b_with_a_trained_bias_is_probed_not_stopped(probe_fx: dict[str, Any], tmp_path: Any) -> None:
+    import torch
+
+    from loraguard.demo.degenerate import save_adapter
+    from loraguard.demo.tiny import quiet, read_tensors, write_tensors
+
+    with quiet():
+        path = save_adapter(probe_fx["base"], tmp_path / "bias-only", seed=5, init_lora_weights=True, lora_bias=True)
+    tensors = read_tensors(path)
+    gen = torch.Generator().manual_seed(0)
+    assert all(not v.any() for k, v in tensors.items() if k.endswith("lora_B.weight"))
+    write_tensors(
+        path,
+        {
+            k: (torch.randn(v.shape, generator=gen).numpy() if k.endswith("lora_B.bias") else v)
+            for k, v in tensors.items()
+        },
+    )
+    r = probe(path, probe_fx["base"], samples=8, device="cpu")
+    assert not r.stopped and r.check.errors == ()
+    assert [f.code for f in r.check.warnings] == ["LG403"]
+    assert "LG601" not in probe_codes(r)  # the bias changes the output: not a no-op
+    assert r.effect is not None and r.effect.max_logit_diff is not None and r.effect.max_logit_diff > 1e-3
+
+
+def test_answer_words_a_random_model_ignores(probe_fx: dict[str, Any], tmp_path: Any) -> None:
+    from transformers import AutoTokenizer
+
+    from loraguard.demo.degenerate import BASE_INIT_RANGE, BASE_SEED, build_healthy_adapter
+    from loraguard.demo.tiny import build_tiny_base, quiet
+
+    with quiet():
+        tok = AutoTokenizer.from_pretrained(str(probe_fx["base"]))
+        base = build_tiny_base(tmp_path / "random", seed=BASE_SEED, tokenizer=tok, initializer_range=BASE_INIT_RANGE)
+        adapter = build_healthy_adapter(base, tmp_path / "healthy")
+    r = probe(adapter, base, samples=8, device="cpu")
+    assert probe_codes(r) == {"LG608": Severity.WARNING} and r.verdict is Verdict.WARN
+    found = next(f for f in r.findings if f.code == "LG608")
+    assert found.evidence["mean_answer_mass"] < 0.01 and "without the adapter too" in found.message

@@ -69,6 +69,7 @@ def test_probe_rules_are_registered_documented_and_separate() -> None:
         "non-finite-output",
         "parse-failure",
         "small-effect",
+        "answer-words-ignored",
     ]
     for r in probe_rules:
         assert r.category in CATEGORIES
@@ -253,3 +254,58 @@ def test_cli_bad_input_exits_2_before_loading_anything(tmp_path: Path, capsys: p
     assert main(["probe", str(tmp_path), "--base", str(tmp_path), "--samples", "0"]) == 2
     assert main(["probe", str(tmp_path), "--base", str(tmp_path), "--method", "sample"]) == 2
     assert main(["probe", str(tmp_path)]) == 2  # --base is required
+
+
+# --- issue 13: one verdict when the base is degenerate; answer words the model ignores ------------------
+
+ZERO_EFFECT = Effect(mean_kl=0.0, max_logit_diff=0.0, max_prob_diff=0.0, mean_prob_diff=0.0, rows=16)
+
+
+def test_no_effect_on_a_degenerate_base_is_inconclusive_and_blames_the_prompt() -> None:
+    c = ctx(adapted=np.full(16, 0.4), base=np.full(16, 0.4), effect=ZERO_EFFECT)
+    found = run_rules(c)
+    assert codes(c) == {"LG601": Severity.WARNING, "LG602": Severity.ERROR}
+    no_effect = next(f for f in found if f.code == "LG601")
+    assert no_effect.evidence["inconclusive"] is True and no_effect.message.startswith("inconclusive")
+    blame, words = differential(c, found)
+    assert blame == "base-or-prompt" and "adapter is the problem" not in words
+    assert words.startswith("degenerate with and without the adapter: the prompt or method is the problem")
+    assert "cannot be judged" in words
+
+
+def test_no_effect_on_a_spread_base_still_blames_the_adapter() -> None:
+    c = ctx(effect=ZERO_EFFECT)
+    [found] = run_rules(c)
+    assert found.severity is Severity.ERROR and found.evidence["inconclusive"] is False
+    assert differential(c, [found])[0] == "adapter"
+
+
+def test_small_effect_is_not_reported_on_a_degenerate_base() -> None:
+    small = Effect(mean_kl=1e-3, max_logit_diff=0.1, max_prob_diff=1e-5, mean_prob_diff=1e-6, rows=16)
+    assert "LG607" in codes(ctx(effect=small))
+    assert "LG607" not in codes(ctx(adapted=np.full(16, 0.4), base=np.full(16, 0.4), effect=small))
+
+
+def _massed(values: Any, mass: float) -> Side:
+    s = side(values)
+    return Side(s.probabilities, s.parsed, s.logits_finite, answer_mass=np.full(s.probabilities.size, mass))
+
+
+def test_answer_words_the_model_ignores_are_a_warning() -> None:
+    ignored = ctx(adapted_side=_massed(SPREAD, 0.002), base_side=_massed(SPREAD, 0.003))
+    [found] = run_rules(ignored)
+    assert (found.code, found.severity, found.category) == ("LG608", Severity.WARNING, "answer-mass")
+    assert "0.20% of the probability mass" in found.message and "without the adapter too (0.30%)" in found.message
+    assert found.evidence["mean_answer_mass"] == pytest.approx(0.002)
+    assert differential(ignored, [found])[0] is None
+    by_adapter = run_rules(ctx(adapted_side=_massed(SPREAD, 0.002), base_side=_massed(SPREAD, 0.9)))
+    assert "trained to answer otherwise" in by_adapter[0].message
+    assert run_rules(ctx(adapted_side=_massed(SPREAD, 0.5), base_side=_massed(SPREAD, 0.002))) == []
+    assert "LG608" not in codes(ctx(adapted_side=_massed(SPREAD, 0.002), method="generate"))
+
+
+def test_degenerate_predictions_carry_the_answer_mass_instead() -> None:
+    c = ctx(adapted_side=_massed(np.zeros(16), 1e-9), base_side=_massed(SPREAD, 0.8))
+    [found] = run_rules(c)
+    assert found.code == "LG602" and found.evidence["mean_answer_mass"] == pytest.approx(1e-9)
+    assert "the answer tokens get 0.00% of the probability mass" in found.message

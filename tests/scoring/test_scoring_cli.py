@@ -266,3 +266,36 @@ def test_report_html_and_monitor_alerts_in_metrics(
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
     rules = {a["rule"] for run in json.loads(metrics.read_text())["runs"] for a in run["alerts"]}
     assert "degenerate" in rules
+
+
+@pytest.mark.slow
+def test_answer_words_a_random_model_ignores_are_an_alert(
+    cli: Main, tiny_base: Path, rows_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers import AutoTokenizer
+
+    from loraguard.demo.degenerate import BASE_INIT_RANGE, BASE_SEED
+    from loraguard.demo.tiny import build_tiny_base
+
+    # The probe demo's random base before `answer_in_words`: about 0.03% of its probability on Yes/No.
+    tok = AutoTokenizer.from_pretrained(str(tiny_base))
+    base = build_tiny_base(tmp_path / "random", seed=BASE_SEED, tokenizer=tok, initializer_range=BASE_INIT_RANGE)
+    metrics = tmp_path / "m.json"
+    args = ["score", str(rows_csv), "--base", str(base), "--out", str(tmp_path / "p.csv")]
+    assert cli([*args, "--metrics-json", str(metrics)]) == 0  # a warning: the exit code stays 0
+    assert "ALERT warning answer-mass: the answer tokens (Yes/No) get" in capsys.readouterr().out
+    run = json.loads(metrics.read_text())["runs"][0]
+    [alert] = [a for a in run["alerts"] if a["rule"] == "answer-mass"]
+    assert alert["evidence"]["mean_answer_mass"] == pytest.approx(run["mean_answer_mass"])
+    assert run["mean_answer_mass"] < 0.01
+
+
+@pytest.mark.slow
+def test_a_model_answering_with_the_answer_words_raises_no_answer_alert(
+    cli: Main, rows_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loraguard.demo.degenerate import build_probe_base
+
+    base = build_probe_base(tmp_path / "base")  # answers with Yes/No (answer_in_words)
+    assert cli(["score", str(rows_csv), "--base", str(base), "--out", str(tmp_path / "p.csv")]) == 0
+    assert "answer-mass" not in capsys.readouterr().out

@@ -139,3 +139,23 @@ def test_options_and_keywords_build_the_same_plan(tmp_path: Path) -> None:
     assert metrics["schema"] == "loraguard.score/1" and metrics["runs"][0]["output"] == str(tmp_path / "y.csv")
     with pytest.raises(OutputExistsError, match="already exists"):  # every output is checked before the executor starts
         score_file(rows, "base", (), options, executor=Canned(rows, probs, [1]), out=tmp_path / "y.csv")
+
+
+def test_answer_words_the_model_ignores_raise_a_warning_alert(tmp_path: Path) -> None:
+    import dataclasses
+
+    from loraguard.findings import Severity
+    from loraguard.scoring.answers import AnswerTokens
+    from loraguard.scoring.pipeline import answer_mass_alert
+
+    rows = _rows()
+    answers = AnswerTokens("Yes", "No", (1,), (2,), ("Yes",), ("No",))
+    base = dataclasses.replace(_result(rows.row_ids, np.linspace(0.1, 0.9, 12)), answers=answers)
+    ignored = dataclasses.replace(base, answer_mass=np.full(12, 0.002))
+    alert = answer_mass_alert(ignored)
+    assert alert is not None and (alert.rule, alert.severity) == ("answer-mass", Severity.WARNING)
+    assert "(Yes/No) get 0.20% of the probability mass" in alert.message and "--answers" in alert.message
+    assert alert.evidence["mean_answer_mass"] == pytest.approx(0.002)
+    assert answer_mass_alert(dataclasses.replace(base, answer_mass=np.full(12, 0.6))) is None
+    assert answer_mass_alert(base) is None  # generate method: no mass measured
+    assert answer_mass_alert(dataclasses.replace(base, answer_mass=np.full(12, np.nan))) is None  # unknown (Ray)

@@ -24,6 +24,7 @@ from loraguard.errors import BaseModelResolutionError, HubUnavailableError
 
 __all__ = [
     "find_entry_loose",
+    "is_local_path",
     "normalize_model_name",
     "quantization_of",
     "read_config",
@@ -99,13 +100,23 @@ def _looks_local(name: str) -> bool:
     return "/" in name and name.split("/", 1)[0].lower() in _LOCAL_DIRS
 
 
-def _identity(config: Mapping[str, Any], config_path: Path) -> str:
-    """`_name_or_path` when it names a Hub model, else the folder (`org__name` -> `org/name`)."""
+def is_local_path(name: str) -> bool:
+    """`name` is a path on some machine (`/kaggle/input/...`, `./out`, `C:\\models\\x`, `models/x`,
+    `a/b/c`), not a Hub id (`org/name`, or a legacy bare id such as `gpt2`)."""
+    text = name.strip()
+    return bool(text) and _looks_local(text)
+
+
+def _identity(config: Mapping[str, Any], config_path: Path) -> tuple[str, bool]:
+    """`_name_or_path` when it names a Hub model, else the folder (`org__name` -> `org/name`); and
+    whether that name is only a folder's name (not `_name_or_path`, not a Hub cache folder)."""
     folder = config_path.resolve().parent
     from_folder = folder.name
+    cached = False
     for parent in (folder, *folder.parents):  # a Hub cache snapshot: models--org--name/snapshots/<sha>
         if parent.name.startswith("models--") and parent.name.count("--") >= 2:
             from_folder = parent.name[len("models--") :].replace("--", "/", 1)
+            cached = True
             break
     else:
         org, sep, model = folder.name.partition("__")
@@ -116,9 +127,9 @@ def _identity(config: Mapping[str, Any], config_path: Path) -> str:
         declared = declared.strip()
         # A bare name the folder qualifies ("Phi-3-mini-128k-instruct" in microsoft__Phi-3-...): the folder.
         if "/" not in declared and from_folder.lower().endswith("/" + declared.lower()):
-            return from_folder
-        return declared
-    return from_folder
+            return from_folder, False
+        return declared, False
+    return from_folder, not cached
 
 
 def spec_for_config(
@@ -237,7 +248,9 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
             f"Pass a local folder with config.json, a .gguf file, or {_catalog_hint(text)}",
         )
     config = read_config(config_path)
-    return spec_for_config(config, name=_identity(config, config_path), task=task, path=str(config_path))
+    name, from_folder = _identity(config, config_path)
+    spec = spec_for_config(config, name=name, task=task, path=str(config_path))
+    return dataclasses.replace(spec, name_from_folder=True) if from_folder else spec
 
 
 def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSpec | None:

@@ -55,6 +55,8 @@ class BaseSpec:
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: str | None = None
     """Where config.json (or the GGUF file) was read from, if a file."""
+    name_from_folder: bool = False
+    """`name` is only the folder's name (config.json has no `_name_or_path`): weak evidence of identity."""
 
     def layer_signature(self) -> dict[str, ModuleShape]:
         """Shapes by layer-relative name (`self_attn.q_proj`), plus non-layer modules by full name.

@@ -41,8 +41,9 @@ def check(
 ) -> CheckReport:
     """Check `adapter` (folder, weights file or Hub id) against `base` (folder, catalog name, Hub id).
 
-    Without `base`, the adapter's claimed base is looked up in the catalog and the local Hub cache
-    (no network). `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). `norms=True` adds
+    Without `base`, the adapter's claimed base (the config's, else its model card's) is looked up in
+    the catalog, local folders and the local Hub cache (no network); when none resolves, LG507 says
+    what was not checked. `select`/`ignore` take rule-code prefixes (`LG3`, `LG401`). `norms=True` adds
     per-module weight norms (for the HTML heatmap). `engines` (`peft`, `vllm`, `sglang`, `lorax`)
     adds the LG7xx rules of those serving engines, given their `--max-lora-rank` and
     `--lora-target-modules` (`"o_proj,qkv_proj"` or a list). Never raises for a bad adapter or base:
@@ -101,15 +102,25 @@ def _inferred(ctx: CheckContext, spec: BaseSpec | None) -> tuple[InferredBase, .
     return tuple(sorted(fits, key=lambda b: normalize_model_name(b.name) not in preferred))
 
 
-def _task_of(data: AdapterData) -> str:
-    task = data.config.task_type if data.config is not None else None
+def _task_of(data: AdapterData) -> str | None:
+    """The adapter's task_type; None when the config sets none (PEFT's "no task": the base's class is the
+    one its `architectures` names, so a head saved through modules_to_save has its module there)."""
+    if data.config is None:
+        return "CAUSAL_LM"
+    task = data.config.task_type
+    if task is None and data.config.is_lora:
+        return None
     return task if task in _TASKS else "CAUSAL_LM"
 
 
 def _resolve(
-    data: AdapterData, base: str | Path | BaseSpec | None, task: str
+    data: AdapterData, base: str | Path | BaseSpec | None, task: str | None
 ) -> tuple[BaseSpec | None, str | None, BaseSpec | None]:
-    claim = (data.config.base_model if data.config is not None else None) or card_base_model(data.folder)
+    # The config's claim, then the model card's base_model (when the config names none, or names a
+    # local path or a model that cannot be resolved offline).
+    claims = [
+        c for c in (data.config.base_model if data.config is not None else None, card_base_model(data.folder)) if c
+    ]
     spec: BaseSpec | None = None
     problem = None
     if isinstance(base, BaseSpec):
@@ -120,11 +131,13 @@ def _resolve(
         except LoraguardError as exc:
             problem = f"base {base}: {exc}"
     claimed = None
-    if claim:
+    for claim in dict.fromkeys(claims):
         try:
             claimed = resolve_claimed_base(claim, task=task)
         except LoraguardError:
             claimed = None
+        if claimed is not None:
+            break
     if base is None:
         spec = claimed
     return spec, problem, claimed

@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         "ensemble",
         help="Combine prediction CSVs aligned by row_id: weighted rank averaging (rankdata/(n+1)) by "
         "default, optionally within groups (--group-by rule --data train.csv). The output is written "
-        "atomically and monitored: exit 0 without error alerts (--strict: without warnings), 1 with "
-        "alerts, 2 on bad input.",
+        "atomically and monitored, and so is every input (a degenerate input hides in a rank average): "
+        "exit 0 without error alerts (--strict: without warnings), 1 with alerts, 2 on bad input.",
         epilog="Examples: loraguard ensemble a.csv b.csv c.csv --out e.csv --weights 0.5,0.3,0.2 ; "
         "loraguard ensemble a.csv b.csv --out e.csv --group-by rule --data test.csv",
     )(ensemble_command)
@@ -54,7 +54,7 @@ def ensemble_command(
     column: Annotated[str, typer.Option("--column", help="Probability column of the CSV files.")] = "rule_violation",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warning alerts too.")] = False,
 ) -> int:
-    from loraguard.ensemble import ensemble, parse_weights
+    from loraguard.ensemble import ensemble, input_alerts, input_summaries, parse_weights
     from loraguard.errors import InputError, OutputExistsError
     from loraguard.monitor.alerts import evaluate
     from loraguard.monitor.core import monitor_values
@@ -77,9 +77,15 @@ def ensemble_command(
     result = ensemble(preds, method=method.value, weights=parsed_weights, groups=groups)
     write_predictions(result, out, column=column, overwrite=overwrite)
     summary = monitor_values(result.values, parsed=result.parsed).summary()
-    alerts = evaluate(summary, applied)
+    summaries = input_summaries(preds)
+    alerts = evaluate(summary, applied) + input_alerts(preds, applied, summaries)
+    alerts = tuple(sorted(alerts, key=lambda a: -a.severity.rank))
     inputs_doc = {
         "inputs": [str(p) for p in inputs],
+        "input_summaries": [
+            {"input": str(p), "n": s.n, "mean": s.mean, "std": s.std, "distinct": s.distinct}
+            for p, s in zip(inputs, summaries, strict=True)
+        ],
         "out": str(out),
         "method": method.value,
         "weights": parsed_weights,

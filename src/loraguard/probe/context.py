@@ -20,6 +20,7 @@ import numpy.typing as npt
 from loraguard.monitor.alerts import RULES, degenerate_reason, has_no_positives, is_low_spread, is_skewed
 from loraguard.monitor.core import summarize
 from loraguard.monitor.summary import MonitorSummary
+from loraguard.scoring.answers import LOW_ANSWER_MASS
 
 __all__ = ["BatchCheck", "Effect", "PredictionStats", "ProbeContext", "ProbeThresholds", "Side"]
 
@@ -57,6 +58,8 @@ class ProbeThresholds:
     """LG606 (generate): share of rows no parser stage could read above this is an error..."""
     parse_warning_share: float = 0.05
     """...above this a warning."""
+    low_answer_mass: float = LOW_ANSWER_MASS
+    """LG608 (logits): mean softmax mass on the answer tokens with the adapter below this (1%)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -120,6 +123,8 @@ class Side:
     """Per row: every logit at the answer position is finite."""
     stage_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     texts: tuple[str, ...] | None = None
+    answer_mass: FloatArray | None = None
+    """Per row: the softmax mass on all answer tokens at the answer position (None when not measured)."""
 
     @cached_property
     def summary(self) -> MonitorSummary:

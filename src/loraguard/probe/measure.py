@@ -40,6 +40,8 @@ class _OneRow:
     p_base: np.ndarray
     finite_adapted: np.ndarray
     finite_base: np.ndarray
+    mass_adapted: np.ndarray
+    mass_base: np.ndarray
     effect: Effect
 
 
@@ -62,11 +64,11 @@ def measure(
     longest = max(len(p) for p in encoded.prompts)
     batch = _batch_check(host, adapter, rows, one.p_adapted, longest, template, batch_size, t.batch_tolerance)
     if method == "generate":
-        adapted = _generated(host, adapter, rows, template, one.finite_adapted)
-        base = _generated(host, None, rows, template, one.finite_base)
+        adapted = _generated(host, adapter, rows, template, one.finite_adapted, one.mass_adapted)
+        base = _generated(host, None, rows, template, one.finite_base, one.mass_base)
     else:
-        adapted = _logit_side(one.p_adapted, one.finite_adapted)
-        base = _logit_side(one.p_base, one.finite_base)
+        adapted = _logit_side(one.p_adapted, one.finite_adapted, one.mass_adapted)
+        base = _logit_side(one.p_base, one.finite_base, one.mass_base)
     return ProbeContext(
         row_ids=rows.row_ids, method=method, adapted=adapted, base=base, effect=one.effect, batch=batch, thresholds=t
     )
@@ -77,10 +79,16 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _logit_side(p: np.ndarray, finite: np.ndarray) -> Side:
+def _logit_side(p: np.ndarray, finite: np.ndarray, mass: np.ndarray) -> Side:
     parsed = _readonly(np.isfinite(p) & finite)
     counts = {"logits": int(parsed.sum()), "nonfinite": int((~parsed).sum())}
-    return Side(probabilities=p, parsed=parsed, logits_finite=finite, stage_counts=MappingProxyType(counts))
+    return Side(
+        probabilities=p,
+        parsed=parsed,
+        logits_finite=finite,
+        stage_counts=MappingProxyType(counts),
+        answer_mass=mass,
+    )
 
 
 def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]], answers: AnswerTokens) -> _OneRow:
@@ -88,6 +96,7 @@ def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]],
 
     n = len(ids)
     p = {True: np.full(n, np.nan), False: np.full(n, np.nan)}
+    mass = {True: np.full(n, np.nan), False: np.full(n, np.nan)}
     finite = {True: np.zeros(n, dtype=bool), False: np.zeros(n, dtype=bool)}
     kls: list[float] = []
     logit_diffs: list[float] = []
@@ -108,6 +117,7 @@ def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]],
                 lse_pos = torch.logsumexp(out.index_select(-1, pos), dim=-1)
                 both = torch.logaddexp(lse_pos, torch.logsumexp(out.index_select(-1, neg), dim=-1))
                 p[on][i] = float(torch.exp(lse_pos - both))
+                mass[on][i] = float(torch.exp(both - torch.logsumexp(out, dim=-1)))
             if finite[True][i] and finite[False][i]:
                 la, lb = logits[True].double(), logits[False].double()
                 log_a, log_b = torch.log_softmax(la, -1), torch.log_softmax(lb, -1)
@@ -121,7 +131,15 @@ def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]],
         mean_prob_diff=float(np.mean(prob_diffs)) if prob_diffs else None,
         rows=len(kls),
     )
-    return _OneRow(_readonly(p[True]), _readonly(p[False]), _readonly(finite[True]), _readonly(finite[False]), effect)
+    return _OneRow(
+        _readonly(p[True]),
+        _readonly(p[False]),
+        _readonly(finite[True]),
+        _readonly(finite[False]),
+        _readonly(mass[True]),
+        _readonly(mass[False]),
+        effect,
+    )
 
 
 def _stress_row(row: Mapping[str, str], prompt_chars: int) -> dict[str, str]:
@@ -178,7 +196,12 @@ def _batch_check(
 
 
 def _generated(
-    host: AdapterHost, adapter: str | None, rows: RowSet, template: str | Path | PromptTemplate, finite: np.ndarray
+    host: AdapterHost,
+    adapter: str | None,
+    rows: RowSet,
+    template: str | Path | PromptTemplate,
+    finite: np.ndarray,
+    mass: np.ndarray,
 ) -> Side:
     with host.activate(adapter) as model:
         result: Any = score_rows(model, host.tokenizer, rows, template=template, method="generate", batch_size=1)
@@ -188,4 +211,5 @@ def _generated(
         logits_finite=finite,
         stage_counts=result.stage_counts,
         texts=result.texts,
+        answer_mass=mass,
     )

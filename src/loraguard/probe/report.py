@@ -20,7 +20,10 @@ BLAME_BASE_OR_PROMPT = "base-or-prompt"
 
 
 def differential(ctx: ProbeContext, findings: Sequence[Finding]) -> tuple[str | None, str]:
-    """(blame, the verdict in words) from comparing the adapted and the bare base model."""
+    """(blame, the verdict in words) from comparing the adapted and the bare base model.
+
+    One verdict: when the bare base's predictions are degenerate, LG601 is inconclusive (a warning)
+    and the base or prompt is blamed, never the adapter for having no effect."""
     errors = {f.category for f in findings if f.severity is Severity.ERROR}
     if "no-effect" in errors:
         return BLAME_ADAPTER, (
@@ -34,10 +37,12 @@ def differential(ctx: ProbeContext, findings: Sequence[Finding]) -> tuple[str | 
                 "NaN/Inf with and without the adapter: the base model or its dtype is the problem"
             )
         return BLAME_ADAPTER, "NaN/Inf only with the adapter: the adapter is the problem"
-    if "degenerate-output" in errors:
+    inconclusive = any(f.category == "no-effect" and f.evidence.get("inconclusive") for f in findings)
+    note = "; whether the adapter has an effect cannot be judged on these rows" if inconclusive else ""
+    if "degenerate-output" in errors or inconclusive:
         if ctx.degenerate(ctx.base) is not None:
             return BLAME_BASE_OR_PROMPT, (
-                "degenerate with and without the adapter: the prompt or method is the problem"
+                f"degenerate with and without the adapter: the prompt or method is the problem{note}"
             )
         return BLAME_ADAPTER, "degenerate only with the adapter: the adapter is the problem"
     if "parse-failure" in errors:

@@ -9,10 +9,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import loraguard.checks.rules  # noqa: F401  (registers the static rules, for `all_rules`)
 from loraguard.codes import PROBE_FAMILY, RULES, Rule, by_prefix, rule
 from loraguard.findings import Finding, Severity
 from loraguard.probe.context import ProbeContext
+from loraguard.scoring.answers import low_answer_mass
 from loraguard.scoring.parse import DEFAULT_VALUE
 
 __all__ = ["all_rules", "probe_rule", "run_rules"]
@@ -57,25 +60,52 @@ def no_effect(ctx: ProbeContext) -> list[Finding]:
     """What it checks: the next-token distribution at the answer position, with and without the
     adapter, on every sampled row: the mean KL divergence KL(adapted ‖ base) and the largest
     absolute logit difference over the whole vocabulary. Both below their thresholds (defaults
-    mean KL < 1e-6 and max |Δlogit| < 1e-4) is an error.
+    mean KL < 1e-6 and max |Δlogit| < 1e-4) is an error, unless the bare base's own predictions are
+    degenerate (the same whatever the row): then the adapter cannot be shown to have no effect on
+    these rows and the finding is a warning marked inconclusive (`blame` goes to the base or prompt).
 
     Why it matters: PEFT loads an adapter whose weights are all zero (saved before training), whose
     keys match no module (another model's prefix) or whose layers the base lacks without a word. The
     classifier then runs the bare base while everyone believes it runs the fine-tuned model.
 
     How to fix: run `loraguard check` on the adapter and base and fix what it reports (zero lora_B,
-    prefix or layer mismatch, wrong base); make sure the adapter was saved after training.
+    prefix or layer mismatch, wrong base); make sure the adapter was saved after training. When
+    inconclusive, first fix the prompt template, answer words or method so the base's outputs
+    depend on the row, then probe again.
     """
     e = ctx.effect
     if not ctx.no_effect():
         return []
     t = ctx.thresholds
+    measured = (
+        f"mean KL {_g(e.mean_kl)} between the next-token distributions at the answer position with and without "
+        f"it, max |Δlogit| {_g(e.max_logit_diff)}, over {e.rows} rows"
+    )
+    base_reason = ctx.degenerate(ctx.base)
+    if base_reason is not None:
+        return [
+            no_effect.finding(
+                f"inconclusive: the adapter changes nothing measurable ({measured}), but the bare base's predictions "
+                f"are degenerate too ({base_reason}): on rows the model does not tell apart, the adapter's effect "
+                "cannot be judged, so it is not blamed",
+                severity=Severity.WARNING,
+                fix="fix the prompt template, answer words or method until the base's own predictions depend on the "
+                "row (try another --template or --method), then probe again",
+                inconclusive=True,
+                base_degenerate=base_reason,
+                mean_kl=e.mean_kl,
+                max_logit_diff=e.max_logit_diff,
+                rows=e.rows,
+                kl_below=t.no_effect_kl,
+                logit_diff_below=t.no_effect_logit,
+            )
+        ]
     return [
         no_effect.finding(
-            f"the adapter changes nothing: mean KL {_g(e.mean_kl)} between the next-token distributions at "
-            f"the answer position with and without it, max |Δlogit| {_g(e.max_logit_diff)}, over {e.rows} rows",
+            f"the adapter changes nothing: {measured}",
             fix="run `loraguard check` on this adapter and base: zero lora_B, tensor keys PEFT cannot match, or "
             "layers the base lacks all load silently and do nothing",
+            inconclusive=False,
             mean_kl=e.mean_kl,
             max_logit_diff=e.max_logit_diff,
             rows=e.rows,
@@ -123,13 +153,16 @@ def degenerate_output(ctx: ProbeContext) -> list[Finding]:
             "the adapter makes the answer independent of the input: check it was trained for this base "
             "(`loraguard check`), did not collapse in training, and expects this prompt format"
         )
+    mass = low_answer_mass(ctx.adapted.answer_mass, ctx.thresholds.low_answer_mass) if ctx.method == "logits" else None
+    ignored = f"; the answer tokens get {mass:.2%} of the probability mass on average" if mass is not None else ""
     return [
         degenerate_output.finding(
-            f"predictions with the adapter are degenerate ({reason}): {a.describe()}; {where}",
+            f"predictions with the adapter are degenerate ({reason}): {a.describe()}; {where}{ignored}",
             fix=fix,
             adapted=a.to_dict(),
             base=b.to_dict(),
             base_degenerate=base_reason is not None,
+            mean_answer_mass=mass,
             std_below=ctx.thresholds.degenerate_std,
             distinct_at_most=ctx.thresholds.degenerate_max_distinct,
             min_rows=ctx.thresholds.degenerate_min_rows,
@@ -283,6 +316,8 @@ def small_effect(ctx: ProbeContext) -> list[Finding]:
     """What it checks: when the adapter does change the next-token distribution (not LG601), the
     largest change it makes to P(Yes) over the sampled rows; below 1e-3 is a warning.
 
+    Not reported when the bare base's predictions are degenerate (LG602 then blames the prompt).
+
     Why it matters: an adapter that only moves tokens other than the answer leaves the classifier
     exactly where the bare base was: it was trained for another task or another answer format.
 
@@ -292,6 +327,8 @@ def small_effect(ctx: ProbeContext) -> list[Finding]:
     e = ctx.effect
     if ctx.no_effect() or e.max_prob_diff is None or e.max_prob_diff >= ctx.thresholds.small_effect_prob:
         return []
+    if ctx.degenerate(ctx.base) is not None:
+        return []  # the base answers every row alike: the adapter's effect on the answer cannot be judged
     return [
         small_effect.finding(
             f"the adapter changes the next-token distribution (mean KL {_g(e.mean_kl)}) but moves P(Yes) by at "
@@ -303,3 +340,63 @@ def small_effect(ctx: ProbeContext) -> list[Finding]:
             below=ctx.thresholds.small_effect_prob,
         )
     ]
+
+
+@probe_rule(
+    "LG608",
+    "answer-words-ignored",
+    "answer-mass",
+    Severity.WARNING,
+    "the model puts almost no probability on the answer words",
+)
+def answer_words_ignored(ctx: ProbeContext) -> list[Finding]:
+    """What it checks: with `--method logits`, the softmax mass the adapted model puts on all the
+    answer tokens (the Yes and No variants) at the answer position, averaged over the sampled rows;
+    below 1% is a warning. The base's mass says whether the adapter caused it. Not reported when the
+    predictions are degenerate (LG602 then carries the mass).
+
+    Why it matters: P(Yes) = p(Yes) / (p(Yes) + p(No)) is computed whatever the model would really
+    say. When it would say something else 99.8% of the time, that ratio compares two tokens the model
+    barely considers: the predictions can spread and look healthy while meaning little.
+
+    How to fix: give the answer words this model (and adapter) answers with (`--answers`), or the
+    prompt template it was trained with (`--template`); `loraguard score --dump-prompts` shows
+    exactly what the model reads.
+    """
+    if ctx.method != "logits" or ctx.degenerate(ctx.adapted) is not None:
+        return []
+    t = ctx.thresholds
+    mass = low_answer_mass(ctx.adapted.answer_mass, t.low_answer_mass)
+    if mass is None:
+        return []
+    base_mass = _mean(ctx.base.answer_mass)
+    if base_mass is not None and base_mass < t.low_answer_mass:
+        where = (
+            f"without the adapter too ({base_mass:.2%}): the answer words or the prompt template do not fit this model"
+        )
+    elif base_mass is not None:
+        where = (
+            f"without the adapter {base_mass:.2%}: the adapter was trained to answer otherwise (other words or "
+            "another format)"
+        )
+    else:
+        where = "the answer words or the prompt template do not fit this model"
+    return [
+        answer_words_ignored.finding(
+            f"the answer tokens get {mass:.2%} of the probability mass on average with the adapter, {where}; "
+            "P(Yes) then compares two tokens the model barely considers",
+            fix="pass the answer words the model answers with (--answers) or the template it was trained with "
+            "(--template); `loraguard score --dump-prompts` shows the exact prompts",
+            mean_answer_mass=mass,
+            base_mean_answer_mass=base_mass,
+            below=t.low_answer_mass,
+        )
+    ]
+
+
+def _mean(values: Any) -> float | None:
+    if values is None:
+        return None
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else None

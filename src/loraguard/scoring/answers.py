@@ -14,9 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from loraguard.errors import InputError
 
-__all__ = ["AnswerTokens", "answer_tokens", "parse_answers_option"]
+__all__ = ["LOW_ANSWER_MASS", "AnswerTokens", "answer_tokens", "low_answer_mass", "parse_answers_option"]
+
+LOW_ANSWER_MASS = 0.01
+"""A mean softmax mass on the answer tokens below this (1%) means the model is not answering with these
+words: the answer words or the prompt template do not fit it (`score` alerts, `probe` reports LG608)."""
 
 
 @dataclass(frozen=True)
@@ -90,3 +97,16 @@ def answer_tokens(tokenizer: Any, answers: str | Sequence[str] = ("Yes", "No")) 
     if shared:
         raise InputError(f"answers {positive!r} and {negative!r} share the token ids {shared}")
     return AnswerTokens(positive, negative, tuple(pos_ids), tuple(neg_ids), tuple(pos_var), tuple(neg_var))
+
+
+def low_answer_mass(mass: npt.ArrayLike | None, below: float = LOW_ANSWER_MASS) -> float | None:
+    """The mean of the finite per-row answer masses when it is below `below`, else None (also when
+    there is no finite mass: the generate method, or NaN logits)."""
+    if mass is None:
+        return None
+    values = np.asarray(mass, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    mean = float(values.mean())
+    return mean if mean < below else None

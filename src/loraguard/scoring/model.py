@@ -7,7 +7,8 @@
   is never set.
 - `dtype`: `auto` (on CPU bfloat16 when the CPU multiplies bf16 natively, AMX-BF16 or AVX-512 BF16,
   else float32; on CUDA bfloat16 when supported, else float16), `float32`, `bfloat16` or `float16`.
-  `auto_dtype_reason()` says which and why, for the commands to print. `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
+  `auto_dtype_reason()` says which and why, for the commands to print.
+  `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
 
 Every caller (score, probe, the Ray workers, the server) passes `base`, `dtype` and `device` through
 unchanged to `load_base` (usually via `scoring.host.load_host`), so a new kind of base (e.g. a GGUF

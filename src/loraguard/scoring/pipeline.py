@@ -10,7 +10,8 @@ Three steps, the middle one delegated to an executor (`loraguard.scoring.executo
 3. finish (`finish_score`): for every group of runs handed back, the data and run warnings are said,
    every probability is checked finite before any file of the group is written, then each run gets its
    prediction file (atomic, CSV or Parquet by suffix), AUCs (with labels), the monitor's alerts (the
-   `degenerate` rule among them) and its distribution summary; then the prompts dump and the metrics
+   `degenerate` rule among them), an `answer-mass` warning when the answer tokens get under 1% of the
+   probability, and its distribution summary; then the prompts dump and the metrics
    JSON. The `loraguard score` command prints the `FileScoreReport` this returns.
 """
 
@@ -27,8 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from loraguard.errors import InputError
+from loraguard.findings import Severity
 from loraguard.monitor import Alert, Monitor, evaluate, summarize
-from loraguard.scoring.answers import parse_answers_option
+from loraguard.scoring.answers import LOW_ANSWER_MASS, low_answer_mass, parse_answers_option
 from loraguard.scoring.api import METHODS, ScoreResult
 from loraguard.scoring.data import RowSet
 from loraguard.scoring.executor import PlannedRun, Scored, ScoredRows, ScoredRun, ScoreExecutor, ScorePlan
@@ -55,7 +57,8 @@ class RunReport:
     """The monitor's `degenerate` rule fired (the same rule `loraguard monitor` applies)."""
     auc: AucReport | None
     alerts: tuple[Alert, ...] = ()
-    """Every monitor alert on these predictions (default policy)."""
+    """Every monitor alert on these predictions (default policy), then the `answer-mass` warning when the
+    model puts under 1% of its probability on the answer tokens (logits method)."""
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -250,6 +253,26 @@ def _say_data_warnings(rows: ScoredRows, say: Callable[[str], None]) -> None:
         say(f"Warning: {rows.source}: {warning}")
 
 
+ANSWER_MASS_RULE = "answer-mass"
+"""The score alert (a warning) for answer words the model ignores (`probe` reports the same as LG608)."""
+
+
+def answer_mass_alert(result: ScoreResult) -> Alert | None:
+    """A warning when the logits method's mean mass on the answer tokens is below `LOW_ANSWER_MASS` (1%)."""
+    mass = low_answer_mass(result.answer_mass)
+    if mass is None:
+        return None
+    words = "/".join(w for w in (result.answers.positive, result.answers.negative)) if result.answers else "the answer"
+    return Alert(
+        ANSWER_MASS_RULE,
+        Severity.WARNING,
+        f"the answer tokens ({words}) get {mass:.2%} of the probability mass on average (below "
+        f"{LOW_ANSWER_MASS:.0%}): the model is not answering with these words, so P(Yes) compares two tokens it "
+        "barely considers; check the answer words (--answers) and the prompt template (--template)",
+        {"mean_answer_mass": mass, "below": LOW_ANSWER_MASS},
+    )
+
+
 def _check_finite(run: PlannedRun, result: ScoreResult) -> None:
     bad = int((~np.isfinite(result.probabilities)).sum())
     if bad:
@@ -272,6 +295,9 @@ def _finish_run(run: PlannedRun, done: ScoredRun, rows: ScoredRows, *, overwrite
     )
     alerts = evaluate(summary)
     degenerate = any(a.rule == "degenerate" for a in alerts)
+    ignored = answer_mass_alert(result)
+    if ignored is not None:
+        alerts = (*alerts, ignored)
     return RunReport(
         adapter=run.name,
         adapter_path=run.adapter,

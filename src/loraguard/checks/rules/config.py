@@ -141,13 +141,18 @@ def declared_target_missing(ctx: CheckContext) -> Iterator[Finding]:
 )
 def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: each `target_modules` name (or the regex) matches some module of the base,
-    by PEFT's rule (exact name or `.name` suffix).
+    by PEFT's rule (exact name or `.name` suffix). An error when no target matches at all (PEFT
+    raises) or when the file holds tensors for a name the base lacks; a warning for a stale name
+    beside targets that do match, with no tensors of its own (`["V", "q"]` on T5, `q_proj` left in
+    a GPT-2 config): PEFT ignored it when training and ignores it again when loading.
 
     Why it matters: names from another architecture (`query_key_value` on Qwen2, `c_attn` on
-    Llama) mean the adapter was made for another model. PEFT raises only when *no* name matches;
-    a partly wrong list passes silently.
+    Llama) mean the adapter was made for another model, and PEFT raises only when *no* name
+    matches. A stale name is harmless to loading but the config claims an adaptation that never
+    happened.
 
-    How to fix: use the adapter with the base it was trained for.
+    How to fix: use the adapter with the base it was trained for; remove a stale name from
+    target_modules.
     """
     cfg = ctx.config
     if cfg is None or not cfg.is_lora or ctx.base is None or is_all_linear(cfg):
@@ -164,15 +169,42 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
                 target=targets,
             )
         return
-    for target in targets or []:
-        if not any(n == target or n.endswith("." + target) for n in names):
-            leafs = sorted({n.rsplit(".", 1)[-1] for n in ctx.base.modules})
-            yield unknown_target_module.finding(
-                f"target module {target!r} exists nowhere in {ctx.base.name} ({ctx.base.architecture}); "
-                f"its modules are {', '.join(leafs[:12])}.",
-                fix="Use the base the adapter was trained for.",
-                target=target,
-            )
+    unknown = [t for t in targets or [] if not any(n == t or n.endswith("." + t) for n in names)]
+    if not unknown:
+        return
+    leafs = sorted({n.rsplit(".", 1)[-1] for n in ctx.base.modules})
+    matched = sorted({n.rsplit(".", 1)[-1] for n in ctx.targeted_modules() if n in ctx.base.modules})
+    held = {t: sorted(m for m in ctx.by_module if m == t or m.endswith("." + t)) for t in unknown}
+    stale = [t for t in unknown if matched and not held[t]]
+    if stale:
+        listed = ", ".join(map(repr, stale))
+        one = len(stale) == 1
+        it, what = ("it", "a stale name") if one else ("them", "stale names")
+        yield unknown_target_module.finding(
+            f"target_modules names {listed}, which exist{'s' if one else ''} nowhere in "
+            f"{ctx.base.name} ({ctx.base.architecture}), and the file has no tensors for {it}: {what}. PEFT "
+            f"ignored {it} when training and ignores {it} again when loading; the adapter works through the "
+            f"targets that match ({', '.join(matched)}).",
+            fix=f"Remove {listed} from target_modules; nothing else needs to change.",
+            severity=Severity.WARNING,
+            targets=stale,
+            stale=True,
+            matched=matched,
+        )
+    for target in unknown:
+        if target in stale:
+            continue
+        tensors = held[target]
+        where = f"; the file holds tensors for it (e.g. {tensors[0]})" if tensors else ""
+        none = "" if matched else "; no target matches any module, so PEFT raises"
+        yield unknown_target_module.finding(
+            f"target module {target!r} exists nowhere in {ctx.base.name} ({ctx.base.architecture}){where}{none}; "
+            f"its modules are {', '.join(leafs[:12])}.",
+            fix="Use the base the adapter was trained for.",
+            target=target,
+            stale=False,
+            tensors=len(tensors),
+        )
 
 
 @rule(

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loraguard.adapter.card import card_base_model
-from loraguard.basemodel.resolve import normalize_model_name, quantization_of, unescape_modelscope
+from loraguard.basemodel.resolve import is_local_path, normalize_model_name, quantization_of, unescape_modelscope
+from loraguard.basemodel.spec import BaseSpec
 from loraguard.checks.context import CheckContext
 from loraguard.codes import rule
 from loraguard.findings import Finding, Severity
@@ -102,7 +103,9 @@ def claimed_base_contradicted(ctx: CheckContext) -> Iterator[Finding]:
 )
 def claimed_base_differs(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: `base_model_name_or_path` against the identity of the base you gave
-    (`_name_or_path` of its config.json, else its folder name).
+    (`_name_or_path` of its config.json, else its folder name). When the claimed base cannot be
+    resolved and only a folder name (or a GGUF file name) names the given one, two names are all that
+    was compared: an info, saying so.
 
     Why it matters: PEFT never compares them; vLLM's resolvers require them to be equal. Same
     shapes do not mean same weights.
@@ -116,12 +119,39 @@ def claimed_base_differs(ctx: CheckContext) -> Iterator[Finding]:
         return
     if ctx.claimed is not None and _misfits_claim(ctx):
         return  # LG501 reports the contradiction
+    if ctx.claimed is None and weak_identity(ctx.base):
+        yield claimed_base_differs.finding(
+            f"config names {claim}; the base's only name, {ctx.base.name!r}, is {_WEAK} (the model's config does "
+            "not name it), and the two names differ. The claimed base could not be resolved, so only names were "
+            "compared: a folder name is weak evidence of which model the folder holds.",
+            fix=f"Make sure the folder holds {claim}, or pass its Hub id as --base.",
+            severity=Severity.INFO,
+            claimed=claim,
+            base=ctx.base.name,
+            compared="names",
+            identity_from=_WEAK,
+            evidence_strength="weak",
+        )
+        return
     yield claimed_base_differs.finding(
         f"config names {claim} but the base is {ctx.base.name}.",
         fix="Use the named base, or check the adapter was trained on this one.",
         claimed=claim,
         base=ctx.base.name,
     )
+
+
+def weak_identity(base: BaseSpec) -> bool:
+    """`base.name` is only a name someone gave a folder or file: config.json without `_name_or_path`
+    (not a Hub-cache folder), or a GGUF named by its file or folder rather than its source repo."""
+    if base.name_from_folder:
+        return True
+    gguf = base.config.get("gguf") if isinstance(base.config, dict) else None
+    source = gguf.get("identity_from") if isinstance(gguf, dict) else None
+    return isinstance(source, str) and source.startswith(("folder name", "file name"))
+
+
+_WEAK = "a folder or file name"
 
 
 def _same_shapes(ctx: CheckContext) -> bool:
@@ -147,7 +177,10 @@ def _misfits_claim(ctx: CheckContext) -> bool:
 )
 def base_version_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     """What it checks: the claimed base and the given base have identical module shapes but are
-    different models (Qwen2 vs Qwen2.5, base vs Instruct).
+    different models (Qwen2 vs Qwen2.5, base vs Instruct), by the given base's `_name_or_path`.
+    When the base's only name is its folder's (config.json without `_name_or_path`, as
+    `save_pretrained` writes it today), the names prove nothing about the weights: an info saying
+    what was compared (shapes: equal; names: a folder name against the claim).
 
     Why it matters: the adapter loads and runs, but its deltas were learned against other weights:
     quality drops silently, sometimes to degenerate outputs.
@@ -155,19 +188,35 @@ def base_version_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     How to fix: use the exact base the adapter names.
     """
     claim = _claim(ctx)
-    if (
+    if not (
         claim
         and ctx.base is not None
         and ctx.base_given
         and not _same_model(claim, ctx.base.name)
         and _same_shapes(ctx)
     ):
+        return
+    if weak_identity(ctx.base):
         yield base_version_mismatch.finding(
-            f"config names {claim}; the base is {ctx.base.name}: same shapes, different weights.",
-            fix=f"Use {claim} as the base.",
+            f"config names {claim}; the base has the same shapes, and its only name, {ctx.base.name!r}, is {_WEAK} "
+            "(the model's config does not name it). Compared: module shapes (equal) and names (a folder name, weak "
+            "evidence): whether the folder holds the weights of another model cannot be told from its name.",
+            fix=f"Make sure the folder holds {claim} (or pass its Hub id as --base); if it holds another version or "
+            "the base/Instruct twin, use the exact base the adapter names.",
+            severity=Severity.INFO,
             claimed=claim,
             base=ctx.base.name,
+            compared="shapes and names",
+            identity_from=_WEAK,
+            evidence_strength="weak",
         )
+        return
+    yield base_version_mismatch.finding(
+        f"config names {claim}; the base is {ctx.base.name}: same shapes, different weights.",
+        fix=f"Use {claim} as the base.",
+        claimed=claim,
+        base=ctx.base.name,
+    )
 
 
 @rule(
@@ -237,6 +286,92 @@ def name_hint_conflict(ctx: CheckContext) -> Iterator[Finding]:
                     base_b=round(size_b, 3),
                 )
                 break
+
+
+@rule("LG507", "no-base-to-check", "base-unchecked", Severity.WARNING, "No base to check the adapter against")
+def no_base_to_check(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: without `--base`, that the base the adapter claims (`base_model_name_or_path`,
+    else its model card's `base_model`) could be resolved offline: from the catalog, a local model
+    folder or the local Hugging Face cache. When it cannot (a local path such as `/kaggle/...` or
+    `./out` that is absent here, a null claim, a name outside the catalog), the message says what was
+    not checked.
+
+    Why it matters: every rule that compares the adapter with its base (shapes, layers, key
+    prefixes, target names, the base's identity) was skipped: a clean report then says nothing
+    about whether the adapter fits any model.
+
+    How to fix: pass the base: `loraguard check ADAPTER --base BASE` (a folder holding
+    config.json, a .gguf file or a Hub id); `loraguard catalog` lists the names known offline.
+    """
+    cfg = ctx.config
+    if ctx.base is not None or ctx.base_given or cfg is None or not cfg.is_lora:
+        return
+    claim = cfg.base_model
+    card = card_base_model(ctx.adapter.folder)
+    if not claim:
+        why = "the config names no base (base_model_name_or_path is null)" + (
+            f" and its model card's base_model {card!r} is not in the catalog or the local Hugging Face cache"
+            if card
+            else ""
+        )
+    elif is_local_path(claim):
+        why = f"the claimed base {claim!r} is a local path that holds no model here"
+    else:
+        why = f"the claimed base {claim!r} is not in the catalog or the local Hugging Face cache"
+    fits = ", ".join(b.name for b in ctx.inferred[:3])
+    yield no_base_to_check.finding(
+        f"no base to check against: {why}, and no --base was given. Tensor shapes, layer counts, key prefixes, "
+        "target module names and the base's identity were not checked"
+        + (f" (the tensors' shapes fit {fits})." if fits else "."),
+        fix="Pass the base: loraguard check ADAPTER --base <folder with config.json | file.gguf | Hub id>; "
+        "`loraguard catalog` lists the names known offline.",
+        claimed=claim,
+        card_base_model=card,
+        inferred=[b.name for b in ctx.inferred[:5]],
+    )
+
+
+@rule(
+    "LG508",
+    "claimed-base-local-path",
+    "base-not-portable",
+    Severity.WARNING,
+    "The config names its base by a local path",
+)
+def claimed_base_local_path(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: `base_model_name_or_path` is a local path (`/kaggle/input/...`, `./out`,
+    `C:\\models\\...`, `models/...`) rather than a Hub id.
+
+    Why it matters: the adapter cannot name its base: `AutoPeftModel` and serving engines' resolvers
+    read this field and fail anywhere but on the machine that trained it, and nothing says which
+    published model the adapter was trained on.
+
+    How to fix: set base_model_name_or_path to the base's Hub id (and `base_model:` in the model card).
+    """
+    cfg = ctx.config
+    claim = cfg.base_model if cfg is not None and cfg.is_lora else None
+    if not claim or not is_local_path(claim):
+        return
+    card = card_base_model(ctx.adapter.folder)
+    if ctx.claimed is not None and Path(claim).expanduser().is_dir():
+        known = f"; on this machine it holds {ctx.claimed.name}"
+    elif ctx.claimed is not None and card and _same_model(card, ctx.claimed.name):
+        known = f"; its model card names {card}, which was checked in its place"
+    elif ctx.claimed is not None:
+        known = f"; loraguard matched its last folder's name to {ctx.claimed.name} (a guess from a name)"
+    elif card and not is_local_path(card):
+        known = f"; the model card names {card}"
+    elif ctx.inferred:
+        known = f"; the tensors fit {', '.join(b.name for b in ctx.inferred[:3])}"
+    else:
+        known = ""
+    yield claimed_base_local_path.finding(
+        f"base_model_name_or_path is a local path ({claim!r}): not portable, no one else can load the base from "
+        f"it, and the adapter does not say which published model it was trained on{known}.",
+        fix="Set base_model_name_or_path (and the model card's base_model) to the base's Hub id.",
+        claimed=claim,
+        card_base_model=card,
+    )
 
 
 _EVIDENCE = {

@@ -165,6 +165,10 @@ def prefix_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
+_HEAD_PARTS = frozenset({"score", "classifier", "pre_classifier", "classification_head", "decode_head"})
+"""Module names of classification heads (any path component): `score`, `classifier.dense`, `decode_head.classifier`."""
+
+
 @rule(
     "LG306",
     "task-head-mismatch",
@@ -173,26 +177,23 @@ def prefix_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     "A classification head present or absent against task_type",
 )
 def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
-    """What it checks: a SEQ_CLS adapter carries its `score`/`classifier` head weights; a causal-LM
-    adapter carries none; the base's class suits the task.
+    """What it checks: a SEQ_CLS adapter carries its `score`/`classifier` head weights; an adapter
+    whose task_type is CAUSAL_LM or unset carries none that `modules_to_save` does not name
+    (`decode_head`, `classifier`, `score`, `pre_classifier` named there are expected: PEFT saved them
+    because the config asked it to).
 
     Why it matters: without its saved head a classifier gets a freshly random head: predictions
-    are noise. A head on a CAUSAL_LM adapter means it was trained as a classifier.
+    are noise. A head on a CAUSAL_LM adapter that the config never asked to save means it was
+    trained as a classifier.
 
     How to fix: re-save the adapter with `modules_to_save=["score"]` (or "classifier"), or load
     it with the task class it was trained with.
     """
     if ctx.config is None or not ctx.config.is_lora or not ctx.adapter.tensors:
         return
-    heads = sorted(
-        {
-            t.module
-            for t in ctx.full
-            if t.module.rsplit(".", 1)[-1] in ("score", "classifier") or t.module.startswith("classifier")
-        }
-    )
+    heads = sorted({t.module for t in ctx.full if _HEAD_PARTS.intersection(t.module.split("."))})
     task = ctx.config.task_type
-    declared = set(ctx.config.modules_to_save)
+    declared = tuple(ctx.config.modules_to_save)
     if task == "SEQ_CLS" and not heads:
         yield task_head_mismatch.finding(
             "task_type is SEQ_CLS but the file has no score/classifier weights: the head would be "
@@ -200,12 +201,24 @@ def task_head_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             fix='Re-save with modules_to_save=["score"] (or "classifier").',
             task_type=task,
         )
-    elif task in ("CAUSAL_LM", None) and heads and not any(h.rsplit(".", 1)[-1] in declared for h in heads):
+        return
+    undeclared = [h for h in heads if not named_in(h, declared)]
+    if task in ("CAUSAL_LM", None) and undeclared:
         yield task_head_mismatch.finding(
-            f"task_type is {task or 'unset'} but the file carries classification head weights ({heads[0]}).",
+            f"task_type is {task or 'unset'} but the file carries classification head weights ({undeclared[0]}) "
+            "that modules_to_save does not name.",
             fix="Load it as a sequence classifier, or set task_type to SEQ_CLS.",
-            heads=heads,
+            heads=undeclared,
         )
+
+
+def named_in(module: str, names: Iterable[str]) -> bool:
+    """`module` is, or sits inside, a module that a `modules_to_save` entry designates. PEFT wraps
+    every module whose name ends with an entry (a plain string suffix: `classifier` also wraps
+    `pre_classifier`) and saves the wrapped module's weights under their paths inside it."""
+    parts = module.split(".")
+    ancestors = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(a.endswith(name) for a in ancestors for name in names if name)
 
 
 def _ranges(values: list[int]) -> str:
