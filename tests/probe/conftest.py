@@ -32,7 +32,7 @@ def probe_fx(tmp_path_factory: pytest.TempPathFactory, probe_models: Any) -> dic
 def healthy_report(probe_fx: dict[str, Any]) -> Any:
     from loraguard.probe import probe
 
-    return probe(probe_fx["healthy"], probe_fx["base"], device="cpu")
+    return probe(probe_fx["healthy"], probe_fx["base"], device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="session")

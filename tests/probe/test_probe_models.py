@@ -92,7 +92,9 @@ def test_broken_batched_scorer_is_caught(probe_fx: dict[str, Any], monkeypatch: 
         return ids, mask, [list(range(width)) for _ in seqs]
 
     monkeypatch.setattr(logits, "left_pad", broken_left_pad)
-    r = probe(probe_fx["healthy"], probe_fx["base"], device="cpu")
+    half = probe(probe_fx["healthy"], probe_fx["base"], device="cpu", dtype="bfloat16")
+    assert probe_codes(half) == {"LG604": Severity.ERROR}  # bf16 rounding does not hide a padding bug
+    r = probe(probe_fx["healthy"], probe_fx["base"], device="cpu", dtype="float32")
     assert probe_codes(r) == {"LG604": Severity.ERROR}
     assert r.batch is not None and r.batch.rows
     max_diff = r.batch.max_diff
@@ -167,3 +169,12 @@ def test_answer_words_a_random_model_ignores(probe_fx: dict[str, Any], tmp_path:
     assert probe_codes(r) == {"LG608": Severity.WARNING} and r.verdict is Verdict.WARN
     found = next(f for f in r.findings if f.code == "LG608")
     assert found.evidence["mean_answer_mass"] < 0.01 and "without the adapter too" in found.message
+
+
+def test_healthy_adapter_passes_in_bfloat16(probe_fx: dict[str, Any]) -> None:
+    """bf16 rounds the padded and unpadded paths differently; the probe's batch check must not call that a
+    padding bug (the float32 run above asserts exactness)."""
+    r = probe(probe_fx["healthy"], probe_fx["base"], device="cpu", dtype="bfloat16")
+    assert r.verdict.value == "pass" and r.blame is None, [f.code for f in r.findings]
+    assert r.batch is not None and r.batch.rows == ()
+    assert all(d is not None and d < 1e-3 for d in r.batch.max_diff.values())

@@ -66,7 +66,7 @@ def adapters(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def loaded(tiny_base: Path) -> Any:
     from loraguard.scoring.host import load_host
 
-    return load_host(tiny_base)
+    return load_host(tiny_base, dtype="float32")  # the batching tests assert float32 exactness
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,8 @@ def test_several_adapters_several_files(
 def test_no_adapter_is_the_bare_base(cli: Main, tiny_base: Path, loaded: Any, rows_csv: Path, tmp_path: Path) -> None:
     from loraguard.scoring import score_rows
 
-    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
+    out = str(tmp_path / "p.csv")
+    assert cli(["score", str(rows_csv), "--base", str(tiny_base), "--out", out, "-q", "--dtype", "float32"]) == 0
     got = np.array(list(read_preds(tmp_path / "p.csv").values()))
     want = score_rows(loaded.model, loaded.tokenizer, builtin_rows()).probabilities
     np.testing.assert_allclose(got, want, atol=1e-6)

@@ -14,6 +14,7 @@ from loraguard.errors import AdapterNotFoundError, BaseModelResolutionError, Inp
 from loraguard.scoring import score_rows
 from loraguard.scoring.builtin_rows import builtin_rows
 from loraguard.scoring.host import adapter_names, load_host
+from loraguard.scoring.model import auto_dtype_reason, cpu_bf16_features
 
 
 def test_adapter_names_are_unique_and_peft_safe() -> None:
@@ -49,7 +50,8 @@ def test_dtype_and_device_options(tiny_base: Path) -> None:
 
     half = load_host(tiny_base, dtype="bfloat16", device="cpu")
     assert next(half.model.parameters()).dtype == torch.bfloat16 and half.dtype == "bfloat16"
-    assert load_host(tiny_base).dtype == "float32"
+    assert load_host(tiny_base).dtype == ("bfloat16" if cpu_bf16_features() else "float32")  # auto
+    assert load_host(tiny_base, dtype="float32").dtype == "float32"
     with pytest.raises(InputError, match="dtype 'float8'"):
         load_host(tiny_base, dtype="float8")
     if not torch.cuda.is_available():
@@ -244,3 +246,23 @@ def test_the_cli_dtype_choices_are_the_base_loaders() -> None:
     from loraguard.scoring.model import DTYPES
 
     assert tuple(d.value for d in DType) == DTYPES
+
+
+@pytest.mark.parametrize(
+    ("flags", "features"),
+    [
+        ("fpu sse avx512f avx512_bf16 amx_tile", ("AVX-512 BF16",)),
+        ("fpu avx512_bf16 amx_bf16 amx_tile", ("AMX-BF16", "AVX-512 BF16")),
+        ("fpu sse2 avx2 avx512f", ()),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path, flags: str, features: tuple[str, ...]) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}\n\n")
+    assert cpu_bf16_features(cpuinfo) == features
+
+
+def test_auto_dtype_reason_names_the_feature() -> None:
+    reason = auto_dtype_reason("cpu", "bfloat16" if cpu_bf16_features() else "float32")
+    assert reason.startswith("bfloat16 (auto: the CPU has") if cpu_bf16_features() else "no native bf16" in reason
+    assert auto_dtype_reason("cuda:0", "bfloat16") == "bfloat16 (auto: CUDA)"

@@ -97,6 +97,8 @@ class ScoreResult:
     """Generate method: the generated texts."""
     notes: tuple[str, ...] = ()
     """Warnings about how the scores were computed (e.g. the prefix cache was turned off)."""
+    dtype: str = ""
+    """The model's weight dtype (`bfloat16`, `float32`...), empty where unknown."""
 
     @property
     def parse_failure_share(self) -> float:
@@ -223,6 +225,7 @@ def score_rows(
         answer_mass=mass,
         texts=texts,
         notes=notes,
+        dtype=str(next(iter(model.parameters())).dtype).removeprefix("torch."),
     )
 
 

@@ -188,6 +188,10 @@ _CROSS_CHECKED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], str | None]
 once per adapter, not once per batch (two single-row forward passes each time)."""
 
 
+CROSS_CHECK_HALF_TOLERANCE = 2e-2
+"""Largest next-token probability difference between the prefix-cache and plain paths in bf16/fp16."""
+
+
 def _cross_check_key(model: Any, lm: Any) -> tuple[Any, ...]:
     """What the verdict depends on: the active adapters (each config object, replaced on reload) and the dtype."""
     active = getattr(model, "active_adapters", None)
@@ -227,10 +231,15 @@ def _cross_check(
         None,
     )
     want = plain([row]).float()
-    diff = float((torch.log_softmax(got[0], -1) - torch.log_softmax(want, -1)).abs().max())
-    tol = 1e-3 if want.dtype == torch.float32 and next(lm.parameters()).dtype == torch.float32 else 5e-2
+    # Compared as next-token probabilities: in half precision the two paths round differently, and
+    # log-probabilities of tokens nobody samples magnify that noise (0.1 on a bf16 model whose answer
+    # probabilities agree to 1e-3); a forward pass that rescales or caps logits moves the mass itself.
+    diff = float((torch.softmax(got[0], -1) - torch.softmax(want, -1)).abs().max())
+    tol = 1e-3 if next(lm.parameters()).dtype == torch.float32 else CROSS_CHECK_HALF_TOLERANCE
     if not diff <= tol:  # also catches NaN
-        return f"its logits differ from a plain forward pass by {diff:.3g} (tolerance {tol:g})"
+        return (
+            f"its logits differ from a plain forward pass (next-token probabilities by {diff:.3g}, tolerance {tol:g})"
+        )
     return None
 
 

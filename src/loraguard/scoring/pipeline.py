@@ -68,6 +68,7 @@ class RunReport:
             "output": str(self.output),
             "method": r.method,
             "template": r.prompts.template,
+            "dtype": r.dtype or None,
             "rows": len(r.row_ids),
             "summary": self.summary,
             "degenerate": self.degenerate,
