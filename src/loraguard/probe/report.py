@@ -84,6 +84,8 @@ class ProbeReport(FindingsView):
     """The verdict in words."""
     context: ProbeContext | None = None
     timing_ms: float = 0.0
+    dtype: str | None = None
+    """The dtype the model ran in (`bfloat16`, `float32`...), with why when `--dtype auto` chose it."""
 
     @property
     def stats(self) -> dict[str, PredictionStats] | None:
@@ -114,6 +116,7 @@ class ProbeReport(FindingsView):
                 "base": self.base,
                 "method": self.method,
                 "template": self.template,
+                "dtype": self.dtype,
                 "data": self.data,
                 "samples": self.samples,
                 "stopped": self.stopped,

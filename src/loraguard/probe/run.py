@@ -102,6 +102,7 @@ def probe(
     from loraguard.probe.measure import measure
     from loraguard.probe.rules import run_rules
     from loraguard.scoring.host import load_host
+    from loraguard.scoring.model import auto_dtype_reason
 
     host = load_host(base, [adapter], dtype=dtype, device=device)
     ctx = measure(
@@ -118,5 +119,6 @@ def probe(
         differential=words,
         context=ctx,
         timing_ms=(time.perf_counter() - started) * 1000,
+        dtype=auto_dtype_reason(host.device, host.dtype) if dtype == "auto" else host.dtype,
         **common,
     )

@@ -56,7 +56,9 @@ def _draw_probe(console: Console, report: ProbeReport) -> None:
     rows = "built-in rows" if report.data == "builtin" else f"rows of {Path(report.data).name}"
     head = Text.assemble((f"{label} ", style), (str(name), "bold"), f" on {base}")
     head.append(
-        f"  ({report.method}, {report.samples} {rows}, {len(report.errors)} error(s), "
+        f"  ({report.method}, {report.samples} {rows}, "
+        + (f"{report.dtype}, " if report.dtype else "")
+        + f"{len(report.errors)} error(s), "
         f"{len(report.warnings)} warning(s), {report.timing_ms / 1000:.1f} s)"
     )
     console.print(head)
