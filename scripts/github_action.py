@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 VERDICTS = {0: "pass", 1: "fail"}
 
@@ -45,11 +46,18 @@ def _loraguard(args: list[str], *, capture: bool = False) -> subprocess.Complete
     return subprocess.run(cmd, text=True, capture_output=capture, check=False)
 
 
+def _fail(message: str) -> NoReturn:
+    """Wrong inputs: say so, set the `verdict` output to `error` and exit 2."""
+    print(f"loraguard action: {message}", file=sys.stderr, flush=True)
+    _append("GITHUB_OUTPUT", "verdict=error\n")
+    raise SystemExit(2)
+
+
 def check_args() -> list[str]:
     """The `loraguard scan` command line for the inputs."""
     paths = _words("INPUT_PATHS")
     if not paths:
-        raise SystemExit("loraguard action: the `paths` input is empty: name the adapter folders to check")
+        _fail("the `paths` input is empty: name the adapter folders (or folders holding them) to check")
     args = ["scan", *paths]
     if os.environ.get("INPUT_BASE", "").strip():
         args += ["--base", os.environ["INPUT_BASE"].strip()]
@@ -69,7 +77,7 @@ def gate_args() -> list[str] | None:
     if not candidate and not baseline:
         return None
     if not (candidate and baseline):
-        raise SystemExit("loraguard action: gate-candidate and gate-baseline go together: set both or neither")
+        _fail("gate-candidate and gate-baseline go together: set both or neither")
     args = ["gate", candidate, "--baseline", baseline, "--format", "markdown"]
     for option, name in (("--labels", "INPUT_GATE_LABELS"), ("--policy", "INPUT_GATE_POLICY")):
         if os.environ.get(name, "").strip():

@@ -82,8 +82,9 @@ def load_text(report: LoadReport) -> str:
 
     def draw(console: Console) -> None:
         print_ = console.print
+        name = report.check.adapter.get("name") or report.adapter
         print_(
-            f"{label} {report.adapter} on {report.base} (live model): {_state(report)}  "
+            f"{label} {name} on {report.base} (live model): {_state(report)}  "
             f"({len(report.errors)} error(s), {len(report.warnings)} warning(s), {report.timing_ms:.0f} ms)"
         )
         c = report.check
