@@ -99,7 +99,8 @@ def _first_lines(exc: BaseException, limit: int = 3) -> str:
 
 def _refuse_offloaded(model: Any) -> None:
     device_map = getattr(model, "hf_device_map", None)
-    if isinstance(device_map, dict) and {"cpu", "disk"} & {str(v) for v in device_map.values()}:
+    devices = {str(v) for v in device_map.values()} if isinstance(device_map, dict) else set()
+    if len(devices) > 1 and {"cpu", "disk"} & devices:  # split between an accelerator and cpu or disk
         raise InputError(
             "the model is dispatched with parts offloaded to cpu or disk (hf_device_map); loraguard.load_adapter "
             "does not load onto offloaded models. Check the adapter with loraguard.check(adapter, base=model), "
