@@ -18,7 +18,7 @@ PACKAGE = SRC / "loraguard"
 # Rooms from the bottom up (docs/architecture.md draws the same picture). A room may import rooms of
 # a lower or the same level, never a higher one. Root-level modules count as rooms of their own.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "findings", "fileio", "codes", "textsafe"}),
+    frozenset({"errors", "findings", "fileio", "codes", "textsafe", "display", "version"}),
     frozenset({"adapter", "basemodel"}),
     frozenset({"engines", "monitor", "models"}),
     frozenset({"checks", "scoring"}),

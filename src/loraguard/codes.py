@@ -2,7 +2,8 @@
 
 Codes are families by what a rule reads: LG1xx the adapter files, LG2xx its config, LG3xx its
 structure against the base, LG4xx tensor values, LG5xx identity and provenance, LG6xx the dynamic
-probe, LG7xx serving engines. Codes are never reused or renumbered.
+probe, LG7xx serving engines, LG8xx the guarded load (`loraguard.load_adapter`: what PEFT did on the
+user's model). Codes are never reused or renumbered.
 
 Rule modules import this table and register into it with `@rule(...)`; the table imports no rule.
 Whoever needs a set of rules imports the modules that register them: the static check's rules
@@ -53,9 +54,13 @@ CATEGORIES: dict[str, str] = {
     "non-finite-output": "probe: NaN or Inf logits or predictions with the adapter",
     "parse-failure": "probe: generated answers no parser stage can read",
     "answer-mass": "probe: the answer tokens get almost none of the probability mass",
+    "load-failed": "guarded load: PEFT raised while loading the adapter onto the model (the model is left as it was)",
+    "live-model-differs": "guarded load: the live model's modules differ from what its config describes",
 }
 PROBE_FAMILY = "LG6"
 """The dynamic probe's code family: its rules need a model, so the static check never runs them."""
+LOAD_FAMILY = "LG8"
+"""The guarded load's code family: its rules read what PEFT did on a live model (`probe/load.py`)."""
 
 _CODE = re.compile(r"^LG[1-9]\d\d$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

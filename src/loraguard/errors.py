@@ -18,6 +18,8 @@
     │   ├── RegistryLockedError         another writer holds the registry past the lock timeout
     │   ├── RegistrySchemaError         a registry written by a newer loraguard, or not a registry
     │   └── AdapterRejectedError        check or probe found errors; nothing was registered
+    ├── AdapterLoadError                `load_adapter` refused an adapter: check, PEFT or the canary found errors
+    │                                   (`.findings`, `.report`); the user's model is left as it was
     ├── DistributedError                a Ray run failed (cluster unreachable, workers lost)
     └── ServeError                      the prediction server (`loraguard serve`) refused something
         ├── RequestError                a request the client must fix (HTTP status + JSON error body)
@@ -27,6 +29,9 @@
 Messages follow "what failed for which input: why. What to do." Findings about an
 adapter are not exceptions: they are `Finding`s in a `Report`. Programming errors (a rule
 registered twice, an argument of the wrong type) stay plain `ValueError`/`TypeError`.
+
+`load_adapter(..., on_error="warn")` warns with `AdapterLoadWarning` instead of raising
+`AdapterLoadError`: a `UserWarning` (filter it with the `warnings` module), not part of the tree.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 __all__ = [
     "AdapterFormatError",
     "AdapterGone",
+    "AdapterLoadError",
     "AdapterNotFoundError",
     "AdapterRefused",
     "AdapterRejectedError",
@@ -151,6 +157,22 @@ class AdapterRejectedError(RegistryError):
         self.report = report
 
 
+class AdapterLoadError(LoraguardError):
+    """`loraguard.load_adapter` refused an adapter: the static check, PEFT's load or the canary found errors.
+
+    `findings` are the errors (and, with `strict`, the warnings) that decided it; `report` is the whole
+    `loraguard.guard.LoadReport`. The model passed in is left as it was (no adapter layers, same
+    parameters and `requires_grad` flags).
+    """
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, findings: tuple[Any, ...] = (), report: object = None
+    ) -> None:
+        super().__init__(message, path=path)
+        self.findings = findings
+        self.report = report
+
+
 class DistributedError(LoraguardError):
     """A distributed (Ray) run failed: the cluster is unreachable or workers were lost for good."""
 
@@ -190,3 +212,7 @@ class AdapterGone(ServeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class AdapterLoadWarning(UserWarning):
+    """`load_adapter(..., on_error="warn")`: the findings that would have raised `AdapterLoadError`."""

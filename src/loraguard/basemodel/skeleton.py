@@ -4,6 +4,9 @@ The task class (`AutoModelForSequenceClassification`...) is built from config.js
 device (no weights, no memory), never with `trust_remote_code`. Its Linear / Conv1D / Embedding
 leaves become a `BaseSpec`, cached as JSON under `$LORAGUARD_CACHE/skeletons/` (default
 `~/.cache/loraguard`) so that the next check of the same config does not import torch.
+
+`spec_from_model` lists a model that already exists (the user's, live in memory) the same way, for
+`loraguard.load_adapter` and `loraguard.check(adapter, base=model)`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import re
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loraguard.basemodel.spec import BaseSpec, ModuleShape
 from loraguard.errors import BaseModelResolutionError, MissingExtraError
 
-__all__ = ["TASK_AUTO_CLASSES", "cache_dir", "cache_path", "spec_from_skeleton"]
+__all__ = ["TASK_AUTO_CLASSES", "cache_dir", "cache_path", "spec_from_model", "spec_from_skeleton"]
 
 CACHE_FORMAT = 1
 
@@ -112,7 +115,13 @@ def _write_cache(target: Path, record: Mapping[str, Any]) -> None:
 
 
 def _spec_from_record(
-    record: Mapping[str, Any], *, config: Mapping[str, Any], name: str, task: str | None, path: str | None
+    record: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any],
+    name: str,
+    task: str | None,
+    path: str | None,
+    source: Literal["skeleton", "live"] = "skeleton",
 ) -> BaseSpec:
     modules = {
         module: ModuleShape(int(shape[0]), int(shape[1]), shape[2]) for module, shape in record["modules"].items()
@@ -128,7 +137,7 @@ def _spec_from_record(
         vocab_size=int(record["vocab_size"]),
         layer_prefixes=tuple(record["layer_prefixes"]),
         param_count=int(record["param_count"]),
-        source="skeleton",
+        source=source,
         config=dict(config),
         path=path,
     )
@@ -202,8 +211,6 @@ def _build_skeleton(config: Mapping[str, Any], task: str | None, *, where: str) 
     try:
         import torch
         import transformers
-        from torch import nn
-        from transformers.pytorch_utils import Conv1D
     except ImportError:
         raise MissingExtraError(feature, "ml") from None
 
@@ -220,17 +227,59 @@ def _build_skeleton(config: Mapping[str, Any], task: str | None, *, where: str) 
                 path=where,
             ) from exc
 
+    return _record_of(model, config_obj, config)
+
+
+def spec_from_model(model: Any, *, name: str, task: str | None, path: str | None = None) -> BaseSpec:
+    """The `BaseSpec` of a model that exists (a live `PreTrainedModel`, or a `PeftModel` around one).
+
+    Its Linear / Conv1D / Embedding leaves are listed as they are, under transformers' names. A
+    wrapper that exposes `base_layer` (PEFT's LoRA layers) or `original_module` (PEFT's
+    `modules_to_save` wrapper) counts as the module it wraps; the adapters' own sub-modules are left
+    out, and so are their parameters from `param_count`. Raises `MissingExtraError` without torch.
+    """
+    try:
+        import transformers  # noqa: F401  (Conv1D is transformers'; a live model has it installed)
+    except ImportError:
+        raise MissingExtraError("Listing a live model's modules", "ml") from None
+    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    config_obj: Any = getattr(inner, "config", None)
+    config = config_obj.to_dict() if callable(getattr(config_obj, "to_dict", None)) else {}
+    record = _record_of(inner, config_obj, config, duck_linear=True)
+    return _spec_from_record(record, config=config, name=name, task=task, path=path, source="live")
+
+
+def _record_of(model: Any, config_obj: Any, config: Mapping[str, Any], *, duck_linear: bool = False) -> dict[str, Any]:
+    """The cacheable description of `model`'s targetable leaves (see `spec_from_model` for wrappers).
+
+    `duck_linear`: also a leaf module with integer `in_features` and `out_features` that is no
+    `nn.Linear` (GPTQ's, AWQ's and other quantized linear layers, which PEFT adapts as well).
+    """
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    wrappers: list[str] = []
     modules: dict[str, list[Any]] = {}
-    for module_name, module in model.named_modules():
+    for module_name, found in model.named_modules():
+        if any(module_name.startswith(f"{w}.") for w in wrappers):
+            continue  # inside an adapter wrapper: its base layer was listed under the wrapper's name
+        module = found
+        inner = getattr(found, "base_layer", None)
+        if inner is None:
+            inner = getattr(found, "original_module", None)
+        if isinstance(inner, nn.Module) and module_name:
+            wrappers.append(module_name)
+            module = inner
         if isinstance(module, nn.Embedding):
             modules[module_name] = [module.num_embeddings, module.embedding_dim, "embedding"]
         elif isinstance(module, Conv1D):
             rows, cols = module.weight.shape
             modules[module_name] = [int(rows), int(cols), "conv1d"]
-        elif isinstance(module, nn.Linear):
-            modules[module_name] = [module.in_features, module.out_features, "linear"]
+        elif isinstance(module, nn.Linear) or (duck_linear and _linear_like(module)):
+            modules[module_name] = [int(module.in_features), int(module.out_features), "linear"]
     prefixes, num_layers = _layer_stacks(model, nn.ModuleList, modules)
     text = config_obj.get_text_config() if hasattr(config_obj, "get_text_config") else config_obj
+    params = sum(p.numel() for n, p in model.named_parameters() if _outside_adapters(n, wrappers))
     return {
         "format": CACHE_FORMAT,
         "model_type": str(config.get("model_type")),
@@ -240,8 +289,22 @@ def _build_skeleton(config: Mapping[str, Any], task: str | None, *, where: str) 
         "hidden_size": _int_attr(text, "hidden_size"),
         "vocab_size": _int_attr(text, "vocab_size"),
         "layer_prefixes": prefixes,
-        "param_count": int(sum(p.numel() for p in model.parameters())),
+        "param_count": int(params),
     }
+
+
+def _linear_like(module: Any) -> bool:
+    sizes = (getattr(module, "in_features", None), getattr(module, "out_features", None))
+    has_children = next(iter(module.children()), None) is not None
+    return not has_children and all(isinstance(v, int) and not isinstance(v, bool) for v in sizes)
+
+
+def _outside_adapters(param: str, wrappers: list[str]) -> bool:
+    """False for a parameter of an adapter inside a wrapper (its base layer's parameters count)."""
+    for w in wrappers:
+        if param.startswith(f"{w}."):
+            return param[len(w) + 1 :].startswith(("base_layer.", "original_module."))
+    return True
 
 
 def _int_attr(obj: Any, attr: str) -> int:

@@ -51,7 +51,8 @@ class BaseSpec:
     """Containers of numbered layers, e.g. `("model.layers",)` or `("encoder.block", "decoder.block")`."""
     param_count: int
     """Parameters of the whole model (embeddings counted once when tied)."""
-    source: Literal["config", "skeleton", "catalog", "gguf"] = "config"
+    source: Literal["config", "skeleton", "catalog", "gguf", "live"] = "config"
+    """Where the modules came from; `live`: a model in memory (`loraguard.load_adapter`)."""
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: str | None = None
     """Where config.json (or the GGUF file) was read from, if a file."""

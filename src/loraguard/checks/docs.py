@@ -20,7 +20,7 @@ def rules_markdown(rules: Sequence[Rule[Any]]) -> str:
         "`loraguard explain CODE` prints the same text.",
         "",
         "Codes: LG1xx adapter files, LG2xx config, LG3xx structure against the base, LG4xx tensor values, "
-        "LG5xx identity and provenance, LG6xx dynamic probe, LG7xx serving engines. "
+        "LG5xx identity and provenance, LG6xx dynamic probe, LG7xx serving engines, LG8xx guarded load. "
         "Codes are never reused.",
         "",
         "| code | name | category | severity | title |",

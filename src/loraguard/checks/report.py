@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loraguard.basemodel.spec import InferredBase
+from loraguard.display import renderable
 from loraguard.findings import Finding, FindingsView, Verdict
 
 CHECK_SCHEMA = "loraguard.check/1"
@@ -25,6 +26,7 @@ class ModuleNorm:
     non_finite: bool
 
 
+@renderable
 @dataclass(frozen=True)
 class CheckReport(FindingsView):
     """What `loraguard check` found. `verdict` is `fail` with any error, `warn` with any warning."""

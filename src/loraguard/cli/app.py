@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "cmd_matrix",
     "cmd_registry",
     "cmd_serve",
+    "cmd_scan",
 )
 _loaded: set[str] = set()
 

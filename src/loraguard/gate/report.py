@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loraguard.display import renderable
 from loraguard.findings import Severity, Verdict
 from loraguard.gate.checks import CheckResult
 from loraguard.gate.comparison import BootstrapInterval
@@ -21,6 +22,7 @@ __all__ = ["SCHEMA", "GateReport"]
 SCHEMA = "loraguard.gate/1"
 
 
+@renderable
 @dataclass(frozen=True)
 class GateReport:
     """Candidate vs baseline: every metric, every check, the monitor alerts and the policy applied."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loraguard.checks.report import CheckReport
+from loraguard.display import renderable
 from loraguard.findings import Finding, FindingsView, Severity, Verdict
 from loraguard.probe.context import BatchCheck, Effect, PredictionStats, ProbeContext
 
@@ -61,6 +62,7 @@ def differential(ctx: ProbeContext, findings: Sequence[Finding]) -> tuple[str | 
     return None, f"healthy: the adapter changes the outputs ({kl}) and they stay spread"
 
 
+@renderable
 @dataclass(frozen=True)
 class ProbeReport(FindingsView):
     """What `loraguard probe` found. `findings` holds the static check's findings and the LG6xx ones."""

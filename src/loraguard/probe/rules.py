@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-import loraguard.checks.rules  # noqa: F401  (registers the static rules, for `all_rules`)
+import loraguard.checks.rules
+import loraguard.probe.load  # noqa: F401  (registers the guarded load's LG8xx, for `all_rules`)
 from loraguard.codes import PROBE_FAMILY, RULES, Rule, by_prefix, rule
 from loraguard.findings import Finding, Severity
 from loraguard.probe.context import ProbeContext
@@ -39,7 +40,7 @@ def probe_rule(
 
 
 def all_rules() -> list[Rule[Any]]:
-    """Every rule by code: the static check's (LG1xx-LG5xx, LG7xx) and the probe's LG6xx."""
+    """Every rule by code: the static check's (LG1xx-LG5xx, LG7xx), the probe's LG6xx and the guarded load's LG8xx."""
     return by_prefix(RULES.values())
 
 

@@ -9,6 +9,7 @@ carried markup (every text goes through `html.escape`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from loraguard.fileio import atomic_write
 
-__all__ = ["Raw", "badge", "esc", "facts", "page", "section", "table", "write_html"]
+__all__ = ["Raw", "badge", "esc", "facts", "fragment", "page", "scoped_css", "section", "table", "write_html"]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -116,7 +117,7 @@ def page(title: str, *sections: str, subtitle: str = "", heading: str | None = N
 
     `heading` is raw markup for the `<h1>` (e.g. a badge and a name); by default the escaped title.
     """
-    from loraguard import __version__
+    from loraguard.version import __version__
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     h1 = heading if heading is not None else esc(title)
@@ -130,6 +131,38 @@ def page(title: str, *sections: str, subtitle: str = "", heading: str | None = N
         f"<header><h1>{h1}</h1>" + (f'<div class="sub">{esc(subtitle)}</div>' if subtitle else "") + "</header>"
         f"<main>{body}</main><footer>loraguard {esc(__version__)} · {esc(stamp)} · self-contained report: no "
         "scripts, no network</footer></body></html>\n"
+    )
+
+
+FRAGMENT_CLASS = "loraguard-report"
+"""The class of a notebook fragment's outer `<div>`: every style of the fragment is scoped to it."""
+
+
+def scoped_css(css: str, scope: str) -> str:
+    """`css` with every rule limited to the elements below `scope` (`body`/`:root` rules apply to it).
+
+    For the simple, flat style sheet of these reports (no @-rules, no nested blocks).
+    """
+    out = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        parts = (part.strip() for part in selectors.split(","))
+        scoped = [scope if sel in {"body", ":root"} else f"{scope} {sel}" for sel in parts]
+        out.append(f"{', '.join(scoped)} {{{body}}}")
+    return "\n".join(out)
+
+
+def fragment(*sections: str, heading: str, subtitle: str = "") -> str:
+    """A report as an HTML fragment for a notebook cell (Jupyter's `_repr_html_`).
+
+    The same sections and CSS as `page`, inside one `<div class="loraguard-report">` whose styles
+    apply to nothing outside it; no `<html>`, no script, nothing loaded. `heading` is raw markup.
+    """
+    scope = f"div.{FRAGMENT_CLASS}"
+    body = "".join(esc(s) for s in sections)
+    return (
+        f'<div class="{FRAGMENT_CLASS}"><style>{scoped_css(CSS, scope)}</style>'
+        f"<header><h1>{heading}</h1>" + (f'<div class="sub">{esc(subtitle)}</div>' if subtitle else "") + "</header>"
+        f"<main>{body}</main></div>"
     )
 
 

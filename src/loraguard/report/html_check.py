@@ -18,11 +18,11 @@ from pathlib import Path
 
 from loraguard.checks.report import CheckReport, ModuleNorm
 from loraguard.engines import engine_verdicts
-from loraguard.findings import Severity
+from loraguard.findings import Finding, Severity
 from loraguard.report.html import Raw, badge, esc, facts, page, section, table, write_html
 from loraguard.report.svg import HeatCell, heatmap_svg, small_multiples
 
-__all__ = ["heatmap_grid", "render_check_html", "write_check_html"]
+__all__ = ["check_sections", "findings_section", "heatmap_grid", "render_check_html", "write_check_html"]
 
 _ORDER = (
     "q_proj",
@@ -67,13 +67,22 @@ def render_check_html(report: CheckReport) -> str:
     on = f" on {b['name']}" if b else ""
     heading = Raw(f"{badge(report.verdict.value)} {esc(name)}{esc(on)}")
     counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), {report.timing_ms:.0f} ms"
-    parts = [_summary(report), _heatmap_section(report), _findings(report), _distribution_section(report)]
     return page(
         f"loraguard check: {report.verdict.value.upper()} {name}",
-        *parts,
+        *check_sections(report),
         heading=heading,
         subtitle=f"{a.get('ref')} · {counts}",
     )
+
+
+def check_sections(report: CheckReport) -> list[Raw]:
+    """The report's sections (summary, heatmap, findings, norm distribution), for a page or a notebook."""
+    return [
+        _summary(report),
+        _heatmap_section(report),
+        findings_section(report.findings),
+        _distribution_section(report),
+    ]
 
 
 def _summary(report: CheckReport) -> Raw:
@@ -111,15 +120,16 @@ def _summary(report: CheckReport) -> Raw:
     return section("Summary", facts(items))
 
 
-def _findings(report: CheckReport) -> Raw:
-    if not report.findings:
+def findings_section(findings: Sequence[Finding]) -> Raw:
+    """The findings table (severity, code, category, message with its fix), errors first as given."""
+    if not findings:
         return section("Findings", Raw('<p class="note">No findings.</p>'))
     rows, classes = [], []
-    for f in report.findings:
+    for f in findings:
         body = Raw(esc(f.message) + (f'<div class="fix">→ {esc(f.fix)}</div>' if f.fix else ""))
         rows.append((f.severity.value, f.code, f.category, body))
         classes.append((0, f"sev-{f.severity.value}"))
-    by_sev = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    by_sev = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     note = ", ".join(f"{n} {s.value}" for s, n in by_sev.items() if n)
     return section(
         "Findings", table(("severity", "code", "category", "finding / fix"), rows, cell_class=classes), note=note

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from loraguard.gate.report import GateReport
     from loraguard.monitor.predictions import Labels, Predictions
 
-__all__ = ["render_gate_html", "write_gate_html"]
+__all__ = ["gate_sections", "render_gate_html", "write_gate_html"]
 
 _STATUS_CLASS = {"pass": "c-pass", "warn": "c-warn", "fail": "c-fail", "skipped": ""}
 
@@ -56,6 +56,23 @@ def render_gate_html(
     """The complete HTML document for a `GateReport`."""
     verdict = report.verdict.value
     heading = Raw(f"{badge(verdict)} loraguard gate: candidate vs baseline")
+    failed = ", ".join(c.metric for c in report.failed) or "none"
+    return page(
+        f"loraguard gate: {verdict.upper()}",
+        *gate_sections(report, candidate, baseline, labels=labels),
+        heading=heading,
+        subtitle=f"{report.candidate} vs {report.baseline} · {report.n} rows · failed or warned: {failed}",
+    )
+
+
+def gate_sections(
+    report: GateReport,
+    candidate: Predictions | npt.ArrayLike | None = None,
+    baseline: Predictions | npt.ArrayLike | None = None,
+    *,
+    labels: Labels | None = None,
+) -> list[str]:
+    """The report's sections (summary, checks, histograms, per group, alerts), for a page or a notebook."""
     parts: list[str] = [_summary(report), _checks(report)]
     values = _values(candidate, baseline, labels)
     if values is not None:
@@ -66,13 +83,7 @@ def render_gate_html(
     if report.per_group:
         parts.append(_per_group(report))
     parts.append(_alerts(report))
-    failed = ", ".join(c.metric for c in report.failed) or "none"
-    return page(
-        f"loraguard gate: {verdict.upper()}",
-        *parts,
-        heading=heading,
-        subtitle=f"{report.candidate} vs {report.baseline} · {report.n} rows · failed or warned: {failed}",
-    )
+    return parts
 
 
 def _values(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,18 @@ class AdapterHost:
         self.model: Any = base.model
         """The plain model until the first `attach`, then the `PeftModel` around it."""
         self._paths: dict[str, str] = {}
+
+    @classmethod
+    def around(cls, peft_model: Any, tokenizer: Any, adapters: Mapping[str, str | Path]) -> AdapterHost:
+        """A host for a `PeftModel` someone else loaded (`loraguard.load_adapter`), holding `adapters`
+        (name → folder), so that `activate` and what reads a host (the probe's measurements) work on it."""
+        model = peft_model.get_base_model()
+        param = next(model.parameters())
+        where = Path(str(getattr(model, "name_or_path", "") or "."))
+        host = cls(LoadedBase(model, tokenizer, where, str(param.device), str(param.dtype).removeprefix("torch.")))
+        host.model = peft_model
+        host._paths = {name: str(path) for name, path in adapters.items()}
+        return host
 
     @property
     def tokenizer(self) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loraguard.display import renderable
 from loraguard.errors import InputError
 from loraguard.findings import Severity
 from loraguard.monitor import Alert, Monitor, evaluate, summarize
@@ -90,6 +91,7 @@ class RunReport:
         }
 
 
+@renderable
 @dataclass(frozen=True)
 class FileScoreReport:
     """Everything `score_file` did: the runs, the files it wrote and the data warnings."""
