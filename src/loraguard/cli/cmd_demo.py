@@ -19,6 +19,9 @@ def register(app: typer.Typer) -> None:
 def demo(
     out: Path = typer.Option(Path("loraguard-demo"), "--out", "-o", help="Folder to build in (made by the demo)."),
     check_only: bool = typer.Option(False, "--check-only", help="Only step 1 (static checks); skip loading models."),
+    tiny: bool = typer.Option(
+        False, "--tiny", help="Run the model steps on the tiny random model instead of the real SmolLM2 (offline)."
+    ),
 ) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -51,10 +54,20 @@ def demo(
         console.print(f"  {row.command}", soft_wrap=True)
     missed = [r.case for r in rows if not r.caught or (not r.expected and r.verdict == "fail")]
     if not check_only:
-        from loraguard.demo.pipeline import run_model_demo
+        from loraguard.demo.pipeline import demo_models, run_model_demo
 
-        console.print("\nThe degenerate adapter below passes the static check: only running it shows the problem.")
-        steps = run_model_demo(folder, say=console.print)
+        models = demo_models(folder, real=not tiny, say=console.print)
+        what = (
+            "SmolLM2-135M-Instruct (real weights) with two LoRA adapters trained on it: a healthy one and one "
+            "trained on all-negative labels"
+            if models.kind == "real"
+            else "a tiny random Qwen2 with a healthy adapter and a degenerate one"
+        )
+        console.print(
+            f"\nModel steps on {what}. The {models.broken_name} adapter passes the static check: only running it "
+            "shows the problem."
+        )
+        steps = run_model_demo(folder, models, say=console.print)
         table = Table(box=None, header_style="bold")
         for col in ("step", "expected", "got", "detail"):
             table.add_column(col, overflow="fold")

@@ -45,9 +45,54 @@ def write_rows_csv(path: Path) -> Path:
     return path
 
 
-def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Step]:
-    """Probe, score, monitor and gate the demo's healthy and degenerate adapters under `out`."""
+REAL_MODEL = "smollm2-135m-instruct"
+ADAPTERS = Path(__file__).resolve().parent / "adapters"
+"""The reference adapters trained on the real model by `scripts/train_reference_adapters.py` (shipped)."""
+
+
+@dataclass(frozen=True)
+class DemoModels:
+    """The base and adapters the demo's model steps run: the real instruct model, or the tiny fallback."""
+
+    kind: str
+    """`real` (SmolLM2-135M-Instruct and the trained reference adapters) or `tiny` (random weights)."""
+    base: Path
+    healthy: Path
+    broken: Path
+    """The adapter that passes the static check and answers the same for every row."""
+
+    @property
+    def broken_name(self) -> str:
+        return self.broken.name
+
+
+def demo_models(out: Path, *, real: bool = True, say: Callable[[str], None] = print) -> DemoModels:
+    """The real model (pulled into loraguard's cache once, offline afterwards) with copies of the reference
+    adapters under `out`; the tiny random model when the real one cannot be had (said in one line)."""
+    from loraguard.demo.tiny import quiet
+    from loraguard.errors import LoraguardError
+
+    if real:
+        try:
+            from loraguard.models import ensure
+
+            base = ensure(REAL_MODEL, say=say)
+            adapters = out / "adapters"
+            for name in ("healthy", "collapsed"):
+                shutil.copytree(ADAPTERS / name, adapters / name)
+            return DemoModels("real", base, adapters / "healthy", adapters / "collapsed")
+        except (LoraguardError, OSError) as exc:
+            say(f"the real model is unavailable ({exc}); using the tiny random model instead")
     from loraguard.demo.degenerate import build_probe_fixture
+
+    with quiet():
+        fx = build_probe_fixture(out / "probe")
+    return DemoModels("tiny", fx.base, fx.healthy, fx.degenerate)
+
+
+def run_model_demo(out: Path, models: DemoModels, *, say: Callable[[str], None] = print) -> list[Step]:
+    """Probe, score, monitor and gate the demo's healthy and broken adapters under `out`."""
+    from loraguard.checks.checker import check
     from loraguard.demo.tiny import quiet
     from loraguard.gate import run_gate
     from loraguard.monitor import monitor_values
@@ -55,11 +100,21 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     from loraguard.probe import probe
     from loraguard.scoring import score_file
 
-    with quiet():
-        fx = build_probe_fixture(out / "probe")
-    base = fx.base
+    base = models.base
+    broken = models.broken_name
     steps: list[Step] = []
-    for name, adapter, expected in (("healthy", fx.healthy, "pass"), ("degenerate", fx.degenerate, "fail")):
+    for name, adapter in (("healthy", models.healthy), (broken, models.broken)):
+        static = check(adapter, base)
+        steps.append(
+            Step(
+                f"loraguard check {_q(adapter)} --base {_q(base)}",
+                f"check {name} adapter",
+                "pass",
+                "fail" if static.errors else "pass",
+                ", ".join(sorted({f.category for f in static.findings if f.severity.value != "info"})) or "-",
+            )
+        )
+    for name, adapter, expected in (("healthy", models.healthy, "pass"), (broken, models.broken, "fail")):
         with quiet():
             report = probe(adapter, base)
         detail = f"blame: {report.blame or '-'}; " + ", ".join(
@@ -77,11 +132,11 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     say("Step 2, probe: loaded base and adapter for real; ran the built-in rows with and without the adapter.")
 
     data = write_rows_csv(out / "rows.csv")
-    resaved = out / "probe" / "adapters" / "healthy-redeploy"
-    shutil.copytree(fx.healthy, resaved)
+    resaved = models.healthy.parent / "healthy-redeploy"
+    shutil.copytree(models.healthy, resaved)
     preds = out / "preds.csv"
     with quiet():
-        scored = score_file(data, base, [fx.healthy, resaved, fx.degenerate], out=preds)
+        scored = score_file(data, base, [models.healthy, resaved, models.broken], out=preds)
     files = {r.adapter: r.output for r in scored.runs}
     say(
         f"Step 3, score: {len(scored.runs)} adapters × {len(builtin_rows())} rows, P(Yes) from the answer "
@@ -89,8 +144,8 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     )
     steps.append(
         Step(
-            f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(fx.healthy)} "
-            f"--adapter {_q(resaved)} --adapter {_q(fx.degenerate)} --out {_q(preds)} --overwrite",
+            f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(models.healthy)} "
+            f"--adapter {_q(resaved)} --adapter {_q(models.broken)} --out {_q(preds)} --overwrite",
             "score three adapters",
             "done",
             "done",
@@ -98,14 +153,30 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
         )
     )
 
-    degenerate_csv, healthy_csv, redeploy_csv = (files["degenerate"], files["healthy"], files["healthy-redeploy"])
+    if models.kind == "real":  # the case study's own method: generate, then parse in three stages
+        generated = out / "preds-generate.csv"
+        with quiet():
+            run = score_file(data, base, [models.broken], out=generated, method="generate").runs[0]
+        probs = run.result.probabilities
+        steps.append(
+            Step(
+                f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(models.broken)} --method generate "
+                f"--out {_q(generated)} --overwrite",
+                f"{broken}, generate and parse (the case study's method)",
+                "degenerate",
+                "degenerate" if run.degenerate else "spread",
+                f"parsed {100 * (1 - run.result.parse_failure_share):.0f}% of rows; "
+                f"{100 * float((probs == 0.0).mean()):.0f}% of predictions are 0.0",
+            )
+        )
+    degenerate_csv, healthy_csv, redeploy_csv = (files[broken], files["healthy"], files["healthy-redeploy"])
     mon = monitor_values(read_predictions(degenerate_csv).values)
     alerts = mon.alerts()
     errors = sorted({a.rule for a in alerts if a.severity.value == "error"})
     steps.append(
         Step(
             f"loraguard monitor {_q(degenerate_csv)}",
-            "monitor the degenerate predictions",
+            f"monitor the {broken} predictions",
             "fail",
             "fail" if errors else "pass",
             "alerts: " + (", ".join(errors) or "-"),
@@ -113,7 +184,7 @@ def run_model_demo(out: Path, *, say: Callable[[str], None] = print) -> list[Ste
     )
     labels = read_labels(data)
     for subject, candidate, expected in (
-        ("gate: degenerate vs production", degenerate_csv, "fail"),
+        (f"gate: {broken} vs production", degenerate_csv, "fail"),
         ("gate: healthy re-deploy vs production", redeploy_csv, "pass"),
     ):
         gate = run_gate(read_predictions(candidate), read_predictions(healthy_csv), labels)
