@@ -4,6 +4,7 @@
     ├── InputError (ValueError)         bad input a user can fix (the CLI exits 2)
     │   ├── AdapterNotFoundError (FileNotFoundError)
     │   ├── AdapterFormatError          unreadable weights file or config
+    │   │   └── ConfigPatternError      a config regex PEFT cannot use (invalid, or too slow to match)
     │   ├── BaseModelResolutionError    a base that cannot be found or read
     │   │   └── GGUFHeaderError         a GGUF header that breaks the format (reported with the file's name)
     │   ├── DataFormatError             a CSV that is not in the expected format
@@ -41,6 +42,7 @@ __all__ = [
     "AdapterRefused",
     "AdapterRejectedError",
     "BaseModelResolutionError",
+    "ConfigPatternError",
     "DataFormatError",
     "DistributedError",
     "GGUFHeaderError",
@@ -79,6 +81,11 @@ class AdapterNotFoundError(InputError, FileNotFoundError):
 
 class AdapterFormatError(InputError):
     """An adapter file or config that cannot be read."""
+
+
+class ConfigPatternError(AdapterFormatError):
+    """A regular expression of the adapter config (target_modules, rank_pattern...) that PEFT cannot
+    compile, or that does not match within loraguard's time limit; the check reports it (LG206)."""
 
 
 class BaseModelResolutionError(InputError):
