@@ -8,6 +8,7 @@
     │   ├── BaseModelResolutionError    a base that cannot be found or read
     │   │   └── GGUFHeaderError         a GGUF header that breaks the format (reported with the file's name)
     │   ├── DataFormatError             a CSV that is not in the expected format
+    │   ├── InputLimitError             an input beyond a reading limit (size, JSON nesting, pickle opcodes)
     │   ├── PolicyError                 an invalid policy file
     │   ├── TimeBudgetExceededError     scoring would exceed --time-budget (raised early, projected)
     │   └── UnknownNameError (KeyError) a name that is not one of the known ones (e.g. a fault case)
@@ -48,6 +49,7 @@ __all__ = [
     "GGUFHeaderError",
     "HubUnavailableError",
     "InputError",
+    "InputLimitError",
     "LoraguardError",
     "MissingExtraError",
     "OutputExistsError",
@@ -98,6 +100,11 @@ class GGUFHeaderError(BaseModelResolutionError):
 
 class DataFormatError(InputError):
     """A CSV or JSONL input that is not in the expected format (names the file, row and column)."""
+
+
+class InputLimitError(InputError):
+    """An input beyond one of loraguard's reading limits (file size, JSON nesting, pickle opcodes and
+    memory), or not parseable within them; readers re-raise it as their own error naming the file."""
 
 
 class PolicyError(InputError):

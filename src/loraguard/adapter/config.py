@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from loraguard.adapter.patterns import ConfigPatterns, PatternProblem
-from loraguard.errors import AdapterFormatError
-from loraguard.fileio import JSONLimitError, loads_bounded, read_bounded
+from loraguard.errors import AdapterFormatError, InputLimitError
+from loraguard.fileio import loads_bounded, read_bounded
 
 LORA_TYPES = frozenset({"LORA", "ADALORA"})
 MAX_CONFIG_BYTES = 16 << 20
@@ -299,7 +299,7 @@ def read_adapter_config(path: Path) -> AdapterConfig:
         raise AdapterFormatError(
             f"{path}: cannot read the adapter config ({exc.strerror or exc}).", path=path
         ) from None
-    except JSONLimitError as exc:
+    except InputLimitError as exc:
         raise AdapterFormatError(
             f"{path}: {str(exc).removeprefix(f'{path}: ')}. Fix the file or re-save the adapter with PEFT.",
             path=path,

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from loraguard.adapter.tensors import DTYPE_BITS, MAX_NAME_CHARS, TensorMeta
-from loraguard.errors import AdapterFormatError
-from loraguard.fileio import MAX_JSON_DEPTH, JSONLimitError, loads_bounded
+from loraguard.errors import AdapterFormatError, InputLimitError
+from loraguard.fileio import MAX_JSON_DEPTH, loads_bounded
 
 MAX_HEADER_BYTES = 16 << 20
 """Largest header read (16 MiB). safetensors allows 100 MB; a LoRA's header is kilobytes, and one with
@@ -100,7 +100,7 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
         raise AdapterFormatError(
             f"{path}: corrupt safetensors header (not UTF-8 at byte {exc.start}). {_REDO}", path=path
         ) from None
-    except JSONLimitError as exc:
+    except InputLimitError as exc:
         raise AdapterFormatError(f"{path}: corrupt safetensors header ({exc}). {_REDO}", path=path) from None
     if not isinstance(header, dict):
         raise AdapterFormatError(f"{path}: corrupt safetensors header (not a JSON object). {_REDO}", path=path)

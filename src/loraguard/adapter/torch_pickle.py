@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from loraguard.adapter.tensors import DTYPE_BYTES, MAX_NAME_CHARS, TensorMeta
-from loraguard.errors import AdapterFormatError, LoraguardError
+from loraguard.errors import AdapterFormatError, InputLimitError, LoraguardError
 
 MAX_PICKLE_BYTES = 16 << 20
 """Largest pickle read (16 MiB inflated). A PEFT adapter's data.pkl takes about 150 bytes per tensor."""
@@ -96,10 +96,6 @@ class PickleScan:
     """The zip archive's folder (`archive/`), or None for a legacy, non-zip pickle."""
 
 
-class PickleLimitError(ValueError):
-    """A pickle refused before unpickling (malformed, or beyond a limit); the message says why."""
-
-
 # -- the opcode walk ------------------------------------------------------------------------------
 
 _OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
@@ -113,17 +109,17 @@ _OBJECT_COST = 96
 def walk_pickle(data: bytes, start: int = 0, *, memory_limit: int = MAX_PICKLE_MEMORY) -> int:
     """Walk one pickle of `data` from `start` without building anything; the offset after its STOP.
 
-    Raises `PickleLimitError` for an unknown opcode, an argument that runs past the data, a memo index
+    Raises `InputLimitError` for an unknown opcode, an argument that runs past the data, a memo index
     beyond the objects made so far, or an estimated object memory above `memory_limit`. Time: one pass.
     """
     pos, end, ops, cost = start, len(data), 0, 0
     while True:
         if pos >= end:
-            raise PickleLimitError("the pickle ends without a STOP opcode (truncated)")
+            raise InputLimitError("the pickle ends without a STOP opcode (truncated)")
         code = data[pos]
         op = _OPS.get(code)
         if op is None:
-            raise PickleLimitError(f"unknown opcode 0x{code:02x} at byte {pos}")
+            raise InputLimitError(f"unknown opcode 0x{code:02x} at byte {pos}")
         pos += 1
         ops += 1
         size = 0
@@ -138,29 +134,29 @@ def walk_pickle(data: bytes, start: int = 0, *, memory_limit: int = MAX_PICKLE_M
                 for _ in range(lines):
                     stop = data.find(b"\n", stop, min(end, stop + 65_536))
                     if stop == -1:
-                        raise PickleLimitError(f"{op.name} at byte {pos - 1} has no end of line within 64 KiB")
+                        raise InputLimitError(f"{op.name} at byte {pos - 1} has no end of line within 64 KiB")
                     stop += 1
                 size, arg = stop - pos, data[pos:stop]
             else:
                 width, fmt = _LENGTH_PREFIX[n]
                 if pos + width > end:
-                    raise PickleLimitError(f"{op.name} at byte {pos - 1} is cut short")
+                    raise InputLimitError(f"{op.name} at byte {pos - 1} is cut short")
                 (length,) = struct.unpack_from(fmt, data, pos)
                 if length < 0:
-                    raise PickleLimitError(f"{op.name} at byte {pos - 1} has a negative length")
+                    raise InputLimitError(f"{op.name} at byte {pos - 1} has a negative length")
                 pos += width
                 size, arg = length, b""
                 cost += 4 * length  # a str of non-Latin text takes up to 4 bytes a character
             if pos + size > end:
-                raise PickleLimitError(f"{op.name} at byte {pos - 1} claims {size:,} bytes past the end of the pickle")
+                raise InputLimitError(f"{op.name} at byte {pos - 1} claims {size:,} bytes past the end of the pickle")
             if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
                 index = _memo_index(op.name, arg)
                 if index > ops:  # CPython sizes its memo array by the index: 0xFFFFFFFF would take ~64 GB
-                    raise PickleLimitError(f"{op.name} at byte {pos - 1}: memo slot {index:,} after {ops:,} opcodes")
+                    raise InputLimitError(f"{op.name} at byte {pos - 1}: memo slot {index:,} after {ops:,} opcodes")
             pos += size
         cost += _HEAVY.get(op.name, _OBJECT_COST)
         if cost > memory_limit:
-            raise PickleLimitError(
+            raise InputLimitError(
                 f"the pickle would build more than {memory_limit >> 20} MiB of objects ({ops:,} opcodes read)"
             )
         if op.name == "STOP":
@@ -172,7 +168,7 @@ def _memo_index(name: str, arg: bytes) -> int:
         return int.from_bytes(arg, "little")
     text = arg.strip()
     if not text.isdigit() or len(text) > 12:
-        raise PickleLimitError(f"PUT with memo index {text[:20]!r}")
+        raise InputLimitError(f"PUT with memo index {text[:20]!r}")
     return int(text)
 
 
@@ -265,7 +261,7 @@ def _scan_legacy(path: Path, data: bytes) -> PickleScan:
     for index in range(LEGACY_PICKLES):
         try:
             stop = walk_pickle(data, pos)
-        except PickleLimitError as exc:
+        except InputLimitError as exc:
             if index == 0:
                 raise AdapterFormatError(f"{path}: not a readable PyTorch pickle ({exc}).", path=path) from None
             break  # the raw storage bytes that follow a legacy file's pickles
@@ -297,7 +293,7 @@ def _scan_zip(path: Path, handle: IO[bytes]) -> PickleScan:
     prefix = info.filename[: -len("data.pkl")]
     try:
         walk_pickle(data)
-    except PickleLimitError as exc:
+    except InputLimitError as exc:
         raise AdapterFormatError(f"{path}: {info.filename} is not a readable pickle ({exc}).", path=path) from None
     root, unsafe, error = _unpickle(data)
     if error is not None:
