@@ -39,6 +39,8 @@ class ReadProblem:
     """`unreadable`, `unsafe-pickle` or `no-weights`."""
     message: str
     path: str | None = None
+    globals: tuple[str, ...] = ()
+    """For `unsafe-pickle`: the globals the pickle references outside the tensor-storage allowlist."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ def _vet_other_pickles(folder: Path, weights: Path | None) -> list[ReadProblem]:
                     f"{other}: the pickle references {', '.join(sorted(set(unsafe)))}; it was not executed "
                     "(PEFT would load the adapter's other weights file, but anything loading this one runs it).",
                     str(other),
+                    tuple(unsafe),
                 )
             )
     if len(others) > MAX_EXTRA_PICKLES:
@@ -254,6 +257,7 @@ def _read_weights(
                         "unsafe-pickle",
                         f"{weights}: the pickle references {', '.join(sorted(set(unsafe)))}; it was not executed.",
                         str(weights),
+                        unsafe,
                     )
                 )
             else:

@@ -99,11 +99,37 @@ class PickleScan:
 # -- the opcode walk ------------------------------------------------------------------------------
 
 _OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
-_LENGTH_PREFIX = {-2: (1, "<B"), -3: (4, "<i"), -4: (4, "<I"), -5: (8, "<Q")}
 _HEAVY = {"EMPTY_SET": 240, "FROZENSET": 240, "REDUCE": 400, "BUILD": 400, "OBJ": 400, "INST": 400, "NEWOBJ": 400}
 _HEAVY["NEWOBJ_EX"] = 400
 _OBJECT_COST = 96
 """Estimated bytes an opcode's result takes (the object, its stack or memo slot); strings add their length."""
+# Per opcode byte: (how its argument is read, fixed size or length-prefix width, struct format, cost).
+# Kinds: 0 none, 1 fixed size, 2 one line, 3 two lines (GLOBAL, INST), 4 length-prefixed, 5 a memo PUT.
+_NONE, _FIXED, _LINE, _LINES, _PREFIXED, _PUT = range(6)
+_PREFIX = {-2: (1, "<B"), -3: (4, "<i"), -4: (4, "<I"), -5: (8, "<Q")}
+
+
+def _table() -> dict[int, tuple[int, int, str, int, str]]:
+    table = {}
+    for code, op in _OPS.items():
+        cost = _HEAVY.get(op.name, _OBJECT_COST)
+        n = op.arg.n if op.arg is not None else None
+        if op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            kind, size, fmt = _PUT, (n if n is not None and n > 0 else 0), ""
+        elif n is None:
+            kind, size, fmt = _NONE, 0, ""
+        elif n >= 0:
+            kind, size, fmt = _FIXED, n, ""
+        elif n == -1:
+            kind, size, fmt = (_LINES if op.name in ("GLOBAL", "INST") else _LINE), 0, ""
+        else:
+            kind, (size, fmt) = _PREFIXED, _PREFIX[n]
+        table[code] = (kind, size, fmt, cost, op.name)
+    return table
+
+
+_TABLE = _table()
+_STOP = ord(".")
 
 
 def walk_pickle(data: bytes, start: int = 0, *, memory_limit: int = MAX_PICKLE_MEMORY) -> int:
@@ -113,59 +139,55 @@ def walk_pickle(data: bytes, start: int = 0, *, memory_limit: int = MAX_PICKLE_M
     beyond the objects made so far, or an estimated object memory above `memory_limit`. Time: one pass.
     """
     pos, end, ops, cost = start, len(data), 0, 0
-    while True:
-        if pos >= end:
-            raise InputLimitError("the pickle ends without a STOP opcode (truncated)")
+    table, unpack = _TABLE, struct.unpack_from
+    while pos < end:
         code = data[pos]
-        op = _OPS.get(code)
-        if op is None:
+        entry = table.get(code)
+        if entry is None:
             raise InputLimitError(f"unknown opcode 0x{code:02x} at byte {pos}")
+        kind, size, fmt, weight, _ = entry
+        at = pos
         pos += 1
         ops += 1
-        size = 0
-        if op.arg is not None:
-            n = op.arg.n
-            if n >= 0:
-                size = n
-                arg = data[pos : pos + n] if op.name in ("BINPUT", "LONG_BINPUT") else b""
-            elif n == -1:  # up to a newline; GLOBAL and INST take two lines
-                lines = 2 if op.name in ("GLOBAL", "INST") else 1
-                stop = pos
-                for _ in range(lines):
-                    stop = data.find(b"\n", stop, min(end, stop + 65_536))
-                    if stop == -1:
-                        raise InputLimitError(f"{op.name} at byte {pos - 1} has no end of line within 64 KiB")
-                    stop += 1
-                size, arg = stop - pos, data[pos:stop]
-            else:
-                width, fmt = _LENGTH_PREFIX[n]
-                if pos + width > end:
-                    raise InputLimitError(f"{op.name} at byte {pos - 1} is cut short")
-                (length,) = struct.unpack_from(fmt, data, pos)
-                if length < 0:
-                    raise InputLimitError(f"{op.name} at byte {pos - 1} has a negative length")
-                pos += width
-                size, arg = length, b""
-                cost += 4 * length  # a str of non-Latin text takes up to 4 bytes a character
-            if pos + size > end:
-                raise InputLimitError(f"{op.name} at byte {pos - 1} claims {size:,} bytes past the end of the pickle")
-            if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                index = _memo_index(op.name, arg)
-                if index > ops:  # CPython sizes its memo array by the index: 0xFFFFFFFF would take ~64 GB
-                    raise InputLimitError(f"{op.name} at byte {pos - 1}: memo slot {index:,} after {ops:,} opcodes")
+        cost += weight
+        if kind == _FIXED:
             pos += size
-        cost += _HEAVY.get(op.name, _OBJECT_COST)
+        elif kind == _PREFIXED:
+            if pos + size > end:
+                raise InputLimitError(f"{entry[4]} at byte {at} is cut short")
+            (length,) = unpack(fmt, data, pos)
+            if length < 0:
+                raise InputLimitError(f"{entry[4]} at byte {at} has a negative length")
+            pos += size + length
+            cost += 4 * length  # a str of non-Latin text takes up to 4 bytes a character
+        elif kind == _LINE or kind == _LINES:
+            for _ in range(1 if kind == _LINE else 2):
+                stop = data.find(b"\n", pos, min(end, pos + 65_536))
+                if stop == -1:
+                    raise InputLimitError(f"{entry[4]} at byte {at} has no end of line within 64 KiB")
+                pos = stop + 1
+        elif kind == _PUT:
+            arg = data[pos : pos + size] if size else data[pos : data.find(b"\n", pos, min(end, pos + 32)) + 1]
+            pos += len(arg)
+            index = _memo_index(entry[4], arg)
+            if index > ops:  # CPython sizes its memo array by the index: 0xFFFFFFFF would take ~64 GB
+                raise InputLimitError(f"{entry[4]} at byte {at}: memo slot {index:,} after {ops:,} opcodes")
+        if pos > end:
+            raise InputLimitError(f"{entry[4]} at byte {at} claims {pos - at:,} bytes past the end of the pickle")
         if cost > memory_limit:
             raise InputLimitError(
                 f"the pickle would build more than {memory_limit >> 20} MiB of objects ({ops:,} opcodes read)"
             )
-        if op.name == "STOP":
+        if code == _STOP:
             return pos
+    raise InputLimitError("the pickle ends without a STOP opcode (truncated)")
 
 
 def _memo_index(name: str, arg: bytes) -> int:
     if name != "PUT":
         return int.from_bytes(arg, "little")
+    if not arg.endswith(b"\n"):
+        raise InputLimitError("PUT without an end of line")
     text = arg.strip()
     if not text.isdigit() or len(text) > 12:
         raise InputLimitError(f"PUT with memo index {text[:20]!r}")
