@@ -14,6 +14,7 @@ hide text or make an output unencodable, and one name reads the same everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -44,13 +45,16 @@ def printable(text: str, *, newlines: bool = True) -> str:
 
 
 def json_safe(value: Any) -> Any:
-    """`value` (a JSON-ready document) with `printable` applied to every string, keys included.
+    """`value` (a JSON-ready document) with `printable` applied to every string, keys included, and NaN
+    or infinite floats as None (JSON has neither).
 
-    The result encodes as strict UTF-8 JSON that every parser accepts (no lone surrogates) and holds no
-    raw control characters once decoded, whatever names and texts the inputs carried.
+    The result encodes as strict UTF-8 JSON that every parser accepts (no lone surrogates, no `NaN`) and
+    holds no raw control characters once decoded, whatever names, texts and numbers the inputs carried.
     """
     if isinstance(value, str):
         return printable(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {(printable(k) if isinstance(k, str) else k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
