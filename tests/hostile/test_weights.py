@@ -212,3 +212,21 @@ def test_reading_a_healthy_hand_built_checkpoint(tmp_path: Path) -> None:
 def _deflate(data: bytes) -> bytes:
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     return comp.compress(data) + comp.flush()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep", "types"])
+def test_hostile_files_beside_the_adapter(good: Path, base: Path, kind: str) -> None:
+    """The model card, trainer_state.json and added_tokens.json are read bounded, never from a FIFO."""
+    from hostile_inputs import nested_json
+
+    for name in ("README.md", "trainer_state.json", "added_tokens.json"):
+        path = good / name
+        if kind == "fifo":
+            os.mkfifo(path)  # reading one would block forever
+        elif kind == "deep":
+            path.write_text(nested_json(100_000))
+        else:
+            path.write_text('{"log_history": [{"eval_loss": "low"}, 3], "global_step": "x", "a": {"b": [1]}}')
+    with bounded(seconds=3, megabytes=100):
+        report = loraguard.check(good, base, engines=["vllm", "sglang"])
+    assert report.exit_code() == 0 and "provenance" in report.categories()
