@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 from loraguard.errors import InputLimitError, OutputExistsError
 
 MAX_JSON_DEPTH = 64
@@ -57,6 +55,8 @@ def json_too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     count), in linear time and bounded memory, without parsing it."""
     if data.count(b"[") + data.count(b"{") <= limit:
         return False  # too few brackets to nest that deep
+    import numpy as np  # only for documents with many brackets (cold commands never pay for it)
+
     bare = _STRING.sub(b'""', data)
     depth = 0
     for start in range(0, len(bare), _CHUNK):

@@ -26,8 +26,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
 from loraguard.errors import ConfigPatternError
 
 __all__ = [
@@ -182,6 +180,8 @@ class ConfigPatterns:
                 f"{field} pattern {_show(fragment)} repeats counted groups inside counted groups "
                 f"({size:,} positions once expanded): loraguard does not evaluate it. Simplify the pattern.",
             )
+        import regex  # a config without patterns never imports it
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
