@@ -4,9 +4,11 @@
     ├── InputError (ValueError)         bad input a user can fix (the CLI exits 2)
     │   ├── AdapterNotFoundError (FileNotFoundError)
     │   ├── AdapterFormatError          unreadable weights file or config
+    │   │   └── ConfigPatternError      a config regex PEFT cannot use (invalid, or too slow to match)
     │   ├── BaseModelResolutionError    a base that cannot be found or read
     │   │   └── GGUFHeaderError         a GGUF header that breaks the format (reported with the file's name)
     │   ├── DataFormatError             a CSV that is not in the expected format
+    │   ├── InputLimitError             an input beyond a reading limit (size, JSON nesting, pickle opcodes)
     │   ├── PolicyError                 an invalid policy file
     │   ├── TimeBudgetExceededError     scoring would exceed --time-budget (raised early, projected)
     │   └── UnknownNameError (KeyError) a name that is not one of the known ones (e.g. a fault case)
@@ -47,11 +49,13 @@ __all__ = [
     "AdapterRefused",
     "AdapterRejectedError",
     "BaseModelResolutionError",
+    "ConfigPatternError",
     "DataFormatError",
     "DistributedError",
     "GGUFHeaderError",
     "HubUnavailableError",
     "InputError",
+    "InputLimitError",
     "LoraguardError",
     "MissingExtraError",
     "OutputExistsError",
@@ -87,6 +91,11 @@ class AdapterFormatError(InputError):
     """An adapter file or config that cannot be read."""
 
 
+class ConfigPatternError(AdapterFormatError):
+    """A regular expression of the adapter config (target_modules, rank_pattern...) that PEFT cannot
+    compile, or that does not match within loraguard's time limit; the check reports it (LG206)."""
+
+
 class BaseModelResolutionError(InputError):
     """A base model that cannot be found or whose config.json cannot be read."""
 
@@ -97,6 +106,11 @@ class GGUFHeaderError(BaseModelResolutionError):
 
 class DataFormatError(InputError):
     """A CSV or JSONL input that is not in the expected format (names the file, row and column)."""
+
+
+class InputLimitError(InputError):
+    """An input beyond one of loraguard's reading limits (file size, JSON nesting, pickle opcodes and
+    memory), or not parseable within them; readers re-raise it as their own error naming the file."""
 
 
 class PolicyError(InputError):

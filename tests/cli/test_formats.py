@@ -73,7 +73,10 @@ def test_render_refuses_what_a_formatter_lacks() -> None:
 
 def test_registry_json_alias_and_format_json_print_the_same_document(run_cli, tmp_path: Path) -> None:
     pytest.importorskip("sqlalchemy")
+    from loraguard.registry import Registry
+
     url = f"sqlite:///{tmp_path / 'r.db'}"
+    Registry(url).close()  # `registry list` is read-only: it never creates the registry
     code, legacy, _ = run_cli(["registry", "list", "--registry", url, "--json"])
     assert code == 0
     code, new, _ = run_cli(["registry", "list", "--registry", url, "--format", "json"])

@@ -145,10 +145,15 @@ def test_default_registry_is_env_then_working_folder(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LORAGUARD_REGISTRY", raising=False)
     assert registry_url() == DEFAULT_URL and registry_url("x.db") == "sqlite:///x.db"
-    assert run_cli(["registry", "list"])[0] == 0 and (tmp_path / "loraguard-registry.db").is_file()
+    code, _, err = run_cli(["registry", "list"])  # read-only: names the registry, creates no file
+    assert code == 2 and "no registry at sqlite:///loraguard-registry.db" in err and list(tmp_path.iterdir()) == []
+    assert run_cli(["registry", "retire", "x"])[0] == 2 and (tmp_path / "loraguard-registry.db").is_file()
+    assert run_cli(["registry", "list"])[0] == 0
     monkeypatch.setenv("LORAGUARD_REGISTRY", f"sqlite:///{tmp_path / 'env.db'}")
     assert registry_url() == f"sqlite:///{tmp_path / 'env.db'}" and registry_url("sqlite:///e.db") == "sqlite:///e.db"
-    assert run_cli(["registry", "list"])[0] == 0 and (tmp_path / "env.db").is_file()
+    assert run_cli(["registry", "events"])[0] == 2 and not (tmp_path / "env.db").exists()
+    assert run_cli(["registry", "retire", "x"])[0] == 2 and (tmp_path / "env.db").is_file()
+    assert run_cli(["registry", "list"])[0] == 0
 
 
 def test_cli_module_imports_neither_sqlalchemy_nor_torch() -> None:

@@ -8,12 +8,20 @@ from pathlib import Path
 CARD_FILE = "README.md"
 
 
+MAX_CARD_BYTES = 1 << 20
+"""The front matter is at the top: only the card's first MiB is read (a FIFO or device is never read)."""
+
+
 def card_base_model(folder: Path | None) -> str | None:
     """`base_model` from the front matter of the model card in `folder`, if any (never raises)."""
     if folder is None:
         return None
+    path = folder / CARD_FILE
     try:
-        text = (folder / CARD_FILE).read_text(encoding="utf-8", errors="replace")
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_CARD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return None
     if not text.startswith("---"):

@@ -1,11 +1,16 @@
 """Locate an adapter (folder, single file or Hub repo id) and read everything `check` needs.
 
 Reading never raises for a bad adapter: problems become `ReadProblem`s that the checker turns
-into `unreadable` / `unsafe-pickle` / `zero-adapter` findings. Nothing is ever written.
+into `unreadable` / `unsafe-pickle` / `zero-adapter` findings. Nothing is ever written, and no pickle
+is ever executed: besides the weights file PEFT would load, every other pickle-format weights file
+in the folder (`*.bin`, `*.pt`, `*.pth`, `*.ckpt`) is vetted too, so a hostile `.bin` lying beside a
+good `.safetensors` is reported. Symlink loops, FIFOs and unreadable files are findings, not errors.
 """
 
 from __future__ import annotations
 
+import errno
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +25,12 @@ from loraguard.errors import AdapterFormatError, HubUnavailableError
 
 CONFIG_NAME = "adapter_config.json"  # peft.utils.constants.CONFIG_NAME
 WEIGHT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+"""Weights files in pickle format (torch.save): each one in the folder is vetted for unsafe globals."""
+NOT_WEIGHTS = frozenset({"training_args.bin"})
+"""Pickles the Trainer writes beside an adapter that nothing loads as weights (read as evidence only)."""
+MAX_EXTRA_PICKLES = 16
+"""Other pickle files vetted per folder; more are reported unvetted."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class ReadProblem:
     """`unreadable`, `unsafe-pickle` or `no-weights`."""
     message: str
     path: str | None = None
+    globals: tuple[str, ...] = ()
+    """For `unsafe-pickle`: the globals the pickle references outside the tensor-storage allowlist."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
     ref_s = str(ref)
     path = Path(ref_s).expanduser()
     repo_id = None
-    if not path.exists():
+    if not _lexists(path):
         if is_repo_id(ref):
             try:
                 path = fetch_adapter_snapshot(ref_s)
@@ -72,21 +85,22 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
                 return AdapterData(ref_s, ref_s.split("/")[-1], problems=(problem,), repo_id=ref_s)
             repo_id = ref_s
         else:
-            return AdapterData(
+            return _unreadable(
                 ref_s,
-                path.name,
-                problems=(
-                    ReadProblem(
-                        "unreadable",
-                        f"{path}: no such file or folder. Pass a PEFT adapter folder, a "
-                        ".safetensors/.bin file with adapter_config.json beside it, or a Hub repo id.",
-                        ref_s,
-                    ),
-                ),
+                path,
+                f"{path}: no such file or folder. Pass a PEFT adapter folder, a "
+                ".safetensors/.bin file with adapter_config.json beside it, or a Hub repo id.",
             )
+    kind = _kind(path)
+    if kind is not None:
+        return _unreadable(ref_s, path, f"{path}: {kind}. Pass a PEFT adapter folder or its weights file.")
     folder, weights = _locate(path)
     name = repo_id.split("/")[-1] if repo_id else (folder.name if path.is_dir() else path.stem)
-    if path.is_dir() and not any(path.iterdir()):
+    try:
+        empty = path.is_dir() and not any(path.iterdir())
+    except OSError as exc:
+        return _unreadable(ref_s, path, f"{path}: cannot list the folder ({exc.strerror or exc}).")
+    if empty:
         return AdapterData(
             ref_s,
             name,
@@ -109,6 +123,11 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
             config = read_adapter_config(config_path)
         except AdapterFormatError as exc:
             problems.append(ReadProblem("unreadable", str(exc), str(config_path)))
+    elif _lexists(config_path):
+        what = _kind(config_path) or "not a regular file"
+        problems.append(
+            ReadProblem("unreadable", f"{config_path}: {what}. Replace it with the adapter's config.", str(config_path))
+        )
     else:
         problems.append(
             ReadProblem(
@@ -118,6 +137,7 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
                 str(config_path),
             )
         )
+    problems += _vet_other_pickles(folder, weights) if path.is_dir() else []
     if weights is None:
         problems.append(
             ReadProblem(
@@ -131,6 +151,80 @@ def read_adapter(ref: str | Path, *, scan_values: bool = True, norms: bool = Fal
     return _read_weights(ref_s, name, folder, weights, config, problems, scan_values, norms, repo_id)
 
 
+def _unreadable(ref: str, path: Path, message: str) -> AdapterData:
+    return AdapterData(ref, path.name, problems=(ReadProblem("unreadable", message, ref),))
+
+
+def _lexists(path: Path) -> bool:
+    """Whether anything is at `path`, a broken symlink or a symlink loop included."""
+    try:
+        path.lstat()
+    except OSError:
+        return False
+    return True
+
+
+def _kind(path: Path) -> str | None:
+    """Why `path` (which exists as a name) cannot be read as a file or folder, or None if it can."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop (it points, directly or not, at itself)"
+        if path.is_symlink():
+            return f"a broken symlink ({exc.strerror})"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+        return None
+    return "not a regular file or folder (a FIFO, device or socket)"
+
+
+def _vet_other_pickles(folder: Path, weights: Path | None) -> list[ReadProblem]:
+    """Unsafe-pickle problems for every pickle-format file in `folder` besides `weights` (never executed)."""
+    try:
+        others = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix in PICKLE_SUFFIXES and p.name not in NOT_WEIGHTS and p != weights and _kind(p) is None
+        )
+    except OSError:
+        return []
+    others = [p for p in others if p.is_file()]
+    problems = []
+    for other in others[:MAX_EXTRA_PICKLES]:
+        try:
+            unsafe = scan_torch_pickle(other).unsafe_globals
+        except AdapterFormatError as exc:
+            problems.append(
+                ReadProblem(
+                    "unsafe-pickle",
+                    f"{other}: a pickle loraguard cannot vet ({exc}); it was not executed. Do not load it.",
+                    str(other),
+                )
+            )
+            continue
+        if unsafe:
+            problems.append(
+                ReadProblem(
+                    "unsafe-pickle",
+                    f"{other}: the pickle references {', '.join(sorted(set(unsafe)))}; it was not executed "
+                    "(PEFT would load the adapter's other weights file, but anything loading this one runs it).",
+                    str(other),
+                    tuple(unsafe),
+                )
+            )
+    if len(others) > MAX_EXTRA_PICKLES:
+        problems.append(
+            ReadProblem(
+                "unsafe-pickle",
+                f"{folder}: {len(others) - MAX_EXTRA_PICKLES} more pickle files were not vetted (loraguard vets "
+                f"{MAX_EXTRA_PICKLES} per folder); do not load them.",
+                str(folder),
+            )
+        )
+    return problems
+
+
 def _read_weights(
     ref: str,
     name: str,
@@ -142,11 +236,15 @@ def _read_weights(
     norms: bool,
     repo_id: str | None,
 ) -> AdapterData:
-    size = weights.stat().st_size
     metas: dict[str, TensorMeta] = {}
     stats: dict[str, TensorStats] | None = None
     unsafe: tuple[str, ...] = ()
+    size = 0
     try:
+        kind = _kind(weights)
+        if kind is not None:
+            raise AdapterFormatError(f"{weights}: {kind}. Re-download or re-save the adapter.", path=weights)
+        size = weights.stat().st_size
         if weights.suffix == ".safetensors":
             metas, _ = read_safetensors_header(weights)
             stats = tensor_stats_safetensors(weights, metas.values(), norms=norms) if scan_values else None
@@ -159,6 +257,7 @@ def _read_weights(
                         "unsafe-pickle",
                         f"{weights}: the pickle references {', '.join(sorted(set(unsafe)))}; it was not executed.",
                         str(weights),
+                        unsafe,
                     )
                 )
             else:
@@ -168,7 +267,7 @@ def _read_weights(
     except AdapterFormatError as exc:
         problems.append(ReadProblem("unreadable", str(exc), str(weights)))
     except OSError as exc:
-        problems.append(ReadProblem("unreadable", f"{weights}: cannot read ({exc}).", str(weights)))
+        problems.append(ReadProblem("unreadable", f"{weights}: cannot read ({exc.strerror or exc}).", str(weights)))
     tensors = tuple(parse_key(m) for m in metas.values())
     return AdapterData(
         ref, name, folder, weights, config, tensors, metas, stats, unsafe, tuple(problems), size, repo_id

@@ -22,6 +22,17 @@ DTYPE_BYTES = {
     "U64": 8,
     "BOOL": 1,
 }
+MAX_NAME_CHARS = 1024
+"""Longest tensor name accepted from a weights file (PEFT's keys are under 200 characters)."""
+DTYPE_BITS = {
+    **{name: 8 * width for name, width in DTYPE_BYTES.items()},
+    "F8_E8M0": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "C64": 64,
+}
+"""Bits per element of every dtype safetensors knows (its `Dtype::bitsize`), sub-byte ones included."""
 FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
 
 

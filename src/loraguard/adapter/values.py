@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from loraguard.adapter.tensors import FLOAT_DTYPES, TensorMeta, TensorStats
+from loraguard.errors import AdapterFormatError, LoraguardError
 
 CHUNK_BYTES = 16 << 20
+MIN_INFLATE_BYTES = 64 << 20
 _NP = {"F64": np.float64, "F32": np.float32, "F16": np.float16}
 # Per float dtype: unsigned view, mask clearing the sign bit, smallest masked value that is Inf/NaN.
 _BITS = {
@@ -39,43 +41,111 @@ def tensor_stats_safetensors(
         del raw
 
 
+def inflate_limit(path: Path) -> int:
+    """Most bytes the value scan inflates from a zip checkpoint: twice its size, at least 64 MiB. torch
+    stores records uncompressed, so a real checkpoint never comes near; a compression bomb stops there."""
+    return max(2 * path.stat().st_size, MIN_INFLATE_BYTES)
+
+
 def tensor_stats_zip(
     path: Path, prefix: str, tensors: Iterable[TensorMeta], *, norms: bool = False
 ) -> dict[str, TensorStats]:
-    """Stats for float tensors of a torch zip checkpoint; storages are read, never unpickled."""
+    """Stats for float tensors of a torch zip checkpoint; storages are streamed, never unpickled.
+
+    Reading stops with `AdapterFormatError` once more than `inflate_limit(path)` bytes were inflated."""
     metas = [t for t in tensors if t.dtype in FLOAT_DTYPES and t.storage is not None]
     out: dict[str, TensorStats] = {}
-    with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
-        for t in metas:
-            record = f"{prefix}data/{t.storage}"
-            if record not in names:
-                continue
-            buf = np.frombuffer(zf.read(record), dtype=np.uint8)[t.offset : t.offset + t.nbytes]
-            out[t.name] = _stats(buf, t.dtype, norms)
+    budget = inflate_limit(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            records = {info.filename: info for info in zf.infolist()}
+            for t in metas:
+                info = records.get(f"{prefix}data/{t.storage}")
+                if info is None:
+                    continue
+                stats, used = _record_stats(zf, info, t, norms, budget)
+                budget -= used
+                if budget < 0:
+                    raise AdapterFormatError(
+                        f"{path}: its storage records inflate to more than {inflate_limit(path):,} bytes: a "
+                        "compression bomb, not a torch checkpoint (torch stores records uncompressed).",
+                        path=path,
+                    )
+                out[t.name] = stats
+    except LoraguardError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, OSError...
+        raise AdapterFormatError(f"{path}: cannot read the zip archive ({exc}). Re-download it.", path=path) from None
     return out
+
+
+def _record_stats(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, t: TensorMeta, norms: bool, budget: int
+) -> tuple[TensorStats, int]:
+    """Stats of tensor `t`'s bytes in record `info`, read in chunks; (stats, bytes inflated)."""
+    acc = _Accumulator(t.dtype, norms)
+    used = 0
+    with zf.open(info) as record:
+        skip = t.offset
+        while skip > 0 and used <= budget:
+            got = len(record.read(min(skip, CHUNK_BYTES)))
+            if not got:
+                break
+            skip -= got
+            used += got
+        left = t.nbytes
+        while left > 0 and used <= budget:
+            chunk = record.read(min(left, CHUNK_BYTES))
+            if not chunk:
+                break
+            used += len(chunk)
+            left -= len(chunk)
+            acc.add(np.frombuffer(chunk, dtype=np.uint8))
+    return acc.result(), used
 
 
 def _stats(buf: np.ndarray, dtype: str, norms: bool) -> TensorStats:
     """One pass over the bits: zero iff every |x| bit pattern is 0; Inf/NaN iff the exponent is all ones."""
-    uint, mask, inf_bits = _BITS[dtype]
-    width = np.dtype(uint).itemsize
-    step = CHUNK_BYTES - CHUNK_BYTES % width
-    usable = len(buf) - len(buf) % width
-    all_zero, non_finite, sq = True, 0, 0.0
-    for start in range(0, usable, step):
-        bits = buf[start : min(start + step, usable)].view(uint) & uint(mask)
-        if bits.size == 0:
-            continue
+    acc = _Accumulator(dtype, norms)
+    step = CHUNK_BYTES - CHUNK_BYTES % acc.width
+    for start in range(0, len(buf), step):
+        acc.add(buf[start : start + step])
+    return acc.result()
+
+
+class _Accumulator:
+    """Zero / NaN-Inf / squared-norm over a tensor's bytes fed in chunks (any chunk boundaries)."""
+
+    def __init__(self, dtype: str, norms: bool) -> None:
+        self.dtype, self.norms = dtype, norms
+        self.uint, self.mask, self.inf_bits = _BITS[dtype]
+        self.width = np.dtype(self.uint).itemsize
+        self.carry = b""
+        self.all_zero, self.non_finite, self.sq = True, 0, 0.0
+
+    def add(self, part: np.ndarray) -> None:
+        if self.carry:  # bytes of an element split across chunks
+            part = np.concatenate([np.frombuffer(self.carry, dtype=np.uint8), part])
+            self.carry = b""
+        usable = len(part) - len(part) % self.width
+        if usable < len(part):
+            self.carry = part[usable:].tobytes()
+        if not usable:
+            return
+        raw = part[:usable]
+        bits = raw.view(self.uint) & self.uint(self.mask)
         top = int(bits.max())
-        if top >= inf_bits:
-            non_finite += int(np.count_nonzero(bits >= inf_bits))
-        all_zero = all_zero and top == 0
-        if norms and top:
-            values = _floats(buf[start : min(start + step, usable)], dtype)
+        if top >= self.inf_bits:
+            self.non_finite += int(np.count_nonzero(bits >= self.inf_bits))
+        self.all_zero = self.all_zero and top == 0
+        if self.norms and top:
+            values = _floats(raw, self.dtype)
             finite = values[np.isfinite(values)]
-            sq += float(np.dot(finite, finite))
-    return TensorStats(all_zero=all_zero, non_finite=non_finite, norm=sq**0.5 if norms else float("nan"))
+            self.sq += float(np.dot(finite, finite))
+
+    def result(self) -> TensorStats:
+        norm = self.sq**0.5 if self.norms else float("nan")
+        return TensorStats(all_zero=self.all_zero, non_finite=self.non_finite, norm=norm)
 
 
 def _floats(part: np.ndarray, dtype: str) -> np.ndarray:

@@ -12,6 +12,7 @@ Supported tasks: `CAUSAL_LM` (`XForCausalLM`), `SEQ_CLS` (`XForSequenceClassific
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,38 @@ SUPPORTED_TASKS: frozenset[str] = frozenset({"CAUSAL_LM", "SEQ_CLS", "FEATURE_EX
 _ATTENTION_BIAS_KEY = frozenset({"llama", "qwen3", "gemma", "gemma2", "gemma3_text"})
 
 
+MAX_COUNTS = {
+    **dict.fromkeys(
+        ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "encoder_layers", "decoder_layers"), 4096
+    ),
+    **dict.fromkeys(("num_experts", "num_local_experts", "n_routed_experts"), 4096),
+}
+"""Layer and expert counts beyond any real model (the largest have ~200 layers, 512 experts): a config
+claiming more is refused before module shapes are enumerated or a skeleton model is built."""
+
+
+def check_counts(config: Mapping[str, Any], *, where: str, depth: int = 0) -> None:
+    """Raise `BaseModelResolutionError` for a layer or expert count in `MAX_COUNTS` beyond its cap
+    (nested configs such as `text_config` included)."""
+    for key, value in config.items():
+        cap = MAX_COUNTS.get(key)
+        if cap is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
+            raise BaseModelResolutionError(
+                f"config.json of {where}: '{key}' is {value:g}, more than the {cap:,} loraguard accepts "
+                "(no real model comes close). Pass the model's original config.json.",
+                path=where,
+            )
+        if isinstance(value, Mapping) and depth < 4:
+            check_counts(value, where=where, depth=depth + 1)
+
+
 def _int(config: Mapping[str, Any], key: str, *, where: str, default: int | None = None) -> int:
     value = config.get(key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BaseModelResolutionError(
+            f"config.json of {where}: '{key}' is {value}, not a non-negative integer. "
+            "Pass the model's original config.json."
+        )
     if value is None:
         if default is not None:
             return default
@@ -109,6 +140,7 @@ def dims_from_config(config: Mapping[str, Any], *, where: str = "the base model"
     fam = _FAMILIES.get(model_type) if isinstance(model_type, str) else None
     if fam is None:
         return None
+    check_counts(config, where=where)
     if fam.layout == "gpt2":
         hidden = _int(config, "n_embd", where=where, default=768)
         layers = _int(config, "n_layer", where=where, default=12)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -20,7 +19,8 @@ from loraguard.basemodel.catalog import CatalogEntry, catalog_spec, find_alias, 
 from loraguard.basemodel.families import spec_from_config
 from loraguard.basemodel.gguf import find_gguf, is_gguf
 from loraguard.basemodel.spec import BaseSpec
-from loraguard.errors import BaseModelResolutionError, HubUnavailableError
+from loraguard.errors import BaseModelResolutionError, HubUnavailableError, InputLimitError
+from loraguard.fileio import loads_bounded, read_bounded
 
 __all__ = [
     "find_entry_loose",
@@ -62,10 +62,19 @@ _LOCAL_DIRS = frozenset(
 )
 
 
+MAX_CONFIG_BYTES = 16 << 20
+"""Largest base config.json read (real ones are kilobytes; a 1,000-label id2label is ~30 KB)."""
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The JSON object in `path`, or a `BaseModelResolutionError` saying what is wrong with it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except InputLimitError as exc:
+        raise BaseModelResolutionError(
+            f"{exc}. Pass the base model's original config.json.",
+            path=path,
+        ) from None
     except FileNotFoundError:
         raise BaseModelResolutionError(
             f"{path} does not exist. Pass a folder holding the base model's config.json, a config.json "
@@ -79,7 +88,7 @@ def read_config(path: Path) -> dict[str, Any]:
             path=path,
         ) from None
     try:
-        loaded = json.loads(text)
+        loaded = loads_bounded(text)
     except ValueError as exc:
         raise BaseModelResolutionError(
             f"{path} is not valid JSON ({exc}). Pass the base model's original config.json.",

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from loraguard.basemodel.families import check_counts
 from loraguard.basemodel.spec import BaseSpec, ModuleShape
 from loraguard.errors import BaseModelResolutionError, MissingExtraError
 
@@ -214,6 +215,7 @@ def _build_skeleton(config: Mapping[str, Any], task: str | None, *, where: str) 
     except ImportError:
         raise MissingExtraError(feature, "ml") from None
 
+    check_counts(config, where=where)
     with _quiet_transformers():
         config_obj = _config_object(config, where)
         cls = _model_class(config_obj, config, task)

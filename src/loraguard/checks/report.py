@@ -10,6 +10,7 @@ from typing import Any
 from loraguard.basemodel.spec import InferredBase
 from loraguard.display import renderable
 from loraguard.findings import Finding, FindingsView, Verdict
+from loraguard.textsafe import json_safe
 
 CHECK_SCHEMA = "loraguard.check/1"
 
@@ -60,4 +61,4 @@ class CheckReport(FindingsView):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return json.dumps(json_safe(self.to_dict()), indent=indent, ensure_ascii=False)

@@ -79,10 +79,11 @@ def register(app: typer.Typer) -> None:
     )
 
 
-def _open(url: str | None, lock_timeout: float) -> Registry:
+def _open(url: str | None, lock_timeout: float, *, create: bool = True) -> Registry:
+    """The registry; read-only commands pass `create=False` so they never create a database file."""
     from loraguard.registry import Registry
 
-    return Registry(url, lock_timeout=lock_timeout)
+    return Registry(url, lock_timeout=lock_timeout, create=create)
 
 
 def _print(formatter: Formatter[Any], result: Any, fmt: str, as_json: bool) -> None:
@@ -162,7 +163,7 @@ def list_command(
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
-    with _open(registry, lock_timeout) as reg:
+    with _open(registry, lock_timeout, create=False) as reg:
         entries = reg.list(status=status, base=base, name=name)
         revision = reg.revision()
     _print(ListFormatter(**_rich_options()), (revision, entries), fmt, as_json)
@@ -176,7 +177,7 @@ def show_command(
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
-    with _open(registry, lock_timeout) as reg:
+    with _open(registry, lock_timeout, create=False) as reg:
         entry = reg.get(ref)
     _print(EntryFormatter(), entry, fmt, as_json)
     return 0
@@ -254,7 +255,7 @@ def events_command(
     registry: RegistryOpt = None,
     lock_timeout: LockOpt = 10.0,
 ) -> int:
-    with _open(registry, lock_timeout) as reg:
+    with _open(registry, lock_timeout, create=False) as reg:
         found = reg.events(ref, limit=limit)
     _print(EventsFormatter(), found, fmt, as_json)
     return 0

@@ -9,8 +9,6 @@ not a problem there (unlike vLLM and LoRAX); that reading of the code was not ve
 
 from __future__ import annotations
 
-import json
-
 from loraguard.engines.base import (
     PACKED_MODULES,
     AdapterView,
@@ -23,6 +21,7 @@ from loraguard.engines.base import (
     lora_modules,
     uses_dora,
 )
+from loraguard.fileio import loads_bounded, read_bounded
 
 ADDED_TOKENS_FILE = "added_tokens.json"
 _MANAGER = "python/sglang/srt/lora/lora_manager.py"
@@ -98,9 +97,9 @@ def _added_tokens_file(ctx: AdapterView, vocab: int | None) -> tuple[str, dict[s
     path = folder / ADDED_TOKENS_FILE if folder is not None else None
     if path is None or not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    try:  # untrusted: size- and depth-bounded
+        data = loads_bounded(read_bounded(path, 16 << 20))
+    except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
         return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from loraguard.fileio import atomic_write
 from loraguard.matrix.cell import MatrixRow
 from loraguard.matrix.pipeline import MatrixResult
+from loraguard.textsafe import printable
 
 __all__ = ["COLUMNS", "csv_text", "write_csv"]
 
@@ -48,13 +49,16 @@ def _cells(row: MatrixRow) -> list[object]:
 
 
 def csv_text(result: MatrixResult) -> str:
-    """The whole CSV (header + one line per row) as text."""
+    """The whole CSV (header + one line per row) as text; names from the file system are escaped
+    (`textsafe.printable`), so a folder name with undecodable bytes or control characters is written
+    as `\\xff` / `\\x1b` text and the file stays valid UTF-8."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*COLUMNS, *(f"engine:{e}" for e in result.engines)])
     for row in result.rows:
         found = dict(row.engines)
-        writer.writerow([*_cells(row), *(found.get(e, "n/a") for e in result.engines)])
+        cells = [*_cells(row), *(found.get(e, "n/a") for e in result.engines)]
+        writer.writerow([printable(c, newlines=False) if isinstance(c, str) else c for c in cells])
     return buf.getvalue()
 
 

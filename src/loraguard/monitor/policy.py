@@ -201,6 +201,8 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"cannot read policy {name}: {exc.strerror or exc}", path=name) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy {name} is not valid TOML: {exc}", path=name) from exc
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise PolicyError(f"policy {name} is not valid TOML: nested too deeply", path=name) from None
     return policy_from_mapping(data, source=name)
 
 

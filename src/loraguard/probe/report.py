@@ -12,6 +12,7 @@ from loraguard.checks.report import CheckReport
 from loraguard.display import renderable
 from loraguard.findings import Finding, FindingsView, Severity, Verdict
 from loraguard.probe.context import BatchCheck, Effect, PredictionStats, ProbeContext
+from loraguard.textsafe import json_safe
 
 __all__ = ["BLAME_ADAPTER", "BLAME_BASE_OR_PROMPT", "PROBE_SCHEMA", "ProbeReport", "differential"]
 
@@ -145,7 +146,7 @@ class ProbeReport(FindingsView):
         )
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        return json.dumps(json_safe(self.to_dict()), indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 def _finite(value: Any) -> Any:

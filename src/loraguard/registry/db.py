@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -40,6 +41,7 @@ class Database:
     """One registry database: a read engine, a write engine, and the transaction context managers."""
 
     def __init__(self, url: str, lock_timeout: float) -> None:
+        self.url = url
         if lock_timeout < 0:
             raise InputError(f"lock timeout {lock_timeout}: must be >= 0 seconds")
         self.lock_timeout = float(lock_timeout)
@@ -72,14 +74,23 @@ class Database:
             ) from None
         self.write_engine = self.engine.execution_options(**{_WRITE: True})
 
-    def open(self) -> int:
+    def open(self, *, create: bool = True) -> int:
         """Create or upgrade the schema; return the version found (0: a new database).
 
         An up-to-date registry is only read (opening never waits for a writer); creating or upgrading
-        happens in one write transaction that checks the version again under the lock.
+        happens in one write transaction that checks the version again under the lock. With
+        `create=False` (read-only commands) a registry that does not exist yet is a `RegistryError`:
+        no database file is created.
         """
+        if not create:
+            self._require_existing()
         with self.read() as conn:
             found = current_version(conn, self.display)
+        if found == 0 and not create:
+            raise RegistryError(
+                f"no registry at {self.display} yet (the database holds no loraguard tables): "
+                "`loraguard registry add` creates one."
+            )
         if found < SCHEMA_VERSION:
             with self._errors(), self.write_engine.connect() as conn, conn.begin():
                 self._lock_timeout(conn)
@@ -89,6 +100,22 @@ class Database:
         if self.dialect == "sqlite":
             self._wal()
         return found
+
+    def _require_existing(self) -> None:
+        """For SQLite: refuse a database file that does not exist (connecting would create it)."""
+        if self.dialect != "sqlite":
+            return
+        database = make_url(self.url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        path = Path(database)
+        if not path.parent.is_dir():
+            return  # connecting fails with "cannot open the database file", which says what to fix
+        if not path.exists():
+            raise RegistryError(
+                f"no registry at {self.display} yet: nothing is registered there (`loraguard registry add` "
+                "creates it; --registry or $LORAGUARD_REGISTRY points at another one)."
+            )
 
     def _wal(self) -> None:
         """Switch a registry file to WAL (persistent in the file). Only after the schema check passed, so a

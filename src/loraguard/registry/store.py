@@ -45,14 +45,15 @@ class Registry:
     """The adapter registry at `url` (see `registry_url`), created or upgraded on open.
 
     `lock_timeout` (seconds) is how long a write waits for another writer before
-    `RegistryLockedError`. Use as a context manager, or call `close()`.
+    `RegistryLockedError`. With `create=False` (for reading) a registry that does not exist yet is a
+    `RegistryError` and no file is created. Use as a context manager, or call `close()`.
     """
 
-    def __init__(self, url: str | None = None, *, lock_timeout: float = 10.0) -> None:
+    def __init__(self, url: str | None = None, *, lock_timeout: float = 10.0, create: bool = True) -> None:
         self.url = registry_url(url)
         self._db = Database(self.url, lock_timeout)
         try:
-            self.upgraded_from = self._db.open()
+            self.upgraded_from = self._db.open(create=create)
         except BaseException:
             self._db.dispose()
             raise

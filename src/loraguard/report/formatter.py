@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from loraguard.errors import InputError
+from loraguard.textsafe import json_safe, printable
 
 __all__ = ["Formatter", "OutputFormat", "json_text"]
 
@@ -45,13 +46,16 @@ class Formatter(ABC, Generic[R]):
     """Appended to the unsupported-format message, e.g. where the full result goes instead."""
 
     def render(self, result: R, fmt: OutputFormat | str = OutputFormat.text) -> str:
-        """`result` in format `fmt`, exactly as written to stdout (newline-terminated)."""
+        """`result` in format `fmt`, exactly as written to stdout (newline-terminated).
+
+        Names and texts from inputs come out escaped (`textsafe.printable`): JSON through `json_text`,
+        text and markdown here (coloured text through `console.SafeConsole`, before rich adds its colours).
+        """
         chosen = self.format_of(fmt)
         if chosen is OutputFormat.json:
             return self.json(result)
-        if chosen is OutputFormat.markdown:
-            return self.markdown(result)
-        return self.text(result)
+        out = self.markdown(result) if chosen is OutputFormat.markdown else self.text(result)
+        return out if getattr(self, "color", False) else printable(out)
 
     @classmethod
     def format_of(cls, fmt: OutputFormat | str) -> OutputFormat:
@@ -84,5 +88,6 @@ class Formatter(ABC, Generic[R]):
 
 
 def json_text(doc: Any, *, ensure_ascii: bool = True) -> str:
-    """`doc` as indented JSON, newline-terminated."""
-    return json.dumps(doc, indent=2, ensure_ascii=ensure_ascii) + "\n"
+    """`doc` as indented JSON, newline-terminated, its strings escaped by `textsafe.json_safe` (strict
+    UTF-8 JSON every parser reads, with no raw control characters once decoded)."""
+    return json.dumps(json_safe(doc), indent=2, ensure_ascii=ensure_ascii) + "\n"

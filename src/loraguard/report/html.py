@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 
 from loraguard.fileio import atomic_write
+from loraguard.textsafe import printable
 
 __all__ = ["Raw", "badge", "esc", "facts", "fragment", "page", "scoped_css", "section", "table", "write_html"]
 
@@ -59,8 +60,9 @@ class Raw(str):
 
 
 def esc(value: object) -> str:
-    """`value` as HTML text (quotes escaped too, so it is safe in attributes)."""
-    return value if isinstance(value, Raw) else escape("" if value is None else str(value), quote=True)
+    """`value` as HTML text (quotes escaped too, so it is safe in attributes; control characters and
+    undecodable bytes from inputs shown as `textsafe.printable` escapes)."""
+    return value if isinstance(value, Raw) else escape(printable("" if value is None else str(value)), quote=True)
 
 
 def badge(verdict: str) -> Raw:

@@ -22,6 +22,8 @@ from html import escape
 import numpy as np
 import numpy.typing as npt
 
+from loraguard.textsafe import printable
+
 __all__ = [
     "PALETTE",
     "HeatCell",
@@ -41,7 +43,7 @@ _FONT = 'font-family="system-ui, sans-serif"'
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    return escape(printable(str(value)), quote=True)
 
 
 def _num(x: float) -> str:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
+from loraguard.adapter.config import config_problems, layer_regex, saved_regex
+from loraguard.adapter.patterns import is_literal
 from loraguard.adapter.peft_fields import known_lora_fields
 from loraguard.checks.context import CheckContext
-from loraguard.checks.targets import all_names, is_all_linear, matches_target, pattern_key
+from loraguard.checks.targets import (
+    PatternKeys,
+    all_names,
+    is_all_linear,
+    matched_targets,
+    matches_target,
+    name_suffixes,
+    suffixes,
+)
 from loraguard.codes import rule
+from loraguard.errors import ConfigPatternError
 from loraguard.findings import Finding, Severity
+
+MAX_LISTED = 20
+"""Unknown target names reported one finding each; the rest are counted in one more finding."""
 
 
 @rule(
@@ -66,12 +81,13 @@ def config_rank_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.config is None or not ctx.config.is_lora or ctx.config.r is None:
         return
     patterns = ctx.config.rank_pattern
+    keys = PatternKeys(patterns, ctx.config.patterns, "rank_pattern")
     bad: Counter[tuple[int, int]] = Counter()
     examples: list[str] = []
     for module, parts in ctx.by_module.items():
         a = parts.get("lora_A") or parts.get("lora_embedding_A")
         b = parts.get("lora_B") or parts.get("lora_embedding_B")
-        key = pattern_key(patterns, module)
+        key = keys.key_for(module) if patterns else None
         expected = patterns[key] if key is not None else ctx.config.r
         ranks = {x.shape[0] for x in (a,) if x is not None and len(x.shape) == 2}
         ranks |= {x.shape[1] for x in (b,) if x is not None and len(x.shape) == 2}
@@ -118,11 +134,8 @@ def declared_target_missing(ctx: CheckContext) -> Iterator[Finding]:
     if any(p.status == "unmapped" and p.suggestion for p in ctx.placements.values()):
         return  # the tensors are there under another prefix: LG304 reports the cause
     present = {m for m, p in ctx.placements.items() if p.status == "ok" and m in ctx.by_module}
-    missing = []
-    for target in targets:
-        matched = {n for n in ctx.base.modules if matches_target(cfg, n) and (n == target or n.endswith("." + target))}
-        if matched and not matched & present:
-            missing.append(target)
+    matched = matched_targets(cfg, ctx.base.modules)
+    missing = [t for t in dict.fromkeys(targets) if matched.get(t) and not matched[t] & present]
     if missing:
         yield declared_target_missing.finding(
             f"target_modules lists {', '.join(map(repr, missing))} but the file has no LoRA tensors for "
@@ -160,24 +173,31 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
     names = all_names(ctx.base.modules)
     targets = cfg.target_modules
     if isinstance(targets, str):
-        import re
-
-        if not any(re.fullmatch(targets, n) for n in names):
+        engine = cfg.patterns
+        if not any(engine.fullmatch("target_modules", targets, targets, n) for n in sorted(names)):
             yield unknown_target_module.finding(
                 f"target_modules regex {targets!r} matches no module of {ctx.base.name}.",
                 fix="Use the base the adapter was trained for.",
                 target=targets,
             )
         return
-    unknown = [t for t in targets or [] if not any(n == t or n.endswith("." + t) for n in names)]
+    known = name_suffixes(names)
+    unknown = [t for t in dict.fromkeys(targets or []) if t not in known]
     if not unknown:
         return
     leafs = sorted({n.rsplit(".", 1)[-1] for n in ctx.base.modules})
     matched = sorted({n.rsplit(".", 1)[-1] for n in ctx.targeted_modules() if n in ctx.base.modules})
-    held = {t: sorted(m for m in ctx.by_module if m == t or m.endswith("." + t)) for t in unknown}
+    holders: dict[str, list[str]] = {}  # every dot-suffix of a tensor's module -> those modules (linear)
+    for module in ctx.by_module:
+        for suffix in suffixes(module):
+            holders.setdefault(suffix, []).append(module)
+    held = {t: sorted(holders.get(t, ())) for t in unknown}
     stale = [t for t in unknown if matched and not held[t]]
     if stale:
-        listed = ", ".join(map(repr, stale))
+        shown = stale[:MAX_LISTED]
+        listed = ", ".join(map(repr, shown)) + (
+            f" and {len(stale) - len(shown):,} more" if len(stale) > len(shown) else ""
+        )
         one = len(stale) == 1
         it, what = ("it", "a stale name") if one else ("them", "stale names")
         yield unknown_target_module.finding(
@@ -187,13 +207,12 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
             f"targets that match ({', '.join(matched)}).",
             fix=f"Remove {listed} from target_modules; nothing else needs to change.",
             severity=Severity.WARNING,
-            targets=stale,
+            targets=shown,
             stale=True,
             matched=matched,
         )
-    for target in unknown:
-        if target in stale:
-            continue
+    hard = [t for t in unknown if t not in stale]
+    for target in hard[:MAX_LISTED]:
         tensors = held[target]
         where = f"; the file holds tensors for it (e.g. {tensors[0]})" if tensors else ""
         none = "" if matched else "; no target matches any module, so PEFT raises"
@@ -204,6 +223,15 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
             target=target,
             stale=False,
             tensors=len(tensors),
+        )
+    if len(hard) > MAX_LISTED:
+        rest = hard[MAX_LISTED:]
+        yield unknown_target_module.finding(
+            f"{len(rest):,} more target module names exist nowhere in {ctx.base.name} "
+            f"(e.g. {', '.join(repr(t) for t in rest[:3])}); its modules are {', '.join(leafs[:12])}.",
+            fix="Use the base the adapter was trained for.",
+            targets=len(rest),
+            examples=rest[:10],
         )
 
 
@@ -237,6 +265,72 @@ def untargeted_tensors(ctx: CheckContext) -> Iterator[Finding]:
             kinds=kinds,
             examples=stray[:3],
         )
+
+
+@rule(
+    "LG206",
+    "invalid-config-value",
+    "unreadable",
+    Severity.ERROR,
+    "Config values PEFT cannot use: wrong types, bad or runaway regexes",
+)
+def invalid_config_value(ctx: CheckContext) -> Iterator[Finding]:
+    """What it checks: each field of `adapter_config.json` has the type and range PEFT needs (`r` a
+    positive integer, not `"8"`, `8.5`, `true` or `[8]`; `lora_alpha` a finite number; `rank_pattern`
+    ranks positive integers; `target_modules` a string or a list of strings; `bias` one of none / all /
+    lora_only...), that no two fields contradict each other as PEFT refuses, and that every regular
+    expression (`target_modules` as a string, `exclude_modules`, `layers_pattern`, `modules_to_save`,
+    the keys of `rank_pattern` / `alpha_pattern`) compiles with Python's `re` and matches the base's
+    module names within loraguard's time limit.
+
+    Why it matters: PEFT reads the config without checking types, then fails with a TypeError, a
+    `re.error` or a ValueError only after the base model is loaded, or hangs: a regex such as
+    `(.*a){30}` backtracks for minutes on every module name. Rules that need an unusable pattern are
+    skipped, and this finding says why.
+
+    How to fix: restore the value PEFT wrote (an integer `r`, a number `lora_alpha`, valid regexes).
+    """
+    cfg = ctx.config
+    if cfg is None:
+        return
+    if cfg.is_lora and ctx.base is not None:
+        _exercise_patterns(ctx)
+    for problem in config_problems(cfg):
+        peft_fails = getattr(problem, "peft_fails", True)
+        yield invalid_config_value.finding(
+            problem.message,
+            fix="Restore the value PEFT wrote when the adapter was saved."
+            if peft_fails
+            else "Simplify the pattern; the rules that need it were skipped.",
+            severity=None if peft_fails else Severity.WARNING,
+            field=problem.field,
+        )
+
+
+def _exercise_patterns(ctx: CheckContext) -> None:
+    """Match each of the config's patterns against the base's module names (and the adapter's modules for
+    rank/alpha patterns), as PEFT does when loading; the engine records every pattern that fails."""
+    cfg, base = ctx.config, ctx.base
+    assert cfg is not None and base is not None
+    engine = cfg.patterns
+    names = sorted(all_names(base.modules))
+    jobs: list[tuple[str, str, str, bool]] = []  # field, pattern, regex PEFT builds, fullmatch?
+    for field, value in (("target_modules", cfg.target_modules), ("exclude_modules", cfg.exclude_modules)):
+        if isinstance(value, str) and value.lower() != "all-linear":
+            jobs.append((field, value, value, True))
+    jobs += [("modules_to_save", m, saved_regex(m), False) for m in cfg.modules_to_save if not is_literal(m)]
+    jobs += [("layers_pattern", p, layer_regex(p), False) for p in cfg.layers_pattern or () if p]
+    for field, pattern, full, whole in jobs:
+        run = engine.fullmatch if whole else engine.match
+        with contextlib.suppress(ConfigPatternError):
+            for name in names:
+                run(field, pattern, full, name)
+    modules = [*ctx.by_module, *names]
+    for field, patterns in (("rank_pattern", cfg.rank_pattern), ("alpha_pattern", cfg.alpha_pattern)):
+        keys = PatternKeys(patterns, engine, field)
+        with contextlib.suppress(ConfigPatternError):
+            for module in modules:
+                keys.key_for(module)
 
 
 def _strip_prefixes(module: str) -> str:

@@ -34,7 +34,9 @@ def unreadable_input(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("LG102", "unsafe-pickle", "unsafe-pickle", Severity.ERROR, "A pickle references code, not only tensor storage")
 def unsafe_pickle(ctx: CheckContext) -> Iterator[Finding]:
-    """What it checks: every global a `.bin`/`.pt` pickle references. Tensor storages and
+    """What it checks: every global a `.bin`/`.pt` pickle references, in the weights file PEFT would load
+    and in every other pickle-format weights file of the folder (`*.bin`, `*.pt`, `*.pth`, `*.ckpt`; not
+    the Trainer's `training_args.bin`), and pickles too large or malformed to vet. Tensor storages and
     rebuild functions are allowed (what `torch.load(weights_only=True)` allows); anything else
     (`os.system`, `builtins.eval`, `subprocess.Popen`...) is reported. loraguard reads pickles with
     an unpickler that resolves no global, so nothing in the file ever runs.
@@ -49,7 +51,8 @@ def unsafe_pickle(ctx: CheckContext) -> Iterator[Finding]:
             yield unsafe_pickle.finding(
                 problem.message,
                 fix="Do not load this file; ask the author for adapter_model.safetensors.",
-                globals=list(ctx.adapter.unsafe_globals),
+                globals=list(problem.globals),
+                path=problem.path,
             )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from loraguard.basemodel.resolve import is_local_path, normalize_model_name, qua
 from loraguard.basemodel.spec import BaseSpec
 from loraguard.checks.context import CheckContext
 from loraguard.codes import rule
+from loraguard.fileio import loads_bounded, read_bounded
 from loraguard.findings import Finding, Severity
 
 HINT_TOLERANCE = (0.7, 1.45)
@@ -417,12 +417,15 @@ def training_provenance(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _trainer_steps(path: Path) -> str | None:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+    try:  # untrusted: size- and depth-bounded, and only a regular file (never a FIFO or device)
+        state = loads_bounded(read_bounded(path, 16 << 20)) if path.is_file() else None
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict):
         return None
-    evals = [e["eval_loss"] for e in state.get("log_history", []) if isinstance(e, dict) and "eval_loss" in e]
-    text = f"{state.get('global_step', '?')} steps"
+    history = state.get("log_history")
+    losses = [e.get("eval_loss") for e in history if isinstance(e, dict)] if isinstance(history, list) else []
+    evals = [v for v in losses if isinstance(v, int | float) and not isinstance(v, bool)]
+    step = state.get("global_step")
+    text = f"{step if isinstance(step, int) and not isinstance(step, bool) else '?'} steps"
     return text + (f", last eval_loss {evals[-1]:.4g}" if evals else "")
