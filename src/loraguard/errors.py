@@ -15,7 +15,8 @@
     │   ├── RegistryLockedError         another writer holds the registry past the lock timeout
     │   ├── RegistrySchemaError         a registry written by a newer loraguard, or not a registry
     │   └── AdapterRejectedError        check or probe found errors; nothing was registered
-    └── DistributedError                a Ray run failed (cluster unreachable, workers lost)
+    ├── DistributedError                a Ray run failed (cluster unreachable, workers lost)
+    └── ModelUnavailableError           a known real model cannot be had (download, hash, cache)
 
 Messages follow "what failed for which input: why. What to do." Findings about an
 adapter are not exceptions: they are `Finding`s in a `Report`.
@@ -36,6 +37,7 @@ __all__ = [
     "InputError",
     "LoraguardError",
     "MissingExtraError",
+    "ModelUnavailableError",
     "OutputExistsError",
     "PolicyError",
     "RegistryError",
@@ -122,3 +124,7 @@ class AdapterRejectedError(RegistryError):
 
 class DistributedError(LoraguardError):
     """A distributed (Ray) run failed: the cluster is unreachable or workers were lost for good."""
+
+
+class ModelUnavailableError(LoraguardError):
+    """A known real model cannot be had: download failed, wrong hash, or not in the cache yet."""

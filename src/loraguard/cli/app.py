@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "cmd_matrix",
     "cmd_registry",
     "cmd_serve",
+    "cmd_models",
 )
 _loaded: set[str] = set()
 

