@@ -23,6 +23,7 @@
     ├── AdapterLoadError                `load_adapter` refused an adapter: check, PEFT or the canary found errors
     │                                   (`.findings`, `.report`); the user's model is left as it was
     ├── DistributedError                a Ray run failed (cluster unreachable, workers lost)
+    ├── ModelUnavailableError           a known real model cannot be had (download, hash, cache)
     └── ServeError                      the prediction server (`loraguard serve`) refused something
         ├── RequestError                a request the client must fix (HTTP status + JSON error body)
         ├── AdapterRefused              an adapter it would not load (reason: hash-mismatch, ...)
@@ -58,6 +59,7 @@ __all__ = [
     "InputLimitError",
     "LoraguardError",
     "MissingExtraError",
+    "ModelUnavailableError",
     "OutputExistsError",
     "PolicyError",
     "RegistryError",
@@ -230,3 +232,7 @@ class AdapterGone(ServeError, KeyError):
 
 class AdapterLoadWarning(UserWarning):
     """`load_adapter(..., on_error="warn")`: the findings that would have raised `AdapterLoadError`."""
+
+
+class ModelUnavailableError(LoraguardError):
+    """A known real model cannot be had: download failed, wrong hash, or not in the cache yet."""

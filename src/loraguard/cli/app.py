@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "cmd_registry",
     "cmd_serve",
     "cmd_scan",
+    "cmd_models",
 )
 _loaded: set[str] = set()
 
