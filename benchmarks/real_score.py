@@ -133,7 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from loraguard.models import ensure
-
     from loraguard.scoring.model import auto_dtype_reason, resolve_dtype
 
     base = ensure(MODEL)
