@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gguf_helpers import known_model, write_tiny_gguf, write_wheel
+from model_files import known_model, write_tiny_gguf, write_wheel
 
 from loraguard.models.catalog import KnownModel
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from gguf_helpers import known_model, sha256, write_tiny_gguf, write_wheel
+from model_files import known_model, sha256, write_tiny_gguf, write_wheel
 
 from loraguard import models
 from loraguard.errors import BaseModelResolutionError, ModelUnavailableError

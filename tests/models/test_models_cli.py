@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from gguf_helpers import known_model, write_tiny_gguf, write_wheel
+from model_files import known_model, write_tiny_gguf, write_wheel
 
 from loraguard.models.catalog import KNOWN_MODELS, KnownModel
 

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from gguf_helpers import known_model, sha256, write_tiny_gguf, write_wheel
+from model_files import known_model, sha256, write_tiny_gguf, write_wheel
 
 from loraguard.errors import BaseModelResolutionError, InputError, ModelUnavailableError
 from loraguard.models.catalog import KNOWN_MODELS, KnownModel, find, lookup

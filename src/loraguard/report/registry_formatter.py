@@ -126,7 +126,7 @@ class ListFormatter(_RegistryFormatter[tuple[int, Sequence["Entry"]]]):
         for e in entries:
             table.add_row(
                 e.ref,
-                f"[{style[e.status.value]}]{e.status.value}[/]",
+                Text(e.status.value, style=style[e.status.value]),  # markup is off in SafeConsole
                 f"{e.traffic_weight:g}",
                 "yes" if e.shadow else "",
                 e.base,
