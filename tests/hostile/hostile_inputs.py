@@ -52,7 +52,11 @@ def bounded(seconds: float = 2.0, megabytes: float = 200.0) -> Iterator[Bound]:
         seen.seconds = time.perf_counter() - started
         seen.peak_bytes = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert seen.seconds < seconds, f"took {seen.seconds:.2f} s (bound {seconds} s)"
+    # Time is only a tripwire for the minutes these inputs took before (tracemalloc itself slows the block
+    # several-fold, and CI runs two test workers on two cores): the bound asked for, times 5, at least 10 s.
+    # Speed targets live in benchmarks/, not here.
+    limit = max(10.0, 5 * seconds)
+    assert seen.seconds < limit, f"took {seen.seconds:.2f} s (tripwire {limit:g} s)"
     assert seen.peak_bytes < megabytes * MB, f"peak {seen.peak_bytes / MB:.0f} MB (bound {megabytes} MB)"
 
 
