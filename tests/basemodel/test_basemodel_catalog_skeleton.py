@@ -18,6 +18,7 @@ from loraguard.basemodel.spec import ModuleShape
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LORAGUARD_CACHE", str(tmp_path / "cache"))
+    catalog_spec.cache_clear()  # specs memoised by an earlier test on this worker would skip the skeleton cache
     return tmp_path / "cache"
 
 

@@ -368,3 +368,17 @@ def test_a_folder_named_like_a_catalog_model_without_config_uses_the_catalog(
     assert spec.name == "openai-community/gpt2" and spec.source == "catalog"
     _write(tmp_path / "gpt2", {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4})
     assert resolve_base("gpt2").hidden_size == 64  # a real local model wins
+
+
+def test_a_resolved_config_is_reused_until_the_file_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "qwen"
+    path = _write(folder, {**QWEN_1_5B, "_name_or_path": "Qwen/Qwen2.5-1.5B-Instruct"})
+    first = resolve_base(folder)
+    assert resolve_base(folder) is first  # a matrix resolves each base once, not once per adapter
+    assert resolve_base(path) is first  # the folder and its config.json are one file
+    assert resolve_base(folder, task="SEQ_CLS") is not first
+    path.write_text(json.dumps({**QWEN_1_5B, "num_hidden_layers": 2, "_name_or_path": "Qwen/Qwen2.5-1.5B-Instruct"}))
+    edited = resolve_base(folder)
+    assert edited.num_layers == 2 and "model.layers.27.self_attn.v_proj" not in edited.modules
+    assert first.num_layers == 28  # the earlier spec is unchanged
+    assert "model.layers.1.self_attn" in edited.all_names and "self_attn.v_proj" in edited.name_suffixes

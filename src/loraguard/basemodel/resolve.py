@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -256,10 +257,35 @@ def resolve_base(ref: str | os.PathLike[str], *, task: str | None = "CAUSAL_LM")
             f"Base model {text!r} is not a folder, a config.json, a catalog name or a Hub id (org/name). "
             f"Pass a local folder with config.json, a .gguf file, or {_catalog_hint(text)}",
         )
+    return _config_spec(config_path, task)
+
+
+_SPECS: OrderedDict[tuple[Any, ...], BaseSpec] = OrderedDict()
+_SPECS_KEPT = 64
+
+
+def _config_spec(config_path: Path, task: str | None) -> BaseSpec:
+    """The spec of a local config.json, built once per file version: a matrix checks every adapter
+    against the same few bases, and a spec (module list, name sets) is immutable once built. Keyed by
+    the file's identity and change stamp, so an edited config.json is read again."""
+    try:
+        st = config_path.stat()
+        key: tuple[Any, ...] | None = (str(config_path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, task)
+    except OSError:
+        key = None  # read_config names the file in its error
+    if key is not None and (hit := _SPECS.get(key)) is not None:
+        _SPECS.move_to_end(key)
+        return hit
     config = read_config(config_path)
     name, from_folder = _identity(config, config_path)
     spec = spec_for_config(config, name=name, task=task, path=str(config_path))
-    return dataclasses.replace(spec, name_from_folder=True) if from_folder else spec
+    if from_folder:
+        spec = dataclasses.replace(spec, name_from_folder=True)
+    if key is not None:
+        _SPECS[key] = spec
+        if len(_SPECS) > _SPECS_KEPT:
+            _SPECS.popitem(last=False)
+    return spec
 
 
 def resolve_claimed_base(name: str, *, task: str | None = "CAUSAL_LM") -> BaseSpec | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 ModuleKind = Literal["linear", "conv1d", "embedding"]
@@ -59,11 +60,38 @@ class BaseSpec:
     name_from_folder: bool = False
     """`name` is only the folder's name (config.json has no `_name_or_path`): weak evidence of identity."""
 
+    @cached_property
+    def all_names(self) -> frozenset[str]:
+        """Every module name and every container above it (PEFT matches targets against all of them);
+        computed once per spec (a resolved base is reused across checks)."""
+        names: set[str] = set()
+        for module in self.modules:
+            parts = module.split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+        return frozenset(names)
+
+    @cached_property
+    def name_suffixes(self) -> frozenset[str]:
+        """Every name of `all_names` and every part of it after a dot: a target `t` matches some module
+        or container iff `t` is in it (PEFT's exact-name-or-`.t`-suffix rule)."""
+        out: set[str] = set()
+        for name in self.all_names:
+            out.add(name)
+            start = name.find(".")
+            while start != -1:
+                out.add(name[start + 1 :])
+                start = name.find(".", start + 1)
+        return frozenset(out)
+
     def layer_signature(self) -> dict[str, ModuleShape]:
         """Shapes by layer-relative name (`self_attn.q_proj`), plus non-layer modules by full name.
 
         Layers of one stack are assumed uniform; where they are not, the first layer's shape wins.
         """
+        return dict(self._signature)
+
+    @cached_property
+    def _signature(self) -> dict[str, ModuleShape]:
         out: dict[str, ModuleShape] = {}
         for name, shape in self.modules.items():
             out.setdefault(layer_relative(name, self.layer_prefixes), shape)

@@ -10,7 +10,7 @@ from loraguard.adapter.keys import AdapterTensor, generic_layer_relative
 from loraguard.adapter.reader import AdapterData
 from loraguard.basemodel.spec import BaseSpec, InferredBase, ModuleShape, layer_index, layer_relative
 from loraguard.checks.shapes import ShapeProblem, tensor_shape_problems
-from loraguard.checks.targets import all_names, is_all_linear, is_head, matches_target
+from loraguard.checks.targets import is_all_linear, is_head, matches_target
 from loraguard.engines.base import EngineOptions
 
 
@@ -93,9 +93,9 @@ class CheckContext:
     def _signature(self) -> dict[str, ModuleShape]:
         return self.base.layer_signature() if self.base else {}
 
-    @cached_property
-    def _containers(self) -> set[str]:
-        return all_names(self.base.modules) if self.base else set()
+    @property
+    def _containers(self) -> frozenset[str]:
+        return self.base.all_names if self.base else frozenset()
 
     def _suggest(self, module: str, base: BaseSpec) -> str | None:
         parts = module.split(".")
@@ -108,17 +108,17 @@ class CheckContext:
                 return name
         return None
 
-    @cached_property
-    def base_names(self) -> set[str]:
-        return self._containers
-
     def targeted_modules(self) -> set[str]:
         """Base modules PEFT would wrap with this config (all-linear expanded as PEFT does)."""
+        return set(self._targeted)
+
+    @cached_property
+    def _targeted(self) -> frozenset[str]:
         if self.base is None or self.config is None:
-            return set()
+            return frozenset()
         if is_all_linear(self.config):
-            return {n for n, s in self.base.modules.items() if s.kind != "embedding" and not is_head(n)}
-        return {n for n in self.base.modules if matches_target(self.config, n)}
+            return frozenset(n for n, s in self.base.modules.items() if s.kind != "embedding" and not is_head(n))
+        return frozenset(n for n in self.base.modules if matches_target(self.config, n))
 
     @cached_property
     def signature(self) -> dict[str, tuple[int, int]]:

@@ -122,6 +122,11 @@ class PatternKeys:
                 self._regex.append((i, p))
         self._names = NameSet(self._literal)
 
+    @property
+    def has_regex(self) -> bool:
+        """Whether any pattern is a regex (literal names are set lookups: they cannot run away)."""
+        return bool(self._regex)
+
     def key_for(self, module: str) -> str | None:
         """The first pattern (in the config's order) that matches `module`, else None."""
         first = min((self._literal[s] for s in self._names.hits(module)), default=len(self.order))
@@ -137,24 +142,6 @@ def pattern_key(patterns: Iterable[str], key: str, engine: ConfigPatterns | None
     """The `rank_pattern`/`alpha_pattern` key that applies to module `key` (PEFT: first match wins).
     For many modules build one `PatternKeys` instead."""
     return PatternKeys(patterns, engine).key_for(key)
-
-
-def all_names(modules: Iterable[str]) -> set[str]:
-    """Every module name and every container above it (PEFT matches targets against all of them)."""
-    names: set[str] = set()
-    for module in modules:
-        parts = module.split(".")
-        names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-    return names
-
-
-def name_suffixes(names: Iterable[str]) -> set[str]:
-    """Every name and every part of it after a dot: `t` is in it iff some name equals `t` or ends with
-    `"." + t` (PEFT's rule for a target name), for any number of targets in one lookup each."""
-    out: set[str] = set()
-    for name in names:
-        out.update(suffixes(name))
-    return out
 
 
 def matched_targets(config: AdapterConfig, modules: Iterable[str]) -> Mapping[str, set[str]]:

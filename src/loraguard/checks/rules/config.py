@@ -12,11 +12,9 @@ from loraguard.adapter.peft_fields import known_lora_fields
 from loraguard.checks.context import CheckContext
 from loraguard.checks.targets import (
     PatternKeys,
-    all_names,
     is_all_linear,
     matched_targets,
     matches_target,
-    name_suffixes,
     suffixes,
 )
 from loraguard.codes import rule
@@ -170,7 +168,7 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
     cfg = ctx.config
     if cfg is None or not cfg.is_lora or ctx.base is None or is_all_linear(cfg):
         return
-    names = all_names(ctx.base.modules)
+    names = ctx.base.all_names
     targets = cfg.target_modules
     if isinstance(targets, str):
         engine = cfg.patterns
@@ -181,7 +179,7 @@ def unknown_target_module(ctx: CheckContext) -> Iterator[Finding]:
                 target=targets,
             )
         return
-    known = name_suffixes(names)
+    known = ctx.base.name_suffixes
     unknown = [t for t in dict.fromkeys(targets or []) if t not in known]
     if not unknown:
         return
@@ -313,7 +311,7 @@ def _exercise_patterns(ctx: CheckContext) -> None:
     cfg, base = ctx.config, ctx.base
     assert cfg is not None and base is not None
     engine = cfg.patterns
-    names = sorted(all_names(base.modules))
+    names = sorted(base.all_names)
     jobs: list[tuple[str, str, str, bool]] = []  # field, pattern, regex PEFT builds, fullmatch?
     for field, value in (("target_modules", cfg.target_modules), ("exclude_modules", cfg.exclude_modules)):
         if isinstance(value, str) and value.lower() != "all-linear":
@@ -328,6 +326,8 @@ def _exercise_patterns(ctx: CheckContext) -> None:
     modules = [*ctx.by_module, *names]
     for field, patterns in (("rank_pattern", cfg.rank_pattern), ("alpha_pattern", cfg.alpha_pattern)):
         keys = PatternKeys(patterns, engine, field)
+        if not keys.has_regex:
+            continue
         with contextlib.suppress(ConfigPatternError):
             for module in modules:
                 keys.key_for(module)
