@@ -156,6 +156,7 @@ def known_model(
         "member_size": gguf.stat().st_size,
         "licence": "Apache-2.0",
         "description": "a tiny random llama built by the tests",
+        "hub_id": "test/Tiny-Llama",
     }
     fields.update(over)
     return KnownModel(**fields)  # type: ignore[arg-type]

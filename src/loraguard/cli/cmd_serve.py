@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from loraguard.cli.options import MODEL_BASE_HELP
+
 HELP = (
     "Serve the production and candidate adapters of BASE from the registry: POST /v1/classify, "
     "weighted sticky traffic split, shadow candidates, live monitors and alerts, /metrics, /readyz "
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve", help=HELP + "\n\n" + EXAMPLES, no_args_is_help=True)
     def serve(
-        base: str = typer.Option(..., "--base", help="Local folder of the base model (the registry's base)."),
+        base: str = typer.Option(..., "--base", help=MODEL_BASE_HELP),
         registry: str | None = typer.Option(
             None,
             "--registry",

@@ -10,6 +10,12 @@ import typer
 from loraguard.errors import InputError
 from loraguard.report.formatter import Formatter
 
+MODEL_BASE_HELP = (
+    "Base model: a folder with config.json, a .gguf file (converted once) or a known model's name "
+    "(smollm2-135m-instruct: pulled once; see `loraguard models list`)."
+)
+"""`--base` of the commands that load the model (probe, score, serve)."""
+
 
 def format_option(formatter: type[Formatter[Any]]) -> Any:
     """The `--format/-f` option every command takes: `text` by default, and the formats `formatter`

