@@ -178,3 +178,24 @@ def test_healthy_adapter_passes_in_bfloat16(probe_fx: dict[str, Any]) -> None:
     assert r.verdict.value == "pass" and r.blame is None, [f.code for f in r.findings]
     assert r.batch is not None and r.batch.rows == ()
     assert all(d is not None and d < 1e-3 for d in r.batch.max_diff.values())
+
+
+def test_progress_counts_every_forward_pass(probe_fx: dict[str, Any]) -> None:
+    """Two one-row passes per row (adapter on and off), then one batch per batched path; the batch
+    check covers the first batch_size - 1 rows and says so."""
+    calls: list[tuple[str, int, int]] = []
+
+    class Recorder:
+        def start(self, total_rows: int, total_units: int) -> None:
+            calls.append(("start", total_rows, total_units))
+
+        def advance(self, rows: int, units: int) -> None:
+            calls.append(("advance", rows, units))
+
+    r = probe(probe_fx["healthy"], probe_fx["base"], samples=10, batch_size=4, device="cpu", progress=Recorder())
+    assert calls[0][0] == "start" and calls[0][1] == 2 * 10 + 2
+    steps = calls[1:]
+    assert len(steps) == 22 and sum(rows for _, rows, _ in steps) == 22
+    assert sum(units for _, _, units in steps) == calls[0][2] > 0  # tokens of the one-row passes
+    assert r.batch is not None and r.batch.checked == 3 and r.batch.batch_size == 4
+    assert r.to_dict()["batch"]["checked"] == 3

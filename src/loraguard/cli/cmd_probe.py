@@ -6,11 +6,12 @@ import sys
 
 import typer
 
-from loraguard.cli.options import Method, format_option
+from loraguard.cli.options import MODEL_BASE_HELP, Method, format_option
 from loraguard.report.probe_formatter import ProbeFormatter
 
 HELP = (
-    "Load the base (a local folder) and the adapter (a folder or a Hub id; transformers + PEFT) and "
+    "Load the base (a folder, a .gguf file or a known model) and the adapter (a folder or a Hub id; "
+    "transformers + PEFT) and "
     "score a few rows with and without the adapter: no effect, degenerate or non-finite output, batched "
     "vs one-row disagreement, parse failures, and whether the adapter or the base/prompt is to blame. "
     "Runs `check` first and stops on its errors unless --force. Exit 0 without errors, 1 with errors, "
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 def probe_command(
     adapter: str = typer.Argument(..., help="Adapter folder (adapter_config.json and weights) or Hub id (org/name)."),
-    base: str = typer.Option(..., "--base", "-b", help="Base model folder (config.json, weights, tokenizer)."),
+    base: str = typer.Option(..., "--base", "-b", help=MODEL_BASE_HELP),
     data: str | None = typer.Option(None, "--data", help="Jigsaw-format CSV; default: the built-in rows."),
     samples: int = typer.Option(16, "--samples", "-n", help="Number of rows (the first N of the data)."),
     method: Method = typer.Option(
@@ -42,18 +43,22 @@ def probe_command(
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
 ) -> int:
     from loraguard.probe.run import probe
+    from loraguard.scoring.progress import RichProgress
 
-    report = probe(
-        adapter,
-        base,
-        rows=data,
-        samples=samples,
-        method=method.value,
-        force=force,
-        template=template,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-    )
+    # A bar on stderr (forward passes, tokens/s) when it is a terminal and the output is text.
+    with RichProgress("probing", force=False) as bar:
+        report = probe(
+            adapter,
+            base,
+            rows=data,
+            samples=samples,
+            method=method.value,
+            force=force,
+            template=template,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            progress=bar if bar.enabled and fmt == "text" else None,
+        )
     sys.stdout.write(ProbeFormatter(color=sys.stdout.isatty()).render(report, fmt))
     return report.exit_code()

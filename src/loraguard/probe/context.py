@@ -171,9 +171,16 @@ class BatchCheck:
     """Per batched path (`left-padded`, `prefix-cache`): max |P(batched) - P(one row)|."""
     rows: tuple[str, ...]
     """row_ids whose batched prediction differs beyond the tolerance (or is finite on one side only)."""
+    checked: int | None = None
+    """How many rows (the first ones) went through the batched paths; None: all of them."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "max_diff": dict(self.max_diff), "rows": list(self.rows)}
+        return {
+            "batch_size": self.batch_size,
+            "max_diff": dict(self.max_diff),
+            "rows": list(self.rows),
+            "checked": self.checked,
+        }
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,15 @@
 - *one row at a time* (no padding, no cache), adapter on and off for each row in turn: the
   next-token logits at the answer position give P(Yes) (as `loraguard score` computes it), the
   effect (KL, logit difference) and the non-finite check. Only one row's logits are held at a time.
-- *batched*, adapter on, through `score_rows`: `batch_size - 1` rows at a time plus one row about
-  1.5x as long as the longest prompt (its comment repeated), so every row carries a lot of padding;
-  once left-padded, once with the shared-prefix KV cache; compared with the one-row reference.
+- *batched*, adapter on, through `score_rows`: the first `batch_size - 1` rows in one batch with one
+  row about 1.5x as long as the longest prompt (its comment repeated), so every row carries a lot of
+  padding; once left-padded, once with the shared-prefix KV cache; compared with the one-row
+  reference. One batch per path: a padding or cache bug shows on every row of a batch, and the cost
+  stays two batches whatever `samples` is (on a real model these batches cost more than the rows'
+  one-row passes).
+
+Progress (a `ProgressSink`, e.g. the CLI's rich bar) counts forward passes: two per row, then one per
+batched path.
 - with `method="generate"`: `score_rows(method="generate", batch_size=1)` on each side (the case
   study's one-row loop) gives the predictions; otherwise the one-row P(Yes) are the predictions.
 """
@@ -26,6 +32,7 @@ from loraguard.scoring.api import encode_prompts, score_rows
 from loraguard.scoring.data import RowSet, rows_from_records
 from loraguard.scoring.host import AdapterHost
 from loraguard.scoring.logits import causal_lm_of
+from loraguard.scoring.progress import ProgressSink
 from loraguard.scoring.prompts import PromptTemplate
 
 __all__ = ["measure"]
@@ -54,15 +61,20 @@ def measure(
     template: str | Path | PromptTemplate = "chat",
     batch_size: int = 8,
     thresholds: ProbeThresholds | None = None,
+    progress: ProgressSink | None = None,
 ) -> ProbeContext:
     """Measure `adapter` (a name attached to `host`) on `rows`; see the module docstring."""
     tok = host.tokenizer
     answers = answer_tokens(tok)
     encoded = encode_prompts(tok, rows.rows, template)
     t = thresholds if thresholds is not None else ProbeThresholds()
-    one = _one_row_pass(host, adapter, encoded.input_ids, answers)
+    tokens = sum(len(i) for i in encoded.input_ids)
+    batched = len(BATCH_PATHS) if batch_size >= 2 else 0
+    if progress is not None:
+        progress.start(2 * len(rows) + batched, 2 * tokens)
+    one = _one_row_pass(host, adapter, encoded.input_ids, answers, progress)
     longest = max(len(p) for p in encoded.prompts)
-    batch = _batch_check(host, adapter, rows, one.p_adapted, longest, template, batch_size, t.batch_tolerance)
+    batch = _batch_check(host, adapter, rows, one.p_adapted, longest, template, batch_size, t.batch_tolerance, progress)
     if method == "generate":
         adapted = _generated(host, adapter, rows, template, one.finite_adapted, one.mass_adapted)
         base = _generated(host, None, rows, template, one.finite_base, one.mass_base)
@@ -91,7 +103,13 @@ def _logit_side(p: np.ndarray, finite: np.ndarray, mass: np.ndarray) -> Side:
     )
 
 
-def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]], answers: AnswerTokens) -> _OneRow:
+def _one_row_pass(
+    host: AdapterHost,
+    adapter: str,
+    ids: Sequence[Sequence[int]],
+    answers: AnswerTokens,
+    progress: ProgressSink | None = None,
+) -> _OneRow:
     import torch
 
     n = len(ids)
@@ -118,6 +136,8 @@ def _one_row_pass(host: AdapterHost, adapter: str, ids: Sequence[Sequence[int]],
                 both = torch.logaddexp(lse_pos, torch.logsumexp(out.index_select(-1, neg), dim=-1))
                 p[on][i] = float(torch.exp(lse_pos - both))
                 mass[on][i] = float(torch.exp(both - torch.logsumexp(out, dim=-1)))
+                if progress is not None:
+                    progress.advance(1, len(row_ids))
             if finite[True][i] and finite[False][i]:
                 la, lb = logits[True].double(), logits[False].double()
                 log_a, log_b = torch.log_softmax(la, -1), torch.log_softmax(lb, -1)
@@ -158,32 +178,34 @@ def _batch_check(
     template: str | Path | PromptTemplate,
     batch_size: int,
     tolerance: float,
+    progress: ProgressSink | None = None,
 ) -> BatchCheck | None:
-    """Score the rows batched, `batch_size - 1` at a time with one much longer row in every batch (so
-    each row carries a lot of padding), and compare them with the one-row reference."""
+    """Score the first `batch_size - 1` rows in one batch with one much longer row (so each row carries
+    a lot of padding), once per batched path, and compare them with the one-row reference."""
     n = len(rows)
     size = min(batch_size, n + 1)
     if batch_size < 2:
         return None
     max_diff: dict[str, float | None] = {}
     bad: set[int] = set()
-    chunks = [list(range(s, min(s + size - 1, n))) for s in range(0, n, size - 1)]
+    chunk = list(range(size - 1))
+    reference = reference[chunk]
     for name, prefix_cache in BATCH_PATHS:
-        got = np.full(n, np.nan)
-        for chunk in chunks:
-            batch = [dict(rows.rows[i]) for i in chunk]
-            batch.append(_stress_row(batch[0], prompt_chars))
-            with host.activate(adapter) as model:
-                out = score_rows(
-                    model,
-                    host.tokenizer,
-                    rows_from_records(batch, source="probe-batch"),
-                    template=template,
-                    method="logits",
-                    batch_size=size,
-                    prefix_cache=prefix_cache,
-                )
-            got[chunk] = out.probabilities[:-1]
+        batch = [dict(rows.rows[i]) for i in chunk]
+        batch.append(_stress_row(batch[0], prompt_chars))
+        with host.activate(adapter) as model:
+            out = score_rows(
+                model,
+                host.tokenizer,
+                rows_from_records(batch, source="probe-batch"),
+                template=template,
+                method="logits",
+                batch_size=size,
+                prefix_cache=prefix_cache,
+            )
+        if progress is not None:
+            progress.advance(1, 0)
+        got = np.asarray(out.probabilities[:-1], dtype=float)
         fin_ref, fin_got = np.isfinite(reference), np.isfinite(got)
         both = fin_ref & fin_got
         diff = np.abs(got[both] - reference[both])
@@ -191,7 +213,10 @@ def _batch_check(
         bad.update(int(i) for i in np.flatnonzero(fin_ref != fin_got))
         bad.update(int(i) for i in np.flatnonzero(both)[diff > tolerance])
     return BatchCheck(
-        batch_size=size, max_diff=MappingProxyType(max_diff), rows=tuple(rows.row_ids[i] for i in sorted(bad))
+        batch_size=size,
+        max_diff=MappingProxyType(max_diff),
+        rows=tuple(rows.row_ids[chunk[i]] for i in sorted(bad)),
+        checked=len(chunk),
     )
 
 

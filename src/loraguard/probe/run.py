@@ -12,6 +12,7 @@ from loraguard.findings import sort_findings, verdict_of
 from loraguard.probe.context import ProbeThresholds
 from loraguard.probe.report import ProbeReport, differential
 from loraguard.scoring.data import RowSet, load_rows, rows_from_records
+from loraguard.scoring.progress import ProgressSink
 from loraguard.scoring.prompts import PromptTemplate, get_template
 
 __all__ = ["DEFAULT_SAMPLES", "probe", "sample_rows"]
@@ -58,13 +59,15 @@ def probe(
     device: str = "auto",
     dtype: str = "auto",
     thresholds: ProbeThresholds | None = None,
+    progress: ProgressSink | None = None,
 ) -> ProbeReport:
     """Load `base` and `adapter` (local folders) and run `samples` rows with and without the adapter.
 
     Runs `loraguard.check(adapter, base)` first and stops on its errors unless `force`. The report's
     findings are the static check's plus the LG6xx probe rules'; `blame` says whether the adapter
     (`adapter`) or the base, prompt or method (`base-or-prompt`) is the problem. Bad input (rows,
-    method, a folder that cannot be loaded) raises `LoraguardError`.
+    method, a folder that cannot be loaded) raises `LoraguardError`. `progress` (e.g. the CLI's rich
+    bar) is told of every forward pass once the model is loaded.
     """
     from loraguard.checks.checker import check
 
@@ -106,7 +109,14 @@ def probe(
 
     host = load_host(base, [adapter], dtype=dtype, device=device)
     ctx = measure(
-        host, host.adapter_names[0], data, method=method, template=tpl, batch_size=batch_size, thresholds=thresholds
+        host,
+        host.adapter_names[0],
+        data,
+        method=method,
+        template=tpl,
+        batch_size=batch_size,
+        thresholds=thresholds,
+        progress=progress,
     )
     found = run_rules(ctx)
     findings = sort_findings([*static.findings, *found])

@@ -80,7 +80,8 @@ def _draw_probe(console: Console, report: ProbeReport) -> None:
         )
         if ctx.batch is not None:
             diffs = ", ".join(f"{k} {_num(v, '.2g')}" for k, v in ctx.batch.max_diff.items())
-            console.print(f"  batched (size {ctx.batch.batch_size}) vs one row: max |ΔP(Yes)| {diffs}")
+            on = f" on {ctx.batch.checked} rows" if ctx.batch.checked is not None else ""
+            console.print(f"  batched (size {ctx.batch.batch_size}){on} vs one row: max |ΔP(Yes)| {diffs}")
     blame = f" [blame: {report.blame}]" if report.blame else ""
     console.print(Text.assemble("  verdict: ", (report.differential, "bold"), blame))
     if report.findings:
