@@ -28,6 +28,7 @@ catalog would differ.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Mapping
@@ -122,7 +123,9 @@ def _params(name: str, minimal: Mapping[str, Any]) -> int | None:
         return param_count(minimal)
     from loraguard.basemodel.skeleton import spec_from_skeleton
 
-    return spec_from_skeleton(minimal, name=name, task=None).param_count
+    # A copy: transformers' config classes may rewrite nested dicts they are given (Gemma 4's vision
+    # rope_parameters), and the catalog must keep the source's values whether or not the skeleton is cached.
+    return spec_from_skeleton(copy.deepcopy(dict(minimal)), name=name, task=None).param_count
 
 
 _HUB_REACHABLE = [True]

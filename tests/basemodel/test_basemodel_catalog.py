@@ -244,3 +244,21 @@ def test_build_without_real_configs_uses_the_excerpts(tmp_path: Path) -> None:
     sources = {json.loads(p.read_text())["_name"]: json.loads(p.read_text())["_source"] for p in SOURCES.glob("*.json")}
     assert all(m["source"] == sources[m["name"]] for m in models)
     assert set(by_name["openai-community/gpt2"]["config"]) <= set(script.MINIMAL_KEYS)
+
+
+@pytest.mark.slow
+def test_skeleton_params_leave_the_excerpt_as_its_source_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemma 4's vision config class rewrites the nested rope_parameters it is given: a cold skeleton
+    cache must not change what the build writes."""
+    pytest.importorskip("torch")
+    monkeypatch.setenv("LORAGUARD_CACHE", str(tmp_path / "cold"))
+    script = _load_script()
+    excerpt = json.loads((SOURCES / "google__gemma-4-E4B-it.json").read_text())
+    minimal = script.minimal_config({k: v for k, v in excerpt.items() if not k.startswith("_")})
+    before = json.dumps(minimal, sort_keys=True)
+    assert minimal["vision_config"]["rope_parameters"]["rope_type"] == "default"
+    params = script._params(excerpt["_name"], minimal)
+    assert params == next(entry.params for entry in load_catalog() if entry.name == excerpt["_name"])
+    assert json.dumps(minimal, sort_keys=True) == before

@@ -64,6 +64,26 @@ def test_whisper_decoder_and_vl_text_model_resolve(cache: Path) -> None:
     assert entry.params == vl.param_count
 
 
+@pytest.mark.slow
+def test_codegen_paligemma_and_gemma4_claims_resolve_through_the_skeleton(cache: Path) -> None:
+    """Claims of the GitHub sample that these entries answer (tests/basemodel/data/claimed_bases.tsv)."""
+    pytest.importorskip("torch")
+    codegen = resolve_claimed_base("Salesforce/codegen-350M-multi", task="CAUSAL_LM")
+    assert codegen is not None and codegen.architecture == "CodeGenForCausalLM" and codegen.num_layers == 20
+    assert codegen.modules["transformer.h.19.attn.qkv_proj"] == ModuleShape(1024, 3072)  # fused q, k, v
+    pali = resolve_claimed_base("google/paligemma-3b-pt-224", task=None)
+    assert pali is not None and pali.architecture == "PaliGemmaForConditionalGeneration"
+    assert pali.modules["model.language_model.layers.17.self_attn.k_proj"] == ModuleShape(2048, 256)  # 1 kv head
+    assert "model.language_model.layers.18.self_attn.k_proj" not in pali.modules  # 18 text layers
+    gemma4 = resolve_claimed_base("google/gemma-4-e4b-it", task=None)  # the claim's spelling
+    assert gemma4 is not None and gemma4.name == "google/gemma-4-E4B-it"
+    assert gemma4.modules["model.language_model.layers.4.self_attn.k_proj"] == ModuleShape(2560, 512)  # sliding
+    assert gemma4.modules["model.language_model.layers.5.self_attn.k_proj"] == ModuleShape(2560, 1024)  # full
+    for spec in (codegen, pali, gemma4):
+        entry = find_entry(spec.name)
+        assert entry is not None and entry.params == spec.param_count
+
+
 def test_inference_stays_on_config_derived_entries() -> None:
     """Inferring bases from tensor shapes never builds a skeleton (the static path imports no torch)."""
     code = (

@@ -20,7 +20,7 @@ from loraguard.basemodel.resolve import resolve_claimed_base
 
 DATA = Path(__file__).resolve().parent / "data" / "claimed_bases.tsv"
 TARGET = 0.90
-SAMPLE_FLOOR = 0.73
+SAMPLE_FLOOR = 0.76
 """What the catalog reaches today on the GitHub sample: a regression floor (see the xfail below)."""
 SHARED_FLOOR = 0.84
 _LOCAL_DIRS = {"models", "model", "base_model", "output", "outputs", "checkpoints"}
@@ -92,11 +92,18 @@ def test_sample_local_paths_resolve_when_they_name_a_catalog_model(offline: None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 13's 90% is not reached on the GitHub sample (74% today, 65% before the aliases "
-    "and new families; 65% on its held-out rows): about one claim in eight names a fine-tune of a popular base "
-    "(fdtn-ai/Foundation-Sec-8B, Vikhrmodels/QVikhr-3-1.7B-...) or a remote-code model that no offline "
-    "catalog can know, and no real config.json was found for Qwen2.5-Coder/Math, SmolVLM, PaliGemma, "
-    "Gemma 4, BLOOM, CodeGen, Pythia or Falcon. Remove this mark once it passes.",
+    reason="issue 13's 90% is not reached on the GitHub sample: 108 of its 141 Hub ids resolve (76.6%; 74% before "
+    "CodeGen-350M/2B-multi, PaliGemma-3b-pt-224 and Gemma-4-E4B-it, 65% before the aliases and new families; "
+    "18 of its 26 held-out rows, 69%). Of the 33 misses, 9 are community fine-tunes (fdtn-ai/Foundation-Sec-8B, "
+    "Vikhrmodels/QVikhr-3-1.7B-..., "
+    "stanford-oval/churro-3B...) and 3 official remote-code models (THUDM/chatglm-6b, THUDM/glm-4-9b-chat, "
+    "microsoft/llava-med-v1.5-mistral-7b) that no offline catalog can know; 7 are re-uploads or unsloth twins with "
+    "no source pairing them to a catalog model and no config.json of theirs found (daryl149/llama-2-7b-chat-hf, "
+    "decapoda-research/llama-7b-hf, unsloth/tinyllama-bnb-4bit, unsloth/phi-3-mini-4k-instruct-bnb-4bit...); 14 are "
+    "official bases whose real config.json was not found (Qwen2.5-Coder-1.5B-Instruct, Qwen2.5-Math-1.5B, "
+    "Qwen1.5-7B, SmolVLM-256M/500M, pythia-70m, falcon-7b, Llama-3.2-11B-Vision, gemma-4-12B, medgemma-1.5-4b-it, "
+    "seamless-m4t-v2-large, Cosmos-Reason2-2B, HY-MT1.5-1.8B, Intern-Decision-2B). 90% needs 127: 19 of those 21. "
+    "Remove this mark once it passes.",
 )
 def test_sample_hub_ids_reach_the_goal(offline: None) -> None:
     share, _ = _share(_sample_hub_ids())
