@@ -12,6 +12,7 @@ leaves become a `BaseSpec`, cached as JSON under `$LORAGUARD_CACHE/skeletons/` (
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -177,7 +178,9 @@ def _config_object(config: Mapping[str, Any], where: str) -> Any:
             "the config.json of a supported base.",
             path=where,
         )
-    clean = {k: v for k, v in config.items() if k not in {"auto_map", "quantization_config"}}
+    # a deep copy: some config classes rewrite nested dicts in place (Gemma 4's vision config turns
+    # rope_parameters.rope_type "default" into "axial"), which would change the caller's (the catalog's) config
+    clean = copy.deepcopy({k: v for k, v in config.items() if k not in {"auto_map", "quantization_config"}})
     try:
         return CONFIG_MAPPING[model_type].from_dict(clean)
     except Exception as exc:  # transformers validates configs with assorted exception types
