@@ -28,7 +28,7 @@ from loraguard.registry.admission import admit
 
 pytestmark = pytest.mark.slow
 
-LIMITS = {"max_items": 4, "max_queue": 8, "header_timeout": 1.0, "body_timeout": 1.0, "keep_alive_timeout": 1.0}
+LIMITS = {"max_items": 4, "max_queue": 12, "header_timeout": 1.0, "body_timeout": 1.0, "keep_alive_timeout": 1.0}
 
 
 class Gate:
@@ -196,7 +196,7 @@ def test_slow_and_idle_clients_are_timed_out(served: dict[str, Any]) -> None:
 
 def test_beyond_the_queue_new_work_is_shed_with_retry_after(served: dict[str, Any], rows: list[dict[str, str]]) -> None:
     url, gate, service = served["url"], served["gate"], served["service"]
-    batch = {"items": items_of(rows)[:4]}  # 4 items: max_queue 8 admits two such requests at a time
+    batch = {"items": items_of(rows)[:4]}  # 4 items: max_queue 12 admits three such requests at a time
     gate.delay = 0.15
     shed_before = service.shed
     try:
@@ -207,7 +207,7 @@ def test_beyond_the_queue_new_work_is_shed_with_retry_after(served: dict[str, An
         gate.delay = 0.0
     statuses = [a.status_code for a, _ in answers]
     assert set(statuses) <= {200, 503}, [a.text for a, _ in answers if a.status_code not in (200, 503)]
-    assert statuses.count(200) >= 2 and statuses.count(503) >= 4, statuses
+    assert statuses.count(200) >= 3 and statuses.count(503) >= 4, statuses
     for a, seconds in answers:
         if a.status_code == 503:
             assert a.json()["error"]["code"] == "overloaded"
