@@ -100,7 +100,8 @@ def _predictions(path: Path, megabytes: float, *, duplicate_at: int | None = Non
         while f.tell() < megabytes * MB:
             values = rng.random(20_000)
             ids = range(rows, rows + values.size)
-            f.write("".join(f"comment-{i:012d}-of-a-long-thread,{v!r}\n" for i, v in zip(ids, values.tolist(), strict=True)))
+            pairs = zip(ids, values.tolist(), strict=True)
+            f.write("".join(f"comment-{i:012d}-of-a-long-thread,{v!r}\n" for i, v in pairs))
             rows += values.size
         if duplicate_at is not None:
             f.write(f"comment-{duplicate_at:012d}-of-a-long-thread,0.5\n")
