@@ -26,6 +26,7 @@
     ├── ModelUnavailableError           a known real model cannot be had (download, hash, cache)
     └── ServeError                      the prediction server (`loraguard serve`) refused something
         ├── RequestError                a request the client must fix (HTTP status + JSON error body)
+        │   └── Overloaded              the pending-item queue is full (503 + Retry-After)
         ├── AdapterRefused              an adapter it would not load (reason: hash-mismatch, ...)
         └── AdapterGone (KeyError)      an adapter unloaded between routing and scoring
 
@@ -61,6 +62,7 @@ __all__ = [
     "MissingExtraError",
     "ModelUnavailableError",
     "OutputExistsError",
+    "Overloaded",
     "PolicyError",
     "RegistryError",
     "RegistryLockedError",
@@ -236,3 +238,11 @@ class AdapterLoadWarning(UserWarning):
 
 class ModelUnavailableError(LoraguardError):
     """A known real model cannot be had: download failed, wrong hash, or not in the cache yet."""
+
+
+class Overloaded(RequestError):
+    """The server's queue of pending items is full: 503 with `Retry-After: retry_after` (seconds)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(503, "overloaded", message)
+        self.retry_after = retry_after

@@ -173,3 +173,52 @@ def test_jobs_that_queued_during_a_batch_go_next_without_the_linger_wait() -> No
 def test_invalid_settings() -> None:
     with pytest.raises(InputError):
         MicroBatcher(ModelThread(), FakeScorer(), max_batch=0)
+
+
+class ChokingScorer(FakeScorer):
+    """Raises a non-loraguard error (as a tokenizer or the model would) on any batch holding `poison`,
+    or on every batch when `broken`."""
+
+    def __init__(self, poison: str = "poison", broken: bool = False) -> None:
+        super().__init__()
+        self.poison, self.broken = poison, broken
+
+    def __call__(self, ref: str, rows: Sequence[Mapping[str, str]]) -> Any:
+        if self.broken or any(r["body"] == self.poison for r in rows):
+            self.calls.append((ref, len(rows), threading.current_thread().name))
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
+        return super().__call__(ref, rows)
+
+
+def test_an_item_the_model_chokes_on_fails_alone_and_its_batch_mates_are_answered() -> None:
+    scorer = ChokingScorer()
+    outcomes: list[BatchOutcome] = []
+
+    async def main() -> list[Any]:
+        b = MicroBatcher(ModelThread(), scorer, max_batch=8, max_wait_ms=30, on_batch=outcomes.append)
+        b.start()
+        out = await asyncio.gather(
+            *(b.submit("a", _row("poison" if i == 3 else "x" * i)) for i in range(6)), return_exceptions=True
+        )
+        await b.stop()
+        return out
+
+    out = _run(main)
+    assert scorer.calls[0][1] == 6  # they really were one micro-batch, which failed whole
+    assert [o for i, o in enumerate(out) if i != 3] == [0.0, 0.01, 0.02, 0.04, 0.05]
+    assert isinstance(out[3], InputError) and "TypeError" in str(out[3])
+    assert sum(len(o.probabilities) for o in outcomes) == 5  # the monitors saw the five answers
+
+
+def test_a_broken_model_is_not_blamed_on_the_items() -> None:
+    scorer = ChokingScorer(broken=True)
+
+    async def main() -> list[Any]:
+        b = MicroBatcher(ModelThread(), scorer, max_batch=8, max_wait_ms=30)
+        b.start()
+        out = await asyncio.gather(*(b.submit("a", _row("x" * i)) for i in range(3)), return_exceptions=True)
+        await b.stop()
+        return out
+
+    out = _run(main)
+    assert all(type(o) is TypeError for o in out)  # not InputError: the server answers 500, not 422

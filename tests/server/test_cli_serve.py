@@ -57,3 +57,50 @@ def test_public_bind_warns_and_options_reach_the_app(
     code, _, err = run_cli(["serve", "--base", str(fx["base"]), "--registry", str(tmp_path / "r.db")])
     assert code == 0 and "Warning" not in err and seen["host"] == "127.0.0.1"
     assert seen["app"].state.service.config.api_key == "k"
+
+
+def test_connection_and_queue_limits_reach_uvicorn_and_the_app(
+    run_cli: Any, fx: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.delenv("LORAGUARD_API_KEY", raising=False)
+    base = ["serve", "--base", str(fx["base"]), "--registry", str(tmp_path / "r.db")]
+    code, _, err = run_cli(base)
+    assert code == 0, err
+    config = seen["app"].state.service.config
+    defaults = (config.max_queue, config.header_timeout, config.body_timeout, config.keep_alive_timeout)
+    assert defaults == (256, 10.0, 30.0, 5.0)
+    assert seen["timeout_keep_alive"] == 5.0 and seen["http"].__name__.startswith("Timed")
+    code, _, err = run_cli(
+        [*base, "--max-queue", "100", "--header-timeout", "2", "--body-timeout", "3", "--keep-alive-timeout", "4"]
+    )
+    assert code == 0, err
+    config = seen["app"].state.service.config
+    assert (config.max_queue, config.header_timeout, config.body_timeout, config.keep_alive_timeout) == (100, 2, 3, 4)
+    assert seen["timeout_keep_alive"] == 4.0
+    code, _, err = run_cli([*base, "--max-queue", "10", "--max-items", "64"])
+    assert code == 2 and "max_queue 10 is below max_items 64" in err and "Traceback" not in err
+
+
+def test_help_documents_every_limit_and_its_default(run_cli: Any) -> None:
+    code, out, _ = run_cli(["serve", "--help"])
+    assert code == 0
+    blocks: dict[str, str] = {}  # each option's help text, its wrapped lines joined
+    for line in out.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            current = stripped.split()[0]
+            blocks[current] = stripped
+        elif blocks and stripped:
+            blocks[current] += " " + stripped
+    for flag, default in (
+        ("--max-queue", "256"),
+        ("--header-timeout", "10.0"),
+        ("--body-timeout", "30.0"),
+        ("--keep-alive-timeout", "5.0"),
+        ("--max-body-bytes", "1048576"),
+    ):
+        assert f"default: {default}" in blocks[flag], blocks[flag]

@@ -46,25 +46,33 @@ def monitor_command(
     column: Annotated[str, typer.Option("--column", help="Probability column of the CSV files.")] = "rule_violation",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warning alerts too.")] = False,
 ) -> int:
+    import numpy as np
+
     from loraguard.errors import InputError
     from loraguard.monitor.alerts import evaluate
-    from loraguard.monitor.core import monitor_values
+    from loraguard.monitor.core import Monitor, monitor_values
     from loraguard.monitor.drift import drift_stats
     from loraguard.monitor.policy import default_policy, load_policy
-    from loraguard.monitor.predictions import align_index, read_column, read_predictions
+    from loraguard.monitor.predictions import align_index, iter_predictions, read_column, read_predictions
     from loraguard.monitor.report import MonitorReport
 
     if segment is not None and group_by_file is None:
         raise InputError("--segment needs --group-by-file DATA.csv (the file holding that column)")
     applied = load_policy(policy) if policy is not None else default_policy()
-    preds = read_predictions(predictions, column=column)
-    segments = None
-    if group_by_file is not None:
+    if group_by_file is not None:  # segments are aligned by row_id: every row_id is kept
+        preds = read_predictions(predictions, column=column)
         ids, labels = read_column(group_by_file, segment or "rule")
         index = align_index(preds.row_ids, ids, what=str(predictions), other=str(group_by_file), allow_extra=True)
-        segments = labels[index]
-    summary = monitor_values(preds.values, parsed=preds.parsed, segments=segments).summary()
-    current = preds.values if preds.parsed is None else preds.values[preds.parsed]
+        summary = monitor_values(preds.values, parsed=preds.parsed, segments=labels[index]).summary()
+        current = preds.values if preds.parsed is None else preds.values[preds.parsed]
+    else:  # streamed in chunks: bounded memory whatever the file's size (the values only for drift)
+        watched, kept = Monitor(bins=20), []  # as `monitor_values`
+        for chunk in iter_predictions(predictions, column=column):
+            watched.update(chunk.values, parsed=chunk.parsed)
+            if reference is not None:
+                kept.append(chunk.values if chunk.parsed is None else chunk.values[chunk.parsed])
+        summary = watched.summary()
+        current = np.concatenate(kept) if kept else np.empty(0)
     ref_values = None if reference is None else read_predictions(reference, column=column).values
     alerts = evaluate(summary, applied, reference=ref_values, current_values=current)
     drift = None if ref_values is None else drift_stats(summary, ref_values, current_values=current)

@@ -77,6 +77,26 @@ def register(app: typer.Typer) -> None:
         max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1, help="Larger requests get 413."),
         max_items: int = typer.Option(64, "--max-items", min=1, help="Items per batch request."),
         max_field_chars: int = typer.Option(8000, "--max-field-chars", min=1, help="Characters per text field."),
+        max_queue: int = typer.Option(
+            256,
+            "--max-queue",
+            min=1,
+            help="Items admitted and not answered yet, at most; beyond it a request gets 503 with Retry-After "
+            "(at least --max-items).",
+        ),
+        header_timeout: float = typer.Option(
+            10.0,
+            "--header-timeout",
+            min=0.01,
+            help="Seconds a client has to send a request's headers (after connecting or after the previous "
+            "response); then the connection is closed.",
+        ),
+        body_timeout: float = typer.Option(
+            30.0, "--body-timeout", min=0.01, help="Seconds a client has to send a request's body (else 408)."
+        ),
+        keep_alive_timeout: float = typer.Option(
+            5.0, "--keep-alive-timeout", min=0.01, help="Seconds an idle keep-alive connection stays open."
+        ),
         dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
         threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's)."),
@@ -126,11 +146,16 @@ def register(app: typer.Typer) -> None:
             limits=Limits(max_body_bytes=max_body_bytes, max_field_chars=max_field_chars, max_items=max_items),
             instance=instance or f"{host}:{port}",
             snapshot_interval=snapshot_interval,
+            max_queue=max_queue,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keep_alive_timeout=keep_alive_timeout,
         )
         try:
             import uvicorn
 
             from loraguard.server.app import create_app
+            from loraguard.server.connection import uvicorn_options
         except ImportError as exc:
             from loraguard.errors import MissingExtraError
 
@@ -140,5 +165,5 @@ def register(app: typer.Typer) -> None:
             f"loraguard serve: base {base}, registry {registry or os.environ.get('LORAGUARD_REGISTRY') or 'default'}"
             f", http://{host}:{port}/ (dashboard), auth {'on' if api_key else 'off'}"
         )
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **uvicorn_options(config))
         return 0

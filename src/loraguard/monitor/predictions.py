@@ -10,10 +10,11 @@ Errors are `DataFormatError`s naming the file, the line and what to do about it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -30,6 +31,7 @@ __all__ = [
     "Predictions",
     "align",
     "align_index",
+    "iter_predictions",
     "read_column",
     "read_labels",
     "read_predictions",
@@ -104,20 +106,94 @@ class Labels:
         return Labels(row_ids, self.y[index], groups, self.source)
 
 
+CHUNK_ROWS = 65_536
+"""Rows per chunk of `iter_predictions`."""
+
+
 def read_predictions(path: str | Path, *, column: str = DEFAULT_COLUMN) -> Predictions:
-    """Read and validate a predictions CSV (`row_id` + `column`, optional `parsed`)."""
-    header, rows, lines = _read_csv(path, required=("row_id", column))
+    """Read and validate a predictions CSV (`row_id` + `column`, optional `parsed`), streamed from disk
+    (`iter_predictions`): memory holds the arrays, never the file."""
+    chunks = list(iter_predictions(path, column=column))
+    parsed = None if chunks[0].parsed is None else np.concatenate([c.parsed for c in chunks if c.parsed is not None])
+    if len(chunks) == 1:
+        return chunks[0]
+    return Predictions(
+        np.concatenate([c.row_ids for c in chunks]), np.concatenate([c.values for c in chunks]), parsed, str(path)
+    )
+
+
+def iter_predictions(
+    path: str | Path, *, column: str = DEFAULT_COLUMN, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Predictions]:
+    """A predictions CSV as consecutive `Predictions` of at most `chunk_rows` rows, streamed from disk:
+    memory is one chunk plus 8 bytes per row (a hash of each `row_id`), whatever the file's size, so
+    `loraguard monitor` watches a file of any size in bounded memory.
+
+    Every row is validated as `read_predictions` does, and `row_id`s are unique across the whole file: a
+    duplicate within a chunk stops the iteration at its line; one across chunks is found (by its hash,
+    then confirmed by a second pass naming its lines) once the last chunk was yielded.
+    """
     name = str(path)
-    id_at, value_at = header.index("row_id"), header.index(column)
-    parsed_at = header.index("parsed") if "parsed" in header else None
-    ids = _row_ids(rows, id_at, lines, name)
-    values = np.empty(len(rows), dtype=np.float64)
-    parsed = np.ones(len(rows), dtype=np.bool_) if parsed_at is not None else None
-    for i, row in enumerate(rows):
-        values[i] = _probability(row[value_at], column, name, lines[i])
-        if parsed is not None and parsed_at is not None:
-            parsed[i] = _flag(row[parsed_at], "parsed", name, lines[i])
-    return Predictions(ids, values, parsed, name)
+    hashes: list[npt.NDArray[np.int64]] = []
+    with _csv_rows(path, required=("row_id", column)) as (header, records):
+        id_at, value_at = header.index("row_id"), header.index(column)
+        parsed_at = header.index("parsed") if "parsed" in header else None
+        ids: list[str] = []
+        values: list[float] = []
+        flags: list[bool] = []
+        seen: dict[str, int] = {}
+        for line, row in records:
+            rid = _row_id(row[id_at], seen, line, name)
+            values.append(_probability(row[value_at], column, name, line))
+            if parsed_at is not None:
+                flags.append(_flag(row[parsed_at], "parsed", name, line))
+            ids.append(rid)
+            if len(ids) >= chunk_rows:
+                hashes.append(np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids)))
+                yield _chunk(ids, values, flags if parsed_at is not None else None, name)
+                ids, values, flags = [], [], []
+                seen.clear()
+        if ids:
+            if hashes:
+                hashes.append(np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids)))
+            yield _chunk(ids, values, flags if parsed_at is not None else None, name)
+    if len(hashes) > 1:
+        ordered = np.concatenate(hashes)
+        hashes.clear()
+        ordered.sort()
+        twice = ordered[1:][ordered[1:] == ordered[:-1]]
+        if twice.size:
+            _raise_duplicates(path, column, frozenset(twice.tolist()))
+
+
+def _chunk(ids: list[str], values: list[float], flags: list[bool] | None, name: str) -> Predictions:
+    parsed = None if flags is None else np.array(flags, dtype=np.bool_)
+    return Predictions(np.array(ids, dtype=np.str_), np.array(values, dtype=np.float64), parsed, name)
+
+
+def _row_id(text: str, seen: dict[str, int], line: int, name: str) -> str:
+    rid = text.strip()
+    if not rid:
+        raise DataFormatError(f"{name} line {line}: empty row_id. Every row needs an id.", path=name)
+    first = seen.setdefault(rid, line)
+    if first != line:
+        raise DataFormatError(
+            f"{name} line {line}: duplicate row_id {rid!r} (first on line {first}). Each row_id must appear once.",
+            path=name,
+        )
+    return rid
+
+
+def _raise_duplicates(path: str | Path, column: str, suspects: frozenset[int]) -> None:
+    """Second pass over a file whose row_id hashes collide: the lines of a real duplicate (or nothing)."""
+    name = str(path)
+    seen: dict[str, int] = {}
+    with _csv_rows(path, required=("row_id", column)) as (header, records):
+        id_at = header.index("row_id")
+        for line, row in records:
+            rid = row[id_at].strip()
+            if hash(rid) in suspects:
+                _row_id(rid, seen, line, name)
 
 
 def read_labels(path: str | Path, *, column: str = DEFAULT_COLUMN, group: str | None = "rule") -> Labels:
@@ -197,49 +273,91 @@ def write_predictions(
     return atomic_write(path, write, overwrite=overwrite)
 
 
-def _read_csv(path: str | Path, *, required: Sequence[str]) -> tuple[list[str], list[list[str]], list[int]]:
+MAX_ROW_ID_CHARS = 1_024
+"""Longest `row_id` accepted: ids are kept per row (as fixed-width arrays), so one absurd id would
+multiply the memory of every row."""
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+@contextlib.contextmanager
+def _csv_rows(
+    path: str | Path, *, required: Sequence[str]
+) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+    """`(header, rows)`: the file streamed from disk, `rows` yielding `(line, fields)` per non-blank record
+    (never the whole file in memory, raw or decoded). Errors name the file and the line."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        # surrogateescape: a byte that is not UTF-8 becomes one lone surrogate, reported with its line
+        handle = Path(path).open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise DataFormatError(f"cannot read {name}: {exc.strerror or exc}. Check the path.", path=name) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(
-            f"{name} line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
-            "save the file as UTF-8.",
-            path=name,
-        ) from exc
-    if not text.strip():
-        raise DataFormatError(f"{name} is empty: expected a header row with {', '.join(required)}", path=name)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-        rows, lines, start = [], [], reader.line_num + 1
-        for row in reader:
-            if row:
-                if len(row) != len(header):
-                    raise DataFormatError(
-                        f"{name} line {start}: {len(row)} fields but the header has {len(header)}. "
-                        "Quote fields that contain commas.",
-                        path=name,
-                    )
-                rows.append(row)
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataFormatError(f"{name} line {reader.line_num}: not valid CSV ({exc})", path=name) from exc
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise DataFormatError(
-            f"{name} has no {', '.join(repr(m) for m in missing)} column (columns: {', '.join(header)}). "
-            f"Expected a header with {', '.join(required)}.",
-            path=name,
-        )
-    if not rows:
-        raise DataFormatError(f"{name} has a header but no rows", path=name)
+    with handle:
+        csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
+        reader = csv.reader(handle)
+        try:
+            first = next(reader, None)
+            while first is not None and not any(c.strip() for c in first):
+                first = next(reader, None)  # leading blank lines
+        except (csv.Error, OSError) as exc:
+            raise DataFormatError(f"{name} line {reader.line_num}: not valid CSV ({exc})", path=name) from exc
+        if first is None:
+            raise DataFormatError(f"{name} is empty: expected a header row with {', '.join(required)}", path=name)
+        _check_utf8(first, name, reader.line_num)
+        header = [h.strip() for h in first]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataFormatError(
+                f"{name} has no {', '.join(repr(m) for m in missing)} column (columns: {', '.join(header)}). "
+                f"Expected a header with {', '.join(required)}.",
+                path=name,
+            )
+        id_at = header.index("row_id") if "row_id" in header else None
+
+        def rows() -> Iterator[tuple[int, list[str]]]:
+            start, count = reader.line_num + 1, 0
+            try:
+                for row in reader:
+                    if row:
+                        _check_utf8(row, name, start)
+                        if len(row) != len(header):
+                            raise DataFormatError(
+                                f"{name} line {start}: {len(row)} fields but the header has {len(header)}. "
+                                "Quote fields that contain commas.",
+                                path=name,
+                            )
+                        if id_at is not None and len(row[id_at]) > MAX_ROW_ID_CHARS:
+                            raise DataFormatError(
+                                f"{name} line {start}: a row_id of {len(row[id_at]):,} characters; at most "
+                                f"{MAX_ROW_ID_CHARS:,} allowed",
+                                path=name,
+                            )
+                        count += 1
+                        yield start, row
+                    start = reader.line_num + 1
+            except (csv.Error, OSError) as exc:
+                raise DataFormatError(f"{name} line {reader.line_num}: not valid CSV ({exc})", path=name) from exc
+            if not count:
+                raise DataFormatError(f"{name} has a header but no rows", path=name)
+
+        yield header, rows()
+
+
+def _check_utf8(row: Sequence[str], name: str, line: int) -> None:
+    for cell in row:
+        bad = _ESCAPED.search(cell)
+        if bad is not None:
+            byte = ord(bad.group()) - 0xDC00
+            raise DataFormatError(
+                f"{name} line {line} is not UTF-8 (byte 0x{byte:02x}): save the file as UTF-8.", path=name
+            )
+
+
+def _read_csv(path: str | Path, *, required: Sequence[str]) -> tuple[list[str], list[list[str]], list[int]]:
+    with _csv_rows(path, required=required) as (header, records):
+        rows, lines = [], []
+        for line, row in records:
+            rows.append(row)
+            lines.append(line)
     return header, rows, lines
 
 

@@ -34,7 +34,7 @@ def sample_rows(rows: RowsArg = None, samples: int = DEFAULT_SAMPLES) -> tuple[R
 
         data, source = rows_from_records(builtin_rows(), source="builtin"), "builtin"
     elif isinstance(rows, str | Path):
-        data = load_rows(rows)
+        data = load_rows(rows, limit=samples)  # reads only the rows it samples, whatever the file's size
         source = str(rows)
     elif isinstance(rows, RowSet):
         data, source = rows, rows.source

@@ -14,7 +14,8 @@ Other empty cells are allowed (an empty example is rendered as an empty line) an
 affected rows are listed in `RowSet.replaced_rows` (the CLI prints a warning) rather than refused,
 because a single mis-encoded Reddit comment should not stop a 12-hour scoring run. A UTF-8 BOM is
 skipped. Cells may hold embedded newlines (the real `train.csv` has many): the file is parsed with
-the `csv` module, never split on lines.
+the `csv` module, never split on lines. The file is streamed from disk record by record (`load_rows`
+never holds it whole), can stop after the first rows (`limit`) and under a time budget.
 
 This module imports no torch.
 """
@@ -22,9 +23,9 @@ This module imports no torch.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 
-from loraguard.errors import DataFormatError
+from loraguard.errors import DataFormatError, InputError, TimeBudgetExceededError
 
 __all__ = [
     "LABEL_COLUMN",
@@ -100,41 +101,80 @@ def file_format(path: str | os.PathLike[str]) -> str:
     return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "csv"
 
 
-def load_rows(path: str | Path) -> RowSet:
-    """Read and validate a Jigsaw-format CSV; raises `DataFormatError` naming column and row."""
+def load_rows(
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    time_budget_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RowSet:
+    """Read and validate a Jigsaw-format CSV; raises `DataFormatError` naming column and row.
+
+    The file is streamed: records are parsed and validated one by one straight from disk, never
+    held whole (raw or decoded), so memory is the rows kept and nothing more. `limit`: stop after
+    that many data rows (the rest of the file is never read; `probe` samples this way).
+    `time_budget_s`: reading alone may take at most this long (`TimeBudgetExceededError` naming the
+    row it reached), so `score --time-budget` covers reading too.
+    """
     p = Path(path)
+    if limit is not None and limit < 1:
+        raise InputError(f"limit {limit}: must be at least 1")
     try:
-        raw = p.read_bytes()
+        # utf-8-sig skips a BOM; surrogateescape keeps each undecodable byte as one lone surrogate, so
+        # the rows holding them can be found exactly (a real U+FFFD in the text is not miscounted)
+        handle = p.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     except FileNotFoundError as exc:
         raise DataFormatError(f"{p}: no such file", path=p) from exc
     except OSError as exc:
         raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if not raw.strip():
-        raise DataFormatError(f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}", path=p)
-    # surrogateescape keeps each undecodable byte as one lone surrogate, so the rows holding them
-    # can be found exactly after parsing (a real U+FFFD in the text is not miscounted).
-    text = raw.decode("utf-8", errors="surrogateescape")
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
-    try:
-        header = next(reader)
-    except StopIteration as exc:  # pragma: no cover - guarded by the strip() check
-        raise DataFormatError(f"{p} is empty", path=p) from exc
-    except csv.Error as exc:
-        raise DataFormatError(f"{p}: the header line is not valid CSV: {exc}", path=p) from exc
-    header = [_clean(h).strip() for h in header]
-    records: list[tuple[int, list[str]]] = []
-    line = reader.line_num + 1
-    try:
-        for values in reader:
-            if values:  # csv gives [] for blank lines
-                records.append((line, values))
+    empty = f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}"
+    started = clock()
+    with handle:
+        csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+        reader = csv.reader(handle, strict=False)
+        try:
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise DataFormatError(empty, path=p) from None
+            except csv.Error as exc:
+                raise DataFormatError(f"{p}: the header line is not valid CSV: {exc}", path=p) from exc
+            if not any(h.strip() for h in header):
+                # blank first lines: an empty file if nothing else follows, else a header it lacks
+                rest = next((r for r in reader if any(v.strip() for v in r)), None)
+                if rest is None:
+                    raise DataFormatError(empty, path=p)
+                check_header([_clean(h).strip() for h in header], source=str(p))
+            rows = _RowValidator([_clean(h).strip() for h in header], source=str(p))
             line = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataFormatError(f"{p}: line {line} is not valid CSV: {exc}", path=p) from exc
-    return _validate(header, records, source=str(p))
+            try:
+                for values in reader:
+                    if values:  # csv gives [] for blank lines
+                        rows.add(line, values)
+                        if limit is not None and len(rows) >= limit:
+                            break
+                        if time_budget_s is not None and len(rows) % 256 == 0:
+                            _check_reading_time(p, rows, line, clock() - started, time_budget_s)
+                    line = reader.line_num + 1
+            except csv.Error as exc:
+                raise DataFormatError(f"{p}: line {line} is not valid CSV: {exc}", path=p) from exc
+        except OSError as exc:
+            raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
+    if time_budget_s is not None:
+        _check_reading_time(p, rows, line, clock() - started, time_budget_s)
+    return rows.finish()
+
+
+def _check_reading_time(path: Path, rows: _RowValidator, line: int, elapsed: float, budget: float) -> None:
+    if elapsed <= budget:
+        return
+    from loraguard.scoring.progress import format_duration
+
+    raise TimeBudgetExceededError(
+        f"time budget {format_duration(budget)} ran out while reading {path}: {len(rows)} rows read in "
+        f"{format_duration(elapsed)} (up to line {line}); nothing was scored. Raise --time-budget or score a "
+        "smaller file"
+    )
 
 
 def rows_from_records(records: Iterable[Mapping[str, object]], *, source: str = "<rows>") -> RowSet:
@@ -175,18 +215,33 @@ def check_header(header: Sequence[str], *, source: str) -> None:
         raise DataFormatError(f"{source}: duplicate column {', '.join(dupes)} in the header", path=source)
 
 
-def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *, source: str) -> RowSet:
-    check_header(header, source=source)
-    if not records:
-        raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
+def _validate(header: Sequence[str], records: Iterable[tuple[int, list[str]]], *, source: str) -> RowSet:
+    rows = _RowValidator(header, source=source)
+    for line, values in records:
+        rows.add(line, values)
+    return rows.finish()
 
-    rows: list[Mapping[str, str]] = []
-    replaced: list[str] = []
-    seen: dict[str, int] = {}
-    empty_cells: dict[str, int] = {}
-    id_pos = header.index("row_id")
-    for index, (line, values) in enumerate(records):
-        rid_guess = values[id_pos].strip() if id_pos < len(values) else None
+
+class _RowValidator:
+    """Validates records one at a time (see the module docstring) and keeps the rows; `finish()` is the
+    `RowSet`. Only what the rows need is kept: no copy of the file, no list of raw records."""
+
+    def __init__(self, header: Sequence[str], *, source: str) -> None:
+        check_header(header, source=source)
+        self.header, self.source = list(header), source
+        self.rows: list[Mapping[str, str]] = []
+        self.lines: list[int] = []
+        self.replaced: list[str] = []
+        self.seen: dict[str, int] = {}
+        self.empty_cells: dict[str, int] = {}
+        self.id_pos = self.header.index("row_id")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, line: int, values: list[str]) -> None:
+        header, source, index = self.header, self.source, len(self.rows)
+        rid_guess = values[self.id_pos].strip() if self.id_pos < len(values) else None
         if len(values) != len(header):
             raise DataFormatError(
                 f"{source}: {_where(index, rid_guess, line)} has {len(values)} fields, the header has "
@@ -194,7 +249,7 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
                 path=source,
             )
         if any(_SURROGATE.search(v) for v in values):
-            replaced.append(rid_guess or f"#{index + 1}")
+            self.replaced.append(rid_guess or f"#{index + 1}")
             values = [_clean(v) for v in values]
         row = dict(zip(header, values, strict=True))
         row["row_id"] = row["row_id"].strip()
@@ -203,7 +258,7 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
                 raise DataFormatError(
                     f"{source}: column {col} is empty in {_where(index, row['row_id'], line)}", path=source
                 )
-        first = seen.setdefault(row["row_id"], index)
+        first = self.seen.setdefault(row["row_id"], index)
         if first != index:
             raise DataFormatError(
                 f"{source}: duplicate row_id {row['row_id']!r} in row {first + 1} and "
@@ -212,19 +267,33 @@ def _validate(header: Sequence[str], records: Sequence[tuple[int, list[str]]], *
             )
         for col in REQUIRED_COLUMNS:
             if not row[col].strip():
-                empty_cells[col] = empty_cells.get(col, 0) + 1
-        rows.append(MappingProxyType(row))
+                self.empty_cells[col] = self.empty_cells.get(col, 0) + 1
+        self.rows.append(MappingProxyType(row))
+        self.lines.append(line)
 
-    labels = _labels(header, records, rows, source)
-    warnings = data_warnings(empty_cells, replaced, labels_empty=LABEL_COLUMN in header and labels is None)
-    return RowSet(
-        rows=tuple(rows),
-        columns=tuple(header),
-        labels=labels,
-        source=source,
-        replaced_rows=tuple(replaced),
-        warnings=tuple(warnings),
-    )
+    def finish(self) -> RowSet:
+        header, source, rows = self.header, self.source, self.rows
+        if not rows:
+            raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
+        self.seen.clear()
+        labels = None
+        if LABEL_COLUMN in header:
+            labels = parse_labels(
+                [r[LABEL_COLUMN].strip() for r in rows],
+                lambda i: _where(i, rows[i]["row_id"], self.lines[i]),
+                source=source,
+            )
+        warnings = data_warnings(
+            self.empty_cells, self.replaced, labels_empty=LABEL_COLUMN in header and labels is None
+        )
+        return RowSet(
+            rows=tuple(rows),
+            columns=tuple(header),
+            labels=labels,
+            source=source,
+            replaced_rows=tuple(self.replaced),
+            warnings=tuple(warnings),
+        )
 
 
 def data_warnings(empty_cells: Mapping[str, int], replaced: Sequence[str], *, labels_empty: bool) -> tuple[str, ...]:
@@ -257,13 +326,3 @@ def parse_labels(cells: Sequence[str], where: Callable[[int], str], *, source: s
         out[index] = _LABELS[cell]
     out.setflags(write=False)
     return out
-
-
-def _labels(
-    header: Sequence[str], records: Sequence[tuple[int, list[str]]], rows: Sequence[Mapping[str, str]], source: str
-) -> npt.NDArray[np.int8] | None:
-    if LABEL_COLUMN not in header:
-        return None
-    return parse_labels(
-        [r[LABEL_COLUMN].strip() for r in rows], lambda i: _where(i, rows[i]["row_id"], records[i][0]), source=source
-    )

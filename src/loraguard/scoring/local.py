@@ -1,8 +1,9 @@
 """`LocalExecutor`: the score pipeline's executor in this process.
 
-The whole CSV is read and checked up front (`load_rows`), the base and every adapter are loaded once
-(`load_host`), then each run scores every row in turn (`score_rows`), behind a progress bar and the
-`--time-budget` guard (whose clock starts before the model loads, so loading counts too). Each run is
+The whole CSV is read (streamed from disk) and checked up front (`load_rows`), the base and every adapter
+are loaded once (`load_host`), then each run scores every row in turn (`score_rows`), behind a progress
+bar and the `--time-budget` guard (whose clock starts before the CSV is read, so reading and loading
+count too: reading stops as soon as the budget is spent). Each run is
 handed back as soon as it is done, so the pipeline writes its file before the next run starts.
 """
 
@@ -23,6 +24,9 @@ __all__ = ["LocalExecutor"]
 class LocalExecutor(ScoreExecutor):
     """Score in this process: one model, every run after the other."""
 
+    _budget: TimeBudget | None = None
+    """The `--time-budget` clock, started by `prepare` (before reading) and used by `execute`."""
+
     def prepare(self, plan: ScorePlan) -> ScoreInput:
         """Refuse Parquet (read and written on the Ray path only), then read and check every row."""
         data = plan.data
@@ -32,7 +36,9 @@ class LocalExecutor(ScoreExecutor):
                     f"{label} {path}: Parquet is read and written by the Ray path only: add --ray "
                     "(a local Ray instance is fine) or use a .csv file"
                 )
-        rows = data if isinstance(data, RowSet) else load_rows(data)
+        budget = plan.time_budget_s
+        self._budget = TimeBudget(budget, runs=len(plan.runs)) if budget is not None else None
+        rows = data if isinstance(data, RowSet) else load_rows(data, time_budget_s=budget)
         return ScoreInput(rows=rows, columns=rows.columns)
 
     def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
@@ -42,7 +48,9 @@ class LocalExecutor(ScoreExecutor):
         rows = source.rows
         assert rows is not None  # `prepare` read them
         opts = plan.options
-        budget = TimeBudget(plan.time_budget_s, runs=len(plan.runs)) if plan.time_budget_s is not None else None
+        budget = self._budget
+        if budget is None and plan.time_budget_s is not None:
+            budget = TimeBudget(plan.time_budget_s, runs=len(plan.runs))
         loaded = load_host(
             plan.base, list(plan.adapters), dtype=opts.dtype, device=opts.device, show_progress=opts.show_progress
         )

@@ -7,7 +7,8 @@
     GET  /healthz       the process is up                                                   (open)
     GET  /readyz        200 when the base is loaded and an adapter is live, else 503 + why  (open)
 
-Every error is JSON `{"error": {"code", "message", "details"}}` (see `schemas`). With an API key
+Every error is JSON `{"error": {"code", "message", "details"}}` (see `schemas`), unexpected ones
+(500 `internal_error`) included; a full item queue is 503 `overloaded` with `Retry-After`. With an API key
 configured, protected routes need `Authorization: Bearer KEY` or `X-API-Key: KEY` (compared with
 `hmac.compare_digest`), else 401.
 """
@@ -15,12 +16,13 @@ configured, protected routes need `Authorization: Bearer KEY` or `X-API-Key: KEY
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from loraguard.errors import MissingExtraError, RequestError
+from loraguard.errors import MissingExtraError, Overloaded, RequestError
 
 try:
     from fastapi import FastAPI, Request
@@ -38,6 +40,7 @@ from loraguard.server.service import ClassifierService, ServeConfig
 __all__ = ["create_app"]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+log = logging.getLogger("loraguard.server")
 
 
 def _open_registry(config: ServeConfig) -> tuple[RegistryLike, str]:
@@ -77,8 +80,14 @@ def create_app(
     app.state.service = service
 
     def _error(exc: RequestError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        headers: dict[str, str] = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status in (408, 413):  # the body was not read whole: the connection cannot be reused
+            headers["Connection"] = "close"
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(RequestError)
     async def _request_error(_request: Request, exc: RequestError) -> JSONResponse:
@@ -88,6 +97,15 @@ def create_app(
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not the client's fault: still the documented JSON body (the traceback goes to the log)
+        log.error("unhandled error on %s", _request.url.path, exc_info=exc)
+        return JSONResponse(
+            error_body("internal_error", f"internal server error ({type(exc).__name__}); see the server log"),
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,7 +128,9 @@ def create_app(
     @app.post("/v1/classify")
     async def classify(request: Request) -> JSONResponse:
         received = time.perf_counter()
-        raw = await read_limited(request.stream(), request.headers, config.limits.max_body_bytes)
+        raw = await read_limited(
+            request.stream(), request.headers, config.limits.max_body_bytes, timeout=config.body_timeout
+        )
         items, batch = parse_classify(raw, config.limits)
         predictions = await service.classify(items, received)
         if batch:

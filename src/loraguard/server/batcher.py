@@ -73,23 +73,39 @@ class BatchOutcome:
 
 
 def _run_group(score: ScoreFn, ref: str, jobs: Sequence[Job]) -> list[float | BaseException | None]:
-    """Score one adapter's jobs; a row the model refuses (e.g. longer than its context) fails alone."""
+    """Score one adapter's jobs; one row that cannot be scored fails alone.
+
+    When the group's forward pass fails (a row the model refuses, e.g. longer than its context, or
+    one the tokenizer or the model chokes on), every job is scored again on its own, so the others
+    still get their answers. A row failing alone while others of its group succeed is the row's
+    fault: its error becomes an `InputError` (the server answers 422 naming the item). When every
+    row fails alone too, the model is at fault and the original errors are kept (500).
+    """
     rows = [{**job.row, "row_id": str(i)} for i, job in enumerate(jobs)]
     try:
         result = score(ref, rows)
     except KeyError:
         return [AdapterGone(ref) for _ in jobs]
-    except InputError:
+    except Exception:
         if len(rows) == 1:
             raise
         out: list[float | BaseException | None] = []
         for job in jobs:
             try:
                 out.extend(_run_group(score, ref, [job]))
-            except InputError as exc:
+            except Exception as exc:  # kept per item, judged below
                 out.append(exc)
+        if any(not isinstance(r, BaseException) for r in out):
+            out = [_item_fault(r) if isinstance(r, BaseException) else r for r in out]
         return out
     return [float(p) if p == p and abs(p) != float("inf") else None for p in result.probabilities.tolist()]
+
+
+def _item_fault(exc: BaseException) -> BaseException:
+    """A failure of one item whose neighbours were scored: an `InputError` naming what went wrong."""
+    if isinstance(exc, InputError | AdapterGone):
+        return exc
+    return InputError(f"it cannot be scored ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 class MicroBatcher:

@@ -5,6 +5,8 @@ loraguard_serve_latency_seconds{adapter}              histogram  request receipt
 loraguard_serve_batch_size{kind}                      histogram  jobs per micro-batch (live/shadow)
 loraguard_serve_shadow_predictions_total{adapter}     counter
 loraguard_serve_shadow_dropped_total{adapter}         counter  shadow jobs dropped (queue full)
+loraguard_serve_shed_total                            counter  requests refused with 503 (queue full)
+loraguard_serve_queue_items                           gauge    items admitted and not answered yet
 loraguard_serve_reload_failures_total{reason}         counter  adapters refused, registry unreadable
 loraguard_serve_adapter_weight{adapter,mode}          gauge    configured traffic weight
 loraguard_serve_server_alert{kind,ref,reason}         gauge    1 while a server alert stands
@@ -57,6 +59,8 @@ class ServerMetrics:
         self.shadow_dropped = Counter(
             f"{p}_shadow_dropped", "Shadow jobs dropped because the shadow queue was full", ["adapter"], registry=r
         )
+        self.shed = Counter(f"{p}_shed", "Requests refused with 503 because the item queue was full", registry=r)
+        self.queue = Gauge(f"{p}_queue_items", "Items admitted and not answered yet", registry=r)
         self.reload_failures = Counter(
             f"{p}_reload_failures", "Adapters refused at load, or registry polls that failed", ["reason"], registry=r
         )

@@ -12,6 +12,7 @@ examples become empty cells, exactly as an empty CSV cell is scored by `loraguar
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -77,7 +78,9 @@ class ClassifyItem(BaseModel):
         return value
 
 
-def _field_sizes(item: ClassifyItem, limit: int, prefix: str) -> list[dict[str, str]]:
+def _field_problems(item: ClassifyItem, limit: int, prefix: str) -> list[dict[str, str]]:
+    """Fields over `limit` characters, and fields that are not Unicode text (a lone surrogate such as
+    `"\\ud800"` is valid JSON but no tokenizer can encode it: refused here, before any batching)."""
     problems = []
     texts: list[tuple[str, str | None]] = [
         ("body", item.body),
@@ -88,8 +91,21 @@ def _field_sizes(item: ClassifyItem, limit: int, prefix: str) -> list[dict[str, 
     texts += [(f"positive_examples.{i}", t) for i, t in enumerate(item.positive_examples)]
     texts += [(f"negative_examples.{i}", t) for i, t in enumerate(item.negative_examples)]
     for name, text in texts:
-        if text is not None and len(text) > limit:
+        if text is None:
+            continue
+        if len(text) > limit:
             problems.append({"loc": f"{prefix}{name}", "msg": f"{len(text)} characters; at most {limit} allowed"})
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            problems.append(
+                {
+                    "loc": f"{prefix}{name}",
+                    "msg": f"not Unicode text: a lone surrogate U+{ord(text[exc.start]):04X} at character "
+                    f"{exc.start} (send UTF-8 text; a JSON \\u escape must not encode half of a surrogate pair)",
+                }
+            )
     return problems
 
 
@@ -103,6 +119,12 @@ def parse_classify(raw: bytes, limits: Limits) -> tuple[list[ClassifyItem], bool
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the C parser stops at Python's recursion limit, whatever the depth sent
+        raise RequestError(
+            400,
+            "malformed_json",
+            "the request body is JSON nested too deeply to parse (a classify request is at most 4 levels deep)",
+        ) from None
     if not isinstance(data, dict):
         raise RequestError(
             422, "invalid_request", 'expected a JSON object: one item {"body", "rule", ...} or a batch {"items": [...]}'
@@ -134,7 +156,7 @@ def parse_classify(raw: bytes, limits: Limits) -> tuple[list[ClassifyItem], bool
         except ValidationError as exc:
             problems += [{"loc": prefix + _loc(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
             continue
-        problems += _field_sizes(item, limits.max_field_chars, prefix)
+        problems += _field_problems(item, limits.max_field_chars, prefix)
         items.append(item)
     if problems:
         shown = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
@@ -142,9 +164,12 @@ def parse_classify(raw: bytes, limits: Limits) -> tuple[list[ClassifyItem], bool
     return items, batch
 
 
-async def read_limited(stream: AsyncIterator[bytes], headers: Mapping[str, str], limit: int) -> bytes:
+async def read_limited(
+    stream: AsyncIterator[bytes], headers: Mapping[str, str], limit: int, timeout: float | None = None
+) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `limit` bytes
-    (from Content-Length before reading, else while the chunks arrive)."""
+    (from Content-Length before reading, else while the chunks arrive), and with 408 when it has not
+    arrived whole within `timeout` seconds (a client trickling its body cannot hold a request open)."""
     declared = headers.get("content-length")
     if declared is not None:
         try:
@@ -155,7 +180,21 @@ async def read_limited(stream: AsyncIterator[bytes], headers: Mapping[str, str],
             raise RequestError(413, "payload_too_large", f"request body of {size} bytes; at most {limit} allowed")
     chunks: list[bytes] = []
     total = 0
-    async for chunk in stream:
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    it = aiter(stream)
+    while True:
+        try:
+            if deadline is None:
+                chunk = await anext(it)
+            else:
+                chunk = await asyncio.wait_for(anext(it), max(0.0, deadline - loop.time()))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestError(
+                408, "request_timeout", f"the request body did not arrive within {timeout:g} s ({total} bytes read)"
+            ) from None
         total += len(chunk)
         if total > limit:
             raise RequestError(413, "payload_too_large", f"request body over {limit} bytes")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loraguard.errors import AdapterGone, InputError, RequestError
+from loraguard.errors import AdapterGone, InputError, Overloaded, RequestError
 from loraguard.server.batcher import BatchOutcome, MicroBatcher, ModelThread
 from loraguard.server.metrics import ServerMetrics
 from loraguard.server.pool import AdapterPool, CheckFn
@@ -59,6 +60,14 @@ class ServeConfig:
     """This server's name in the registry's monitor snapshots (the CLI uses HOST:PORT)."""
     snapshot_interval: float = 30.0
     """Seconds between monitor snapshots saved in the registry (also saved at shutdown)."""
+    max_queue: int = 256
+    """Items admitted and not yet answered, at most; a request that would exceed it gets 503 + Retry-After."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a request's headers (after connecting or after the previous response)."""
+    body_timeout: float = 30.0
+    """Seconds a client has to send a request's body once its headers arrived (else 408)."""
+    keep_alive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open (uvicorn's `timeout_keep_alive`)."""
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_wait_ms < 0 or self.reload_interval <= 0 or self.batch_size < 1:
@@ -71,6 +80,16 @@ class ServeConfig:
             raise InputError(f"shadow_queue {self.shadow_queue}: must be >= 0")
         if self.snapshot_interval <= 0:
             raise InputError(f"snapshot_interval {self.snapshot_interval}: must be > 0 seconds")
+        if self.max_queue < self.limits.max_items:
+            raise InputError(
+                f"max_queue {self.max_queue} is below max_items {self.limits.max_items}: a full batch request "
+                "could never be admitted"
+            )
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise InputError(
+                f"timeouts must be > 0 seconds (header {self.header_timeout}, body {self.body_timeout}, "
+                f"keep-alive {self.keep_alive_timeout})"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,13 @@ class ClassifierService:
         self._snapshots: asyncio.Task[None] | None = None
         self.restored: list[str] = []
         self.started_at = time.time()
+        self.pending = 0
+        """Items admitted (`classify`) and not answered yet: what `max_queue` bounds."""
+        self.shed = 0
+        """Requests refused with 503 because the queue was full."""
+        self._item_seconds = 0.05
+        """Moving average of model seconds per live item (for Retry-After)."""
+        self.metrics.queue.set_function(lambda: self.pending)
 
     def _swap_table(self, table: RoutingTable) -> None:
         self.table = table  # one reference assignment: requests see the old table or the new one
@@ -214,6 +240,9 @@ class ClassifierService:
 
     def _on_batch(self, outcome: BatchOutcome) -> None:
         self.state.record(outcome)
+        if not outcome.shadow and outcome.probabilities:
+            per_item = outcome.seconds / len(outcome.probabilities)
+            self._item_seconds += 0.2 * (per_item - self._item_seconds)
         if outcome.shadow:
             self.metrics.shadow.labels(outcome.ref).inc(len(outcome.probabilities))
 
@@ -229,13 +258,32 @@ class ClassifierService:
             )
         return True, f"{len(self.table.live)} live adapter(s)"
 
+    def retry_after(self) -> int:
+        """Seconds until the queue has likely drained (the moving model time per item), 1 to 60."""
+        return max(1, min(60, math.ceil(self.pending * self._item_seconds)))
+
     async def classify(self, items: Sequence[ClassifyItem], received: float) -> list[Prediction]:
-        """Answer `items` (routed one by one); raises `RequestError` for 4xx/503 outcomes."""
+        """Answer `items` (routed one by one); raises `RequestError` for 4xx/503 outcomes.
+
+        At most `max_queue` items are admitted and unanswered at once: a request that would go beyond
+        is refused whole at once (`Overloaded`, 503 + Retry-After) instead of waiting behind them."""
         if self.batcher is None:
             raise RequestError(503, "not_ready", "the server is starting")
-        results = await asyncio.gather(
-            *(self._one(item, i, received) for i, item in enumerate(items)), return_exceptions=True
-        )
+        if self.pending + len(items) > self.config.max_queue:
+            self.shed += 1
+            self.metrics.shed.inc()
+            raise Overloaded(
+                f"the server is overloaded: {self.pending} items are waiting (at most {self.config.max_queue}); "
+                "retry after the Retry-After seconds",
+                self.retry_after(),
+            )
+        self.pending += len(items)
+        try:
+            results = await asyncio.gather(
+                *(self._one(item, i, received) for i, item in enumerate(items)), return_exceptions=True
+            )
+        finally:
+            self.pending -= len(items)
         for r in results:  # the first failure decides the status of the whole request
             if isinstance(r, BaseException):
                 raise r
