@@ -1,8 +1,10 @@
-"""The demo's model steps: probe, score, monitor and gate on a tiny model, offline, on the CPU.
+"""The demo's model steps: check, probe, score, generate-and-parse, monitor and gate, on the CPU.
 
-A healthy adapter and a degenerate one (every P(Yes) 0.0, like the case study, yet it passes the
-static check) go through the whole path; a copy of the healthy adapter plays the re-deployed
-candidate whose gate passes.
+By default on the real SmolLM2-135M-Instruct (pulled into loraguard's cache once, offline afterwards)
+with the reference adapters trained on it: a healthy one and one trained on all-negative labels
+(every P(Yes) near 0.0, like the case study, yet it passes the static check). When the real model
+cannot be had, the same steps run on a tiny random model, said in one line. A copy of the healthy
+adapter plays the re-deployed candidate whose gate passes.
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ class Step:
         return self.expected == self.got
 
 
-def _q(path: Path) -> str:
+def _q(path: str | Path) -> str:
     return shlex.quote(str(path))
 
 
-def write_rows_csv(path: Path) -> Path:
-    """The 24 built-in labelled rows as a Jigsaw-format CSV."""
+def write_rows_csv(path: Path, limit: int | None = None) -> Path:
+    """The 24 built-in labelled rows (or the first `limit`) as a Jigsaw-format CSV."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
         writer.writeheader()
-        writer.writerows(builtin_rows())
+        writer.writerows(builtin_rows()[:limit])
     return path
 
 
@@ -56,7 +58,8 @@ class DemoModels:
 
     kind: str
     """`real` (SmolLM2-135M-Instruct and the trained reference adapters) or `tiny` (random weights)."""
-    base: Path
+    base: str | Path
+    """What `--base` is given: the known model's name (real) or the tiny model's folder."""
     healthy: Path
     broken: Path
     """The adapter that passes the static check and answers the same for every row."""
@@ -76,11 +79,11 @@ def demo_models(out: Path, *, real: bool = True, say: Callable[[str], None] = pr
         try:
             from loraguard.models import ensure
 
-            base = ensure(REAL_MODEL, say=say)
+            ensure(REAL_MODEL, say=say)
             adapters = out / "adapters"
             for name in ("healthy", "collapsed"):
                 shutil.copytree(ADAPTERS / name, adapters / name)
-            return DemoModels("real", base, adapters / "healthy", adapters / "collapsed")
+            return DemoModels("real", REAL_MODEL, adapters / "healthy", adapters / "collapsed")
         except (LoraguardError, OSError) as exc:
             say(f"the real model is unavailable ({exc}); using the tiny random model instead")
     from loraguard.demo.degenerate import build_probe_fixture
@@ -149,24 +152,29 @@ def run_model_demo(out: Path, models: DemoModels, *, say: Callable[[str], None] 
             "score three adapters",
             "done",
             "done",
-            f"{len(files)} prediction files",
+            "AUC on the labels: "
+            + ", ".join(f"{r.adapter} {r.auc.auc:.2f}" for r in scored.runs if r.auc is not None)
+            + " (0.5: chance)",
         )
     )
 
-    if models.kind == "real":  # the case study's own method: generate, then parse in three stages
+    if models.kind == "real":  # the case study's own method and v1 prompt: generate, then parse in 3 stages
         generated = out / "preds-generate.csv"
+        few = write_rows_csv(out / "rows-8.csv", limit=8)  # generation is slow: 8 rows tell the story
         with quiet():
-            run = score_file(data, base, [models.broken], out=generated, method="generate").runs[0]
-        probs = run.result.probabilities
+            run = score_file(few, base, [models.broken], out=generated, method="generate", template="plain").runs[0]
+        values = sorted({round(float(v), 4) for v in run.result.probabilities})
+        logit_max = max(float(r.result.probabilities.max()) for r in scored.runs if r.adapter == broken)
+        parsed = 100 * (1 - run.result.parse_failure_share)
         steps.append(
             Step(
-                f"loraguard score {_q(data)} --base {_q(base)} --adapter {_q(models.broken)} --method generate "
-                f"--out {_q(generated)} --overwrite",
-                f"{broken}, generate and parse (the case study's method)",
-                "degenerate",
-                "degenerate" if run.degenerate else "spread",
-                f"parsed {100 * (1 - run.result.parse_failure_share):.0f}% of rows; "
-                f"{100 * float((probs == 0.0).mean()):.0f}% of predictions are 0.0",
+                f"loraguard score {_q(few)} --base {_q(base)} --adapter {_q(models.broken)} --method generate "
+                f"--template plain --out {_q(generated)} --overwrite",
+                f"{broken}, generate and parse (the case study's method and prompt)",
+                "parsed 100%",
+                f"parsed {parsed:.0f}%",
+                f"values {', '.join(f'{v:g}' for v in values)}; its P(Yes) from the logits is at most "
+                f"{logit_max:.4f}: a 100% parse rate hides the collapse",
             )
         )
     degenerate_csv, healthy_csv, redeploy_csv = (files[broken], files["healthy"], files["healthy-redeploy"])

@@ -41,8 +41,10 @@ class ProbeThresholds:
     """LG601: mean KL(adapted ‖ base) of the next-token distribution at the answer position below this..."""
     no_effect_logit: float = 1e-4
     """...and max |logit difference| below this: the adapter changes nothing."""
-    small_effect_prob: float = 1e-3
-    """LG607: max |ΔP(Yes)| below this (and not LG601): the adapter does not move the answer."""
+    small_effect_prob: float = 0.02
+    """LG607: max |ΔP(Yes)| below this (and not LG601): the adapter does not move the answer. Calibrated
+    on SmolLM2-135M-Instruct over the 16 built-in rows: adapters trained in the scoring prompt moved
+    P(Yes) by up to 0.28 (healthy) and 0.31 (collapsed); one trained in another prompt format, 0.012."""
     degenerate_std: float = _DEGENERATE["std_below"]
     """LG602: std of the predictions below this (at least 2 rows)..."""
     degenerate_min_rows: int = int(_DEGENERATE["min_samples"])

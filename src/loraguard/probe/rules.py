@@ -315,7 +315,10 @@ def parse_failure(ctx: ProbeContext) -> list[Finding]:
 @probe_rule("LG607", "small-effect", "no-effect", Severity.WARNING, "the adapter does not move P(Yes)")
 def small_effect(ctx: ProbeContext) -> list[Finding]:
     """What it checks: when the adapter does change the next-token distribution (not LG601), the
-    largest change it makes to P(Yes) over the sampled rows; below 1e-3 is a warning.
+    largest change it makes to P(Yes) over the sampled rows; below 0.02 is a warning. On the real
+    SmolLM2-135M-Instruct, adapters trained in the scoring prompt moved P(Yes) by 0.28-0.31 over the
+    16 built-in rows; the same recipe trained in another prompt format (`plain` instead of `chat`)
+    moved it by 0.012: that adapter is there, and idle.
 
     Not reported when the bare base's predictions are degenerate (LG602 then blames the prompt).
 
@@ -335,7 +338,7 @@ def small_effect(ctx: ProbeContext) -> list[Finding]:
             f"the adapter changes the next-token distribution (mean KL {_g(e.mean_kl)}) but moves P(Yes) by at "
             f"most {_g(e.max_prob_diff)} over {e.rows} rows",
             fix="the adapter does not act on this answer: check it was trained for this question, answer words "
-            "and prompt template",
+            "and prompt template (probe again with the --template it was trained with)",
             max_prob_diff=e.max_prob_diff,
             mean_kl=e.mean_kl,
             below=ctx.thresholds.small_effect_prob,
