@@ -115,7 +115,8 @@ def add_command(
         str | None,
         typer.Option(
             "--probe",
-            help="Also probe on these labelled rows (Jigsaw CSV; needs the ml extra and a local base folder).",
+            help="Also probe on these labelled rows (Jigsaw CSV; needs the ml extra and a base probe can load: "
+            "a model folder, a .gguf file or a known model's name).",
         ),
     ] = None,
     task: Annotated[str | None, typer.Option("--task", help="Task label (default: the adapter's task_type).")] = None,
