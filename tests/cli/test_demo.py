@@ -45,7 +45,7 @@ def test_demo_runs_on_the_real_model_by_default(tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "SmolLM2-135M-Instruct (real weights)" in text and "every adapter and step judged as expected" in text
     assert "--base smollm2-135m-instruct" in text and "--method generate --template plain" in text
-    assert "a 100% parse rate hides the collapse" in text
+    assert "a 100% parse rate hides the collapse" in " ".join(text.split())  # the table may wrap the cell
     for name in ("healthy", "healthy-redeploy", "collapsed"):
         assert (out / f"preds.{name}.csv").is_file()
     assert not (out / "probe").exists()  # the tiny model was not built
