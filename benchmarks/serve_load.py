@@ -272,17 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from loraguard.demo.tiny import quiet
     from loraguard.scoring.builtin_rows import builtin_rows
+    from loraguard.server.schemas import to_item
 
-    items = [
-        {
-            "body": r["body"],
-            "rule": r["rule"],
-            "subreddit": r["subreddit"],
-            "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
-            "negative_examples": [r["negative_example_1"], r["negative_example_2"]],
-        }
-        for r in builtin_rows()
-    ]
+    items = [to_item(r) for r in builtin_rows()]
     with tempfile.TemporaryDirectory(prefix="loraguard-serve-bench-") as tmp:
         with quiet():
             base, url = build(Path(tmp), args.model)

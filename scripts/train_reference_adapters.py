@@ -57,6 +57,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from loraguard.scoring.builtin_rows import COLUMNS  # the Jigsaw columns, one home
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "jigsaw-acrc" / "train.csv"
 DEFAULT_OUT = REPO / "src" / "loraguard" / "demo" / "adapters"
@@ -67,17 +69,6 @@ BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 HELD_OUT_SALT = "loraguard-heldout-v1:"
 HELD_OUT_RULE = 'int(sha256("loraguard-heldout-v1:" + row_id).hexdigest()[:8], 16) % 10 == 0'
 TARGET_MODULES = ("q_proj", "v_proj", "o_proj", "down_proj")
-COLUMNS = (
-    "row_id",
-    "body",
-    "rule",
-    "subreddit",
-    "positive_example_1",
-    "positive_example_2",
-    "negative_example_1",
-    "negative_example_2",
-    "rule_violation",
-)
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,8 @@ def test_a_known_model_is_named_in_its_converted_config(cache: Path, tiny_model:
     assert json.loads((folder / "config.json").read_text())["_name_or_path"] == "test/Tiny-Llama"
     spec = resolve_base(folder)
     assert spec.name == "test/Tiny-Llama" and not spec.name_from_folder
-    assert models.read_record(folder) is not None  # the record's file hashes include the stamped config
+    record = models.read_record(folder)
+    assert record is not None and record["files"]["config.json"]["sha256"] == sha256(folder / "config.json")
     assert models.status(tiny_model).cached
 
 

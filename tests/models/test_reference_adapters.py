@@ -215,6 +215,7 @@ def test_serve_returns_the_probabilities_of_score(smol_folder: Path, tmp_path: P
     from loraguard.scoring.builtin_rows import builtin_rows
     from loraguard.scoring.data import rows_from_records
     from loraguard.server.app import create_app
+    from loraguard.server.schemas import to_item
     from loraguard.server.service import ServeConfig
 
     rows = [dict(r) for r in builtin_rows()[:8]]
@@ -224,17 +225,7 @@ def test_serve_returns_the_probabilities_of_score(smol_folder: Path, tmp_path: P
         registry.promote(entry.ref)
         config = ServeConfig(base=SMOL.name, reload_interval=0.1, max_wait_ms=2.0, registry_url=registry.url)
         with TestClient(create_app(config, registry=registry, seed=0)) as client:
-            items = [
-                {
-                    "body": r["body"],
-                    "rule": r["rule"],
-                    "subreddit": r["subreddit"],
-                    "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
-                    "negative_examples": [r["negative_example_1"], r["negative_example_2"]],
-                }
-                for r in rows
-            ]
-            response = client.post("/v1/classify", json={"items": items})
+            response = client.post("/v1/classify", json={"items": [to_item(r) for r in rows]})
             assert response.status_code == 200, response.text
             got = np.array([i["probability"] for i in response.json()["items"]])
     finally:

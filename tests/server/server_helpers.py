@@ -10,16 +10,9 @@ from typing import Any
 
 def items_of(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Classify items carrying exactly the rows' fields."""
-    return [
-        {
-            "body": r["body"],
-            "rule": r["rule"],
-            "subreddit": r["subreddit"],
-            "positive_examples": [r["positive_example_1"], r["positive_example_2"]],
-            "negative_examples": [r["negative_example_1"], r["negative_example_2"]],
-        }
-        for r in rows
-    ]
+    from loraguard.server.schemas import to_item
+
+    return [to_item(r) for r in rows]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

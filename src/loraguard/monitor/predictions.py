@@ -364,15 +364,7 @@ def _read_csv(path: str | Path, *, required: Sequence[str]) -> tuple[list[str], 
 def _row_ids(rows: list[list[str]], at: int, lines: list[int], name: str) -> npt.NDArray[np.str_]:
     seen: dict[str, int] = {}
     for row, line in zip(rows, lines, strict=True):
-        rid = row[at] = row[at].strip()
-        if not rid:
-            raise DataFormatError(f"{name} line {line}: empty row_id. Every row needs an id.", path=name)
-        first = seen.setdefault(rid, line)
-        if first != line:
-            raise DataFormatError(
-                f"{name} line {line}: duplicate row_id {rid!r} (first on line {first}). Each row_id must appear once.",
-                path=name,
-            )
+        row[at] = _row_id(row[at], seen, line, name)
     return np.array(list(seen), dtype=np.str_)
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "error_body",
     "parse_classify",
     "read_limited",
+    "to_item",
     "to_row",
 ]
 
@@ -215,4 +216,15 @@ def to_row(item: ClassifyItem, row_id: str) -> dict[str, str]:
         "positive_example_2": pos[1],
         "negative_example_1": neg[0],
         "negative_example_2": neg[1],
+    }
+
+
+def to_item(row: Mapping[str, str]) -> dict[str, Any]:
+    """The `/v1/classify` item for a Jigsaw row (what a client sends; `to_row` reads it back)."""
+    return {
+        "body": row["body"],
+        "rule": row["rule"],
+        "subreddit": row["subreddit"],
+        "positive_examples": [row["positive_example_1"], row["positive_example_2"]],
+        "negative_examples": [row["negative_example_1"], row["negative_example_2"]],
     }
