@@ -5,9 +5,9 @@ claims or is (a symlink loop, a FIFO, /dev/zero), and JSON nested deeper than `M
 by a linear pre-scan before the parser (which would recurse) sees it. Failures are `InputLimitError`s
 with one line saying what; each reader wraps them in its own `InputError`, naming its file.
 
-Writing (`atomic_write`): a temporary file beside the target, fsync, then into place. A crash never
-leaves a half-written file, the temporary file never survives, and without `overwrite` an existing
-target is never replaced, not even one that appeared while we wrote.
+Writing (`atomic_write`, or `atomic_file` a piece at a time): a temporary file beside the target,
+fsync, then into place. A crash never leaves a half-written file, the temporary file never survives,
+and without `overwrite` an existing target is never replaced, not even one that appeared while we wrote.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -97,6 +97,21 @@ def atomic_write(
     """Write `content` (a string, bytes, or a function given the open handle) to `path` atomically.
 
     The handle is text (UTF-8, no newline translation) unless `binary` or `content` is bytes."""
+    binary = binary or isinstance(content, bytes)
+    with atomic_file(path, overwrite=overwrite, binary=binary) as handle:
+        if isinstance(content, str):
+            handle.write(content.encode("utf-8") if binary else content)
+        elif isinstance(content, bytes):
+            handle.write(content)
+        else:
+            content(handle)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], *, overwrite: bool = False, binary: bool = False) -> Iterator[IO[Any]]:
+    """A handle to write `path` atomically, a piece at a time: the file appears (whole) only when the
+    `with` block ends without an error; on an error the temporary file is removed and `path` is untouched."""
     target = Path(path)
     exists = f"{target} already exists: pass --overwrite to replace it"
     if target.exists() and not overwrite:
@@ -104,15 +119,9 @@ def atomic_write(
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        binary = binary or isinstance(content, bytes)
         handle: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
         with handle:
-            if isinstance(content, str):
-                handle.write(content.encode("utf-8") if binary else content)
-            elif isinstance(content, bytes):
-                handle.write(content)
-            else:
-                content(handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -123,7 +132,6 @@ def atomic_write(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    return target
 
 
 def _place_new(tmp: str, target: Path, exists: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from loraguard.errors import InputError, OutputExistsError
 from loraguard.monitor import Monitor
 from loraguard.scoring import ScoreOptions, rows_from_records, score_file
-from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
+from loraguard.scoring.api import EncodedPrompts, PromptSink, ScoreResult, Timing
 from loraguard.scoring.builtin_rows import builtin_rows
 from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScoreInput, ScorePlan
 
@@ -37,13 +37,17 @@ def _result(row_ids: Sequence[str], probs: Sequence[float]) -> ScoreResult:
         stage_counts=MappingProxyType({"logits": len(p)}),
         timing=Timing(1.0, 0.1, 0.9, len(p), 10 * len(p), 10 * len(p), 0),
         method="logits",
-        prompts=EncodedPrompts(
-            tuple(row_ids), tuple("p" for _ in row_ids), tuple((1, 2) for _ in row_ids), "chat", False
-        ),
+        prompts=None,
         answers=None,
         answer_mass=None,
         texts=None,
+        template="chat",
     )
+
+
+def _prompts(row_ids: Sequence[str]) -> EncodedPrompts:
+    ids = tuple(row_ids)
+    return EncodedPrompts(ids, tuple(f"p{r}" for r in ids), tuple((1, 2) for _ in ids), "chat", False)
 
 
 class Canned(ScoreExecutor):
@@ -59,9 +63,13 @@ class Canned(ScoreExecutor):
     def prepare(self, plan: ScorePlan) -> ScoreInput:
         return ScoreInput(rows=self.rows if self.up_front else None)
 
-    def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
+    def execute(
+        self, plan: ScorePlan, source: ScoreInput, prompts: PromptSink | None = None
+    ) -> Generator[Scored, None, None]:
         self.log.append("execute")
         row_ids = self.rows.row_ids
+        if prompts is not None:
+            prompts(_prompts(row_ids), None)
         done = 0
         for size in self.groups:
             runs = []
@@ -95,6 +103,38 @@ def test_a_run_finished_alone_is_kept_when_a_later_one_fails(tmp_path: Path) -> 
             rows, "base", _adapters(tmp_path), out=tmp_path / "pred.csv", executor=Canned(rows, [good, bad], [1, 1])
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.a.csv"]
+
+
+def test_the_prompts_dump_appears_whole_only_when_every_run_is_finished(tmp_path: Path) -> None:
+    """The executor writes the dump as it scores; it is moved into place after the last run, and a
+    failed run leaves no dump and no temporary file behind."""
+    rows = _rows()
+    good, bad = list(np.linspace(0, 1, 12)), [0.5] * 11 + [float("inf")]
+    dump = tmp_path / "prompts.jsonl"
+    with pytest.raises(InputError, match="non-finite probability with b"):
+        score_file(
+            rows,
+            "base",
+            _adapters(tmp_path),
+            out=tmp_path / "pred.csv",
+            dump_prompts_to=dump,
+            executor=Canned(rows, [good, bad], [1, 1]),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.a.csv"]
+    report = score_file(
+        rows,
+        "base",
+        _adapters(tmp_path),
+        out=tmp_path / "ok.csv",
+        dump_prompts_to=dump,
+        metrics_json=tmp_path / "m.json",
+        executor=Canned(rows, [good, good], [1, 1]),
+    )
+    assert report.prompts_path == dump and report.metrics_path == tmp_path / "m.json"
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert [d["row_id"] for d in lines] == list(rows.row_ids)
+    assert [d["prompt"] for d in lines] == [f"p{r}" for r in rows.row_ids]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_per_batch_monitors_are_merged_into_the_whole_runs_monitor(tmp_path: Path) -> None:

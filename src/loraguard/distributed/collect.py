@@ -22,7 +22,7 @@ from loraguard.errors import DataFormatError, DistributedError
 from loraguard.scoring.api import EncodedPrompts, ScoreResult, Timing
 from loraguard.scoring.executor import ScoredRun
 
-__all__ = ["Collected", "collect_batches", "scored_runs", "worker_counts", "worker_seconds"]
+__all__ = ["Collected", "collect_batches", "collected_prompts", "scored_runs", "worker_counts", "worker_seconds"]
 
 
 @dataclass(frozen=True)
@@ -149,14 +149,6 @@ def _result(c: Collected, run: int, method: str, wall_s: float) -> ScoreResult:
     notes: list[str] = []
     for info in c.infos:
         notes.extend(n for n in info.notes if n not in notes)
-    first = c.infos[0]
-    prompts = EncodedPrompts(
-        row_ids=c.row_ids,
-        prompts=c.prompts,
-        input_ids=c.input_ids,
-        template=first.template,
-        add_special_tokens=first.add_special_tokens,
-    )
     answers = next((i.answers[run] for i in c.infos if i.answers[run] is not None), None)
     return ScoreResult(
         row_ids=c.row_ids,
@@ -165,11 +157,24 @@ def _result(c: Collected, run: int, method: str, wall_s: float) -> ScoreResult:
         stage_counts=MappingProxyType(counts),
         timing=timing,
         method=method,
-        prompts=prompts,
+        prompts=None,
         answers=answers,
         answer_mass=c.mass[run] if method == "logits" else None,
         texts=None,
         notes=tuple(notes),
+        template=c.infos[0].template,
+    )
+
+
+def collected_prompts(c: Collected) -> EncodedPrompts:
+    """Every row's prompt and token ids (collected when `--dump-prompts` asked for them)."""
+    first = c.infos[0]
+    return EncodedPrompts(
+        row_ids=c.row_ids,
+        prompts=c.prompts,
+        input_ids=c.input_ids,
+        template=first.template,
+        add_special_tokens=first.add_special_tokens,
     )
 
 

@@ -36,10 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from loraguard.distributed.cluster import RaySession, import_ray, ray_session
-from loraguard.distributed.collect import Collected, collect_batches, scored_runs, worker_counts, worker_seconds
+from loraguard.distributed.collect import (
+    Collected,
+    collect_batches,
+    collected_prompts,
+    scored_runs,
+    worker_counts,
+    worker_seconds,
+)
 from loraguard.distributed.io import read_columns, read_dataset
 from loraguard.distributed.worker import BatchScorer, ScorerConfig
 from loraguard.errors import DistributedError, InputError, LoraguardError
+from loraguard.scoring.api import PromptSink
 from loraguard.scoring.data import RowSet
 from loraguard.scoring.executor import Scored, ScoreExecutor, ScoreInput, ScorePlan
 
@@ -112,7 +120,9 @@ class RayExecutor(ScoreExecutor):
         _check_model_paths(plan.base, plan.adapters)
         return ScoreInput(columns=columns)
 
-    def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
+    def execute(
+        self, plan: ScorePlan, source: ScoreInput, prompts: PromptSink | None = None
+    ) -> Generator[Scored, None, None]:
         opts, run, data = self.options, plan.options, plan.data
         assert not isinstance(data, RowSet)  # refused by `prepare`
         template = run.template
@@ -131,7 +141,7 @@ class RayExecutor(ScoreExecutor):
             dtype=run.dtype,
             device=_worker_device(run.device, opts.gpus_per_worker),
             threads=max(1, int(opts.cpus_per_worker)),
-            want_prompts=run.dump_prompts_to is not None,
+            want_prompts=prompts is not None,
         )
         with ray_session(opts.address, num_cpus=opts.num_cpus, temp_dir=opts.temp_dir) as session:
             _check_resources(session, opts, plan.log)
@@ -146,7 +156,10 @@ class RayExecutor(ScoreExecutor):
             worker_seconds=dict(worker_seconds(collected.infos)),
             wall_s=wall,
         )
-        yield Scored(rows=collected, runs=scored_runs(collected, run.method, wall), execution=execution)
+        runs = scored_runs(collected, run.method, wall)
+        if prompts is not None:
+            prompts(collected_prompts(collected), runs[0].result.answers)
+        yield Scored(rows=collected, runs=runs, execution=execution)
 
 
 def _check_model_paths(base: str | Path, adapters: Sequence[str | Path]) -> None:

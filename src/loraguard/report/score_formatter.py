@@ -59,7 +59,7 @@ def _run_lines(run: RunReport, *, quiet: bool) -> list[str]:
     t = r.timing
     label = f"adapter {run.adapter}" if run.adapter else "base (no adapter)"
     lines = [
-        f"{label}: {len(r.row_ids)} rows, method {r.method}, template {r.prompts.template}, "
+        f"{label}: {len(r.row_ids)} rows, method {r.method}, template {r.template}, "
         + (f"{r.dtype}, " if r.dtype else "")
         + f"{format_duration(t.seconds)} ({t.rows_per_second:.1f} rows/s, {t.tokens_per_second:,.0f} tok/s)",
         f"  wrote {run.output}",

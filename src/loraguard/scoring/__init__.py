@@ -1,8 +1,10 @@
 """Scoring: a probability per Jigsaw row from a base model, with or without a LoRA adapter.
 
-- `load_rows(path)`: read and validate a Jigsaw-format CSV (`data.py`).
+- `load_rows(path)`: read and validate a Jigsaw-format CSV (`data.py`); `index_rows(path)` checks it
+  the same way keeping no text, and `iter_row_chunks(path, index, n)` reads it again `n` rows at a time.
 - `score_rows(model, tokenizer, rows, ...)`: P(Yes) read from the answer token's logits (default),
-  or the case study's generate-and-parse baseline (`api.py`, `logits.py`, `generate.py`).
+  or the case study's generate-and-parse baseline (`api.py`, `logits.py`, `generate.py`);
+  `score_chunks` the same over rows that arrive in chunks (what `score` runs on a file).
 - `score_file(data, base, adapters, ScoreOptions(out=...), executor=...)`: what `loraguard score` runs,
   the one score pipeline (`pipeline.py`: plan, execute, finish) with its options (`options.py`) and
   executor seam (`executor.py`); `LocalExecutor` scores in this process (`local.py`),
@@ -16,8 +18,26 @@ Importing this package does not import torch; the model code does, when called.
 from __future__ import annotations
 
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
-from loraguard.scoring.api import METHODS, EncodedPrompts, ScoreResult, Timing, encode_prompts, score_rows
-from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS, RowSet, load_rows, rows_from_records
+from loraguard.scoring.api import (
+    METHODS,
+    EncodedPrompts,
+    ScoreResult,
+    Timing,
+    check_context_fits,
+    encode_prompts,
+    score_chunks,
+    score_rows,
+)
+from loraguard.scoring.data import (
+    LABEL_COLUMN,
+    REQUIRED_COLUMNS,
+    RowIndex,
+    RowSet,
+    index_rows,
+    iter_row_chunks,
+    load_rows,
+    rows_from_records,
+)
 from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScorePlan
 from loraguard.scoring.local import LocalExecutor
 from loraguard.scoring.metrics import AucReport, auc_report, roc_auc, run_summary
@@ -38,6 +58,7 @@ __all__ = [
     "FileScoreReport",
     "LocalExecutor",
     "PromptTemplate",
+    "RowIndex",
     "RowSet",
     "RunReport",
     "ScoreExecutor",
@@ -50,8 +71,11 @@ __all__ = [
     "Timing",
     "answer_tokens",
     "auc_report",
+    "check_context_fits",
     "encode_prompts",
     "get_template",
+    "index_rows",
+    "iter_row_chunks",
     "load_rows",
     "parse_answer",
     "parse_answers",
@@ -59,6 +83,7 @@ __all__ = [
     "roc_auc",
     "rows_from_records",
     "run_summary",
+    "score_chunks",
     "score_file",
     "score_rows",
 ]

@@ -1,9 +1,14 @@
-"""`score_rows`: probabilities for Jigsaw rows from an already loaded model and tokenizer."""
+"""`score_rows`: probabilities for Jigsaw rows from an already loaded model and tokenizer.
+
+`score_chunks` scores rows that arrive a chunk at a time (`loraguard score` reads a file this way, so
+its memory does not grow with the file): each chunk is rendered, tokenized and scored, only its
+probabilities are kept, and its prompts go to an optional sink (`--dump-prompts`). `score_rows` is one
+chunk, its prompts kept in the result."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -15,10 +20,20 @@ import numpy.typing as npt
 from loraguard.errors import InputError
 from loraguard.scoring.answers import AnswerTokens, answer_tokens
 from loraguard.scoring.data import RowSet, rows_from_records
-from loraguard.scoring.progress import ProgressSink
+from loraguard.scoring.progress import ChunkedProgress, ProgressSink
 from loraguard.scoring.prompts import PromptTemplate, get_template
 
-__all__ = ["METHODS", "EncodedPrompts", "ScoreResult", "Timing", "encode_prompts", "score_rows"]
+__all__ = [
+    "METHODS",
+    "EncodedPrompts",
+    "PromptSink",
+    "ScoreResult",
+    "Timing",
+    "check_context_fits",
+    "encode_prompts",
+    "score_chunks",
+    "score_rows",
+]
 
 Method = Literal["logits", "generate"]
 METHODS: tuple[str, ...] = ("logits", "generate")
@@ -88,7 +103,9 @@ class ScoreResult:
     """Rows decided by each stage: `{"logits": n}`, or the parser's `number/regex/keyword/default`."""
     timing: Timing
     method: str
-    prompts: EncodedPrompts
+    prompts: EncodedPrompts | None
+    """The prompts and token ids scored (`score_rows`); None when they were not kept (`score_chunks`:
+    they went to its `prompts_to` sink, if any)."""
     answers: AnswerTokens | None
     """The answer token ids read (logits method)."""
     answer_mass: npt.NDArray[np.float64] | None
@@ -99,6 +116,8 @@ class ScoreResult:
     """Warnings about how the scores were computed (e.g. the prefix cache was turned off)."""
     dtype: str = ""
     """The model's weight dtype (`bfloat16`, `float32`...), empty where unknown."""
+    template: str = ""
+    """The prompt template's name."""
 
     @property
     def parse_failure_share(self) -> float:
@@ -124,10 +143,12 @@ def encode_prompts(
     )
 
 
-def _as_rows(rows: RowSet | Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, str], ...]:
-    if isinstance(rows, RowSet):
-        return rows.rows
-    return rows_from_records(rows).rows
+PromptSink = Callable[[EncodedPrompts, AnswerTokens | None], None]
+"""Receives each chunk's prompts and the answer tokens read (`score_chunks`' `prompts_to`)."""
+
+
+def _as_rows(rows: RowSet | Iterable[Mapping[str, Any]]) -> RowSet:
+    return rows if isinstance(rows, RowSet) else rows_from_records(rows)
 
 
 def score_rows(
@@ -147,7 +168,50 @@ def score_rows(
 
     `method="logits"` reads P(Yes) from one forward pass (batched, with a shared-prefix KV cache when
     `prefix_cache`); `method="generate"` writes up to `max_new_tokens` greedily and parses them.
-    Rows are validated like a CSV (`rows_from_records`) unless they already are a `RowSet`.
+    Rows are validated like a CSV (`rows_from_records`) unless they already are a `RowSet`. Every
+    prompt is checked against the model's context window before any row is scored; the result keeps
+    the prompts (`ScoreResult.prompts`).
+    """
+    data = _as_rows(rows)
+    return score_chunks(
+        model,
+        tokenizer,
+        [data],
+        total_rows=len(data),
+        template=template,
+        method=method,
+        batch_size=batch_size,
+        prefix_cache=prefix_cache,
+        answers=answers,
+        max_new_tokens=max_new_tokens,
+        progress=progress,
+        keep_prompts=True,
+    )
+
+
+def score_chunks(
+    model: Any,
+    tokenizer: Any,
+    chunks: Iterable[RowSet],
+    *,
+    total_rows: int,
+    template: str | Path | PromptTemplate = "chat",
+    method: Method | str = "logits",
+    batch_size: int = 8,
+    prefix_cache: bool = True,
+    answers: str | Sequence[str] = ("Yes", "No"),
+    max_new_tokens: int = 10,
+    progress: ProgressSink | None = None,
+    prompts_to: PromptSink | None = None,
+    keep_prompts: bool = False,
+) -> ScoreResult:
+    """`score_rows` over rows that arrive in chunks (`RowSet`s, e.g. `RowSet.chunks` or
+    `data.iter_row_chunks`), holding one chunk's prompts at a time.
+
+    `total_rows`: how many rows the chunks hold together (progress and the time budget project from
+    it). Each chunk's prompts are checked against the context window before it is scored (check the
+    whole input first with `check_context_fits`), then handed to `prompts_to`; `keep_prompts` keeps
+    them in the result too (memory proportional to the input, as `score_rows` does).
     """
     if method not in METHODS:
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
@@ -155,78 +219,155 @@ def score_rows(
         raise InputError(f"batch size {batch_size}: must be at least 1")
     from loraguard.scoring.logits import pad_token_id
 
-    data = _as_rows(rows)
+    tpl = get_template(template)
     t0 = time.perf_counter()
     answer_ids = answer_tokens(tokenizer, answers) if method == "logits" else None
-    encoded = encode_prompts(tokenizer, data, template)
-    _check_context(model, encoded, max_new_tokens if method == "generate" else 0)
-    t1 = time.perf_counter()
     pad = pad_token_id(tokenizer)
-    n = len(data)
-    prompt_tokens = sum(len(i) for i in encoded.input_ids)
-    mass = None
-    texts = None
-    notes: tuple[str, ...] = ()
-    if answer_ids is not None:
-        from loraguard.scoring.logits import score_logits
+    extra = max_new_tokens if method == "generate" else 0
+    tracker = ChunkedProgress(progress, total_rows) if progress is not None else None
+    row_ids: list[str] = []
+    probs: list[npt.NDArray[np.float64]] = []
+    parsed: list[npt.NDArray[np.bool_]] = []
+    masses: list[npt.NDArray[np.float64]] = []
+    texts: list[str] = []
+    counts: dict[str, int] = {}
+    notes: list[str] = []
+    kept: list[EncodedPrompts] = []
+    prompt_s = model_s = 0.0
+    prompt_tokens = computed = skipped = 0
+    for chunk in chunks:
+        c0 = time.perf_counter()
+        encoded = encode_prompts(tokenizer, chunk.rows, tpl)
+        _check_context(model, encoded, extra)
+        c1 = time.perf_counter()
+        prompt_s += c1 - c0
+        if prompts_to is not None:
+            prompts_to(encoded, answer_ids)
+        if keep_prompts:
+            kept.append(encoded)
+        tokens = sum(len(i) for i in encoded.input_ids)
+        prompt_tokens += tokens
+        if answer_ids is not None:
+            from loraguard.scoring.logits import score_logits
 
-        out = score_logits(
-            model,
-            encoded.input_ids,
-            [r["rule"] for r in data],
-            answer_ids,
-            batch_size=batch_size,
-            prefix_cache=prefix_cache,
-            pad_id=pad,
-            progress=progress,
-        )
-        probs, mass = out.probabilities, out.answer_mass
-        parsed = np.isfinite(probs)
-        counts: dict[str, int] = {"logits": int(parsed.sum()), "nonfinite": int((~parsed).sum())}
-        computed, skipped, notes = out.computed_tokens, out.prefix_tokens_skipped, out.notes
-    else:
-        from loraguard.scoring.generate import generate_texts
-        from loraguard.scoring.parse import parse_answers
+            out = score_logits(
+                model,
+                encoded.input_ids,
+                [r["rule"] for r in chunk.rows],
+                answer_ids,
+                batch_size=batch_size,
+                prefix_cache=prefix_cache,
+                pad_id=pad,
+                progress=tracker,
+            )
+            ok = np.isfinite(out.probabilities)
+            probs.append(out.probabilities)
+            masses.append(out.answer_mass)
+            parsed.append(ok)
+            _add(counts, {"logits": int(ok.sum()), "nonfinite": int((~ok).sum())})
+            computed, skipped = computed + out.computed_tokens, skipped + out.prefix_tokens_skipped
+            notes.extend(n for n in out.notes if n not in notes)
+        else:
+            from loraguard.scoring.generate import generate_texts
+            from loraguard.scoring.parse import parse_answers
 
-        generated = generate_texts(
-            model,
-            tokenizer,
-            encoded.input_ids,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            pad_id=pad,
-            progress=progress,
-        )
-        summary = parse_answers(generated)
-        probs, parsed, counts = summary.values, summary.parsed, dict(summary.stage_counts)
-        texts = tuple(generated)
-        computed, skipped = prompt_tokens, 0
+            generated = generate_texts(
+                model,
+                tokenizer,
+                encoded.input_ids,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                pad_id=pad,
+                progress=tracker,
+            )
+            summary = parse_answers(generated)
+            probs.append(np.asarray(summary.values, dtype=np.float64))
+            parsed.append(np.asarray(summary.parsed, dtype=bool))
+            _add(counts, summary.stage_counts)
+            texts.extend(generated)
+            computed += tokens
+        row_ids.extend(encoded.row_ids)
+        model_s += time.perf_counter() - c1
+    if not row_ids:
+        raise InputError("no rows to score")
+    if len(row_ids) != total_rows:  # pragma: no cover - the caller's bug: its progress was projected wrongly
+        raise InputError(f"{len(row_ids)} rows were scored but total_rows said {total_rows}")
     t2 = time.perf_counter()
-    parsed = np.asarray(parsed, dtype=bool)
-    parsed.setflags(write=False)
+    values = _readonly(np.concatenate(probs))
+    ok_all = _readonly(np.concatenate(parsed))
     timing = Timing(
         seconds=t2 - t0,
-        prompt_seconds=t1 - t0,
-        model_seconds=t2 - t1,
-        rows=n,
+        prompt_seconds=prompt_s,
+        model_seconds=model_s,
+        rows=len(row_ids),
         prompt_tokens=prompt_tokens,
         computed_tokens=computed,
         prefix_tokens_skipped=skipped,
     )
+    prompts = None
+    if keep_prompts:
+        prompts = EncodedPrompts(
+            row_ids=tuple(row_ids),
+            prompts=tuple(p for e in kept for p in e.prompts),
+            input_ids=tuple(i for e in kept for i in e.input_ids),
+            template=tpl.name,
+            add_special_tokens=tpl.add_special_tokens,
+        )
     return ScoreResult(
-        row_ids=encoded.row_ids,
-        probabilities=probs,
-        parsed=parsed,
+        row_ids=tuple(row_ids),
+        probabilities=values,
+        parsed=ok_all,
         stage_counts=MappingProxyType(counts),
         timing=timing,
         method=method,
-        prompts=encoded,
+        prompts=prompts,
         answers=answer_ids,
-        answer_mass=mass,
-        texts=texts,
-        notes=notes,
+        answer_mass=_readonly(np.concatenate(masses)) if masses else None,
+        texts=tuple(texts) if answer_ids is None else None,
+        notes=tuple(notes),
         dtype=str(next(iter(model.parameters())).dtype).removeprefix("torch."),
+        template=tpl.name,
     )
+
+
+def _add(counts: dict[str, int], more: Mapping[str, int]) -> None:
+    for key, n in more.items():
+        counts[key] = counts.get(key, 0) + n
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.setflags(write=False)
+    return a
+
+
+CONTEXT_SLACK = 16
+"""Tokens a prompt may have beyond its UTF-8 bytes (BOS/EOS and the like): every tokenizer in use here
+gives each token at least one byte of text, so a prompt of `limit - CONTEXT_SLACK` bytes fits."""
+
+
+def check_context_fits(
+    model: Any,
+    tokenizer: Any,
+    chunks: Iterable[RowSet],
+    *,
+    template: str | Path | PromptTemplate = "chat",
+    method: Method | str = "logits",
+    max_new_tokens: int = 10,
+) -> None:
+    """Refuse, before anything is scored, a row whose prompt is longer than the model's context window
+    (`InputError` naming it). Cheap: prompts are rendered, and only those with more UTF-8 bytes than the
+    window holds tokens are tokenized."""
+    from loraguard.scoring.logits import causal_lm_of
+
+    limit = getattr(getattr(causal_lm_of(model), "config", None), "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return
+    tpl = get_template(template)
+    extra = max_new_tokens if method == "generate" else 0
+    for chunk in chunks:
+        long = [r for r in chunk.rows if len(tpl.render(r, tokenizer).encode()) + CONTEXT_SLACK + extra > limit]
+        if long:
+            _check_context(model, encode_prompts(tokenizer, long, tpl), extra)
 
 
 def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:

@@ -17,6 +17,11 @@ skipped. Cells may hold embedded newlines (the real `train.csv` has many): the f
 the `csv` module, never split on lines. The file is streamed from disk record by record (`load_rows`
 never holds it whole), can stop after the first rows (`limit`) and under a time budget.
 
+A file too big to hold is checked without keeping its text: `index_rows` validates every row exactly
+as `load_rows` does but keeps only what the outputs need (row_ids, rules, labels: a `RowIndex`), and
+`iter_row_chunks` then reads the rows again a chunk at a time for scoring, refusing a file that changed
+in between. `score` works this way, so its memory does not grow with the rows' text.
+
 This module imports no torch.
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +46,13 @@ __all__ = [
     "LABEL_COLUMN",
     "PARQUET_SUFFIXES",
     "REQUIRED_COLUMNS",
+    "RowIndex",
     "RowSet",
     "check_header",
     "data_warnings",
     "file_format",
+    "index_rows",
+    "iter_row_chunks",
     "load_rows",
     "parse_labels",
     "rows_from_records",
@@ -95,6 +104,36 @@ class RowSet:
     def rules(self) -> tuple[str, ...]:
         return tuple(r["rule"] for r in self.rows)
 
+    def chunks(self, size: int) -> Iterator[RowSet]:
+        """The rows `size` at a time, in order (each a `RowSet` with its labels; no warnings)."""
+        if size < 1:
+            raise InputError(f"chunk size {size}: must be at least 1")
+        for start in range(0, len(self.rows), size):
+            labels = None if self.labels is None else self.labels[start : start + size]
+            yield RowSet(self.rows[start : start + size], self.columns, labels, self.source)
+
+
+@dataclass(frozen=True)
+class RowIndex:
+    """A checked file's rows without their text: what the outputs need (`index_rows`).
+
+    Validated exactly as `load_rows` validates (same errors, same warnings); the texts are read again,
+    a chunk at a time, by `iter_row_chunks`."""
+
+    source: str
+    columns: tuple[str, ...]
+    row_ids: tuple[str, ...]
+    rules: tuple[str, ...]
+    """Each row's rule (equal rules share one string object)."""
+    labels: npt.NDArray[np.int8] | None
+    replaced_rows: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    stat: tuple[int, int] = (0, 0)
+    """The file's (size, mtime_ns) when it was checked: a file that changed since is refused."""
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
 
 def file_format(path: str | os.PathLike[str]) -> str:
     """`parquet` for a `.parquet`/`.pq` file (read and written on the Ray path), else `csv`."""
@@ -116,22 +155,97 @@ def load_rows(
     `time_budget_s`: reading alone may take at most this long (`TimeBudgetExceededError` naming the
     row it reached), so `score --time-budget` covers reading too.
     """
-    p = Path(path)
     if limit is not None and limit < 1:
         raise InputError(f"limit {limit}: must be at least 1")
+    with _CsvRecords(path) as records:
+        rows = _RowValidator(records.header, source=records.source)
+        _feed(records, rows, limit=limit, time_budget_s=time_budget_s, clock=clock)
+    return rows.finish()
+
+
+def index_rows(
+    path: str | Path, *, time_budget_s: float | None = None, clock: Callable[[], float] = time.monotonic
+) -> RowIndex:
+    """Validate a Jigsaw-format CSV exactly as `load_rows` does, keeping only its row_ids, rules and
+    labels (a `RowIndex`): memory grows with the number of rows, not with their text. Score its rows
+    with `iter_row_chunks`."""
+    p = Path(path)
+    with _CsvRecords(p) as records:
+        rows = _RowValidator(records.header, source=records.source, keep_text=False)
+        _feed(records, rows, time_budget_s=time_budget_s, clock=clock)
+    return rows.finish_index(_file_stat(p))
+
+
+def iter_row_chunks(path: str | Path, index: RowIndex, size: int) -> Iterator[RowSet]:
+    """The rows of a file checked by `index_rows`, `size` at a time, read again from disk.
+
+    Each chunk is a `RowSet` (its texts, no warnings). A file that changed since it was checked
+    (another size, modification time or row_ids) is a `DataFormatError`: the predictions would no
+    longer match the rows."""
+    if size < 1:
+        raise InputError(f"chunk size {size}: must be at least 1")
+    p = Path(path)
+    changed = f"{p} changed after it was checked (while it was being scored): score it again once it stops changing"
+    if _file_stat(p) != index.stat:
+        raise DataFormatError(changed, path=p)
+    done = 0
+    with _CsvRecords(p) as records:
+        rows = _RowValidator(records.header, source=records.source, unique=False)
+        if tuple(rows.header) != index.columns:
+            raise DataFormatError(changed, path=p)
+        for line, values in records:
+            rows.add(line, values)
+            if len(rows) == size:
+                chunk = rows.take()
+                if chunk.row_ids != index.row_ids[done : done + len(chunk)]:
+                    raise DataFormatError(changed, path=p)
+                done += len(chunk)
+                yield chunk
+        if len(rows):
+            chunk = rows.take()
+            if chunk.row_ids != index.row_ids[done : done + len(chunk)]:
+                raise DataFormatError(changed, path=p)
+            done += len(chunk)
+            yield chunk
+    if done != len(index) or _file_stat(p) != index.stat:
+        raise DataFormatError(changed, path=p)
+
+
+def _file_stat(path: Path) -> tuple[int, int]:
     try:
-        # utf-8-sig skips a BOM; surrogateescape keeps each undecodable byte as one lone surrogate, so
-        # the rows holding them can be found exactly (a real U+FFFD in the text is not miscounted)
-        handle = p.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{p}: no such file", path=p) from exc
+        info = path.stat()
     except OSError as exc:
-        raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
-    empty = f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}"
-    started = clock()
-    with handle:
+        raise DataFormatError(f"{path}: cannot read: {exc}", path=path) from exc
+    return info.st_size, info.st_mtime_ns
+
+
+class _CsvRecords:
+    """A Jigsaw CSV opened for streaming: `header` (checked, stripped), then `(line, fields)` for each
+    non-blank record. Used as a context manager; read errors become `DataFormatError`s naming the line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = p = Path(path)
+        self.source = str(p)
+        self.line = 0
+        try:
+            # utf-8-sig skips a BOM; surrogateescape keeps each undecodable byte as one lone surrogate, so
+            # the rows holding them can be found exactly (a real U+FFFD in the text is not miscounted)
+            self._handle = p.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+        except FileNotFoundError as exc:
+            raise DataFormatError(f"{p}: no such file", path=p) from exc
+        except OSError as exc:
+            raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def _read_header(self) -> list[str]:
+        p = self.path
+        empty = f"{p} is empty: expected a header with the columns {', '.join(REQUIRED_COLUMNS)}"
         csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-        reader = csv.reader(handle, strict=False)
+        self._reader = reader = csv.reader(self._handle, strict=False)
         try:
             try:
                 header = next(reader)
@@ -145,24 +259,48 @@ def load_rows(
                 if rest is None:
                     raise DataFormatError(empty, path=p)
                 check_header([_clean(h).strip() for h in header], source=str(p))
-            rows = _RowValidator([_clean(h).strip() for h in header], source=str(p))
-            line = reader.line_num + 1
-            try:
-                for values in reader:
-                    if values:  # csv gives [] for blank lines
-                        rows.add(line, values)
-                        if limit is not None and len(rows) >= limit:
-                            break
-                        if time_budget_s is not None and len(rows) % 256 == 0:
-                            _check_reading_time(p, rows, line, clock() - started, time_budget_s)
-                    line = reader.line_num + 1
-            except csv.Error as exc:
-                raise DataFormatError(f"{p}: line {line} is not valid CSV: {exc}", path=p) from exc
         except OSError as exc:
             raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
+        self.line = reader.line_num + 1
+        return [_clean(h).strip() for h in header]
+
+    def __enter__(self) -> _CsvRecords:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        p, reader = self.path, self._reader
+        try:
+            for values in reader:
+                if values:  # csv gives [] for blank lines
+                    yield self.line, values
+                self.line = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataFormatError(f"{p}: line {self.line} is not valid CSV: {exc}", path=p) from exc
+        except OSError as exc:
+            raise DataFormatError(f"{p}: cannot read: {exc}", path=p) from exc
+
+
+def _feed(
+    records: _CsvRecords,
+    rows: _RowValidator,
+    *,
+    limit: int | None = None,
+    time_budget_s: float | None,
+    clock: Callable[[], float],
+) -> None:
+    """Validate `records` into `rows`, stopping at `limit` rows; within `time_budget_s` of reading."""
+    started = clock()
+    for line, values in records:
+        rows.add(line, values)
+        if limit is not None and len(rows) >= limit:
+            break
+        if time_budget_s is not None and len(rows) % 256 == 0:
+            _check_reading_time(records.path, rows, line, clock() - started, time_budget_s)
     if time_budget_s is not None:
-        _check_reading_time(p, rows, line, clock() - started, time_budget_s)
-    return rows.finish()
+        _check_reading_time(records.path, rows, records.line, clock() - started, time_budget_s)
 
 
 def _check_reading_time(path: Path, rows: _RowValidator, line: int, elapsed: float, budget: float) -> None:
@@ -224,23 +362,33 @@ def _validate(header: Sequence[str], records: Iterable[tuple[int, list[str]]], *
 
 class _RowValidator:
     """Validates records one at a time (see the module docstring) and keeps the rows; `finish()` is the
-    `RowSet`. Only what the rows need is kept: no copy of the file, no list of raw records."""
+    `RowSet`. Only what the rows need is kept: no copy of the file, no list of raw records.
 
-    def __init__(self, header: Sequence[str], *, source: str) -> None:
+    `keep_text=False` keeps only row_ids, rules and label cells (`finish_index()` is the `RowIndex`);
+    `unique=False` skips the row_id uniqueness check (a file `index_rows` checked already)."""
+
+    def __init__(self, header: Sequence[str], *, source: str, keep_text: bool = True, unique: bool = True) -> None:
         check_header(header, source=source)
         self.header, self.source = list(header), source
+        self.keep_text, self.unique = keep_text, unique
         self.rows: list[Mapping[str, str]] = []
+        self.row_ids: list[str] = []
+        self.rules: list[str] = []
+        self.label_cells: list[str] = []
         self.lines: list[int] = []
         self.replaced: list[str] = []
         self.seen: dict[str, int] = {}
         self.empty_cells: dict[str, int] = {}
         self.id_pos = self.header.index("row_id")
+        self.has_labels = LABEL_COLUMN in self.header
+        self.count = 0
+        """Rows added, `take()`n ones included (their 0-based index in the file continues from here)."""
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) if self.keep_text else len(self.row_ids)
 
     def add(self, line: int, values: list[str]) -> None:
-        header, source, index = self.header, self.source, len(self.rows)
+        header, source, index = self.header, self.source, self.count
         rid_guess = values[self.id_pos].strip() if self.id_pos < len(values) else None
         if len(values) != len(header):
             raise DataFormatError(
@@ -258,42 +406,75 @@ class _RowValidator:
                 raise DataFormatError(
                     f"{source}: column {col} is empty in {_where(index, row['row_id'], line)}", path=source
                 )
-        first = self.seen.setdefault(row["row_id"], index)
-        if first != index:
-            raise DataFormatError(
-                f"{source}: duplicate row_id {row['row_id']!r} in row {first + 1} and "
-                f"{_where(index, row['row_id'], line)}: row_ids must be unique",
-                path=source,
-            )
+        if self.unique:
+            first = self.seen.setdefault(row["row_id"], index)
+            if first != index:
+                raise DataFormatError(
+                    f"{source}: duplicate row_id {row['row_id']!r} in row {first + 1} and "
+                    f"{_where(index, row['row_id'], line)}: row_ids must be unique",
+                    path=source,
+                )
         for col in REQUIRED_COLUMNS:
             if not row[col].strip():
                 self.empty_cells[col] = self.empty_cells.get(col, 0) + 1
-        self.rows.append(MappingProxyType(row))
+        self.count += 1
         self.lines.append(line)
+        if self.keep_text:
+            self.rows.append(MappingProxyType(row))
+            return
+        self.row_ids.append(row["row_id"])
+        self.rules.append(sys.intern(row["rule"]))
+        if self.has_labels:
+            self.label_cells.append(sys.intern(row[LABEL_COLUMN].strip()))
+
+    def _labels(self, cells: Sequence[str], first: int = 0) -> npt.NDArray[np.int8] | None:
+        if not self.has_labels:
+            return None
+        ids = self.row_ids if not self.keep_text else [r["row_id"] for r in self.rows]
+        return parse_labels(cells, lambda i: _where(first + i, ids[i], self.lines[i]), source=self.source)
 
     def finish(self) -> RowSet:
         header, source, rows = self.header, self.source, self.rows
         if not rows:
             raise DataFormatError(f"{source}: the header is there but there are no data rows", path=source)
         self.seen.clear()
-        labels = None
-        if LABEL_COLUMN in header:
-            labels = parse_labels(
-                [r[LABEL_COLUMN].strip() for r in rows],
-                lambda i: _where(i, rows[i]["row_id"], self.lines[i]),
-                source=source,
-            )
-        warnings = data_warnings(
-            self.empty_cells, self.replaced, labels_empty=LABEL_COLUMN in header and labels is None
-        )
+        labels = self._labels([r[LABEL_COLUMN].strip() for r in rows]) if self.has_labels else None
         return RowSet(
             rows=tuple(rows),
             columns=tuple(header),
             labels=labels,
             source=source,
             replaced_rows=tuple(self.replaced),
-            warnings=tuple(warnings),
+            warnings=self._warnings(labels),
         )
+
+    def finish_index(self, stat: tuple[int, int]) -> RowIndex:
+        if not self.row_ids:
+            raise DataFormatError(f"{self.source}: the header is there but there are no data rows", path=self.source)
+        self.seen.clear()
+        labels = self._labels(self.label_cells)
+        self.label_cells.clear()
+        return RowIndex(
+            source=self.source,
+            columns=tuple(self.header),
+            row_ids=tuple(self.row_ids),
+            rules=tuple(self.rules),
+            labels=labels,
+            replaced_rows=tuple(self.replaced),
+            warnings=self._warnings(labels),
+            stat=stat,
+        )
+
+    def _warnings(self, labels: npt.NDArray[np.int8] | None) -> tuple[str, ...]:
+        return data_warnings(self.empty_cells, self.replaced, labels_empty=self.has_labels and labels is None)
+
+    def take(self) -> RowSet:
+        """The rows kept so far as a `RowSet` (labels parsed, no warnings), then forget them."""
+        rows, first = self.rows, self.count - len(self.rows)
+        labels = self._labels([r[LABEL_COLUMN].strip() for r in rows], first) if self.has_labels else None
+        chunk = RowSet(rows=tuple(rows), columns=tuple(self.header), labels=labels, source=self.source)
+        self.rows, self.lines, self.replaced, self.empty_cells = [], [], [], {}
+        return chunk
 
 
 def data_warnings(empty_cells: Mapping[str, int], replaced: Sequence[str], *, labels_empty: bool) -> tuple[str, ...]:

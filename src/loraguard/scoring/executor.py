@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loraguard.monitor import Monitor
-from loraguard.scoring.api import ScoreResult
+from loraguard.scoring.api import PromptSink, ScoreResult
 from loraguard.scoring.data import RowSet
 from loraguard.scoring.options import ScoreOptions
 
@@ -63,9 +63,10 @@ class ScorePlan:
 class ScoreInput:
     """The input as an executor read it before scoring."""
 
-    rows: RowSet | None = None
-    """Every row, read and checked (the local executor); None when the rows are read where they are
-    scored (Ray: the workers read them, so their warnings are known only afterwards)."""
+    rows: ScoredRows | None = None
+    """Every row, checked (the local executor: a `RowIndex` of a file, whose texts are read again a chunk
+    at a time, or the `RowSet` given); None when the rows are read where they are scored (Ray: the
+    workers read them, so their warnings are known only afterwards)."""
     columns: tuple[str, ...] = ()
     """The input's column names, checked like `load_rows` checks a header."""
 
@@ -120,8 +121,11 @@ class ScoreExecutor(ABC):
         reads it up front) and the model paths. Raises `LoraguardError`s; loads no model."""
 
     @abstractmethod
-    def execute(self, plan: ScorePlan, source: ScoreInput) -> Generator[Scored, None, None]:
+    def execute(
+        self, plan: ScorePlan, source: ScoreInput, prompts: PromptSink | None = None
+    ) -> Generator[Scored, None, None]:
         """Score, yielding the runs as they finish (one `Scored` per group of runs finished together).
 
         The pipeline writes a group's files before asking for the next, so a run that is done is kept
-        even when a later one fails (e.g. on `--time-budget`)."""
+        even when a later one fails (e.g. on `--time-budget`). `prompts` (`--dump-prompts`) is given
+        every row's prompt and token ids once, in input order, with the answer tokens read."""

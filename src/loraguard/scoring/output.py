@@ -12,18 +12,31 @@ are CSV, or Parquet for a `.parquet`/`.pq` path (the Ray path reads and writes P
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from loraguard.errors import InputError, OutputExistsError
-from loraguard.fileio import atomic_write
+from loraguard.fileio import atomic_file, atomic_write
 from loraguard.scoring.data import file_format
 
-__all__ = ["atomic_write", "check_outputs", "dump_prompts", "prediction_paths", "write_json", "write_predictions"]
+if TYPE_CHECKING:
+    from loraguard.scoring.answers import AnswerTokens
+    from loraguard.scoring.api import EncodedPrompts
+
+__all__ = [
+    "PromptDump",
+    "atomic_write",
+    "check_outputs",
+    "dump_prompts",
+    "prediction_paths",
+    "write_json",
+    "write_predictions",
+]
 
 
 def prediction_paths(out: str | Path, names: Sequence[str | None]) -> list[Path]:
@@ -112,10 +125,49 @@ def dump_prompts(
     overwrite: bool = False,
 ) -> Path:
     """One JSON object per row: row_id, prompt, input_ids (exactly what was scored), answer ids."""
+    with PromptDump.open(path, overwrite=overwrite) as dump:
+        dump.write(row_ids, prompts, input_ids, positive_ids, negative_ids, add_special_tokens=add_special_tokens)
+    return Path(path)
 
-    def write(handle: IO[str]) -> None:
+
+class PromptDump:
+    """`--dump-prompts`, written as the prompts are scored: a `PromptSink` (call it with each chunk's
+    `EncodedPrompts` and answer tokens). `PromptDump.open(path)` is a context manager; the file appears,
+    whole, when it ends without an error (`atomic_file`)."""
+
+    def __init__(self, path: Path, handle: IO[str]) -> None:
+        self.path = path
+        self._handle = handle
+        self.rows = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: str | Path, *, overwrite: bool = False) -> Iterator[PromptDump]:
+        with atomic_file(path, overwrite=overwrite) as handle:
+            yield cls(Path(path), handle)
+
+    def __call__(self, encoded: EncodedPrompts, answers: AnswerTokens | None) -> None:
+        self.write(
+            encoded.row_ids,
+            encoded.prompts,
+            encoded.input_ids,
+            answers.positive_ids if answers else (),
+            answers.negative_ids if answers else (),
+            add_special_tokens=encoded.add_special_tokens,
+        )
+
+    def write(
+        self,
+        row_ids: Sequence[str],
+        prompts: Sequence[str],
+        input_ids: Sequence[Sequence[int]],
+        positive_ids: Sequence[int],
+        negative_ids: Sequence[int],
+        *,
+        add_special_tokens: bool,
+    ) -> None:
         for rid, prompt, ids in zip(row_ids, prompts, input_ids, strict=True):
-            handle.write(
+            self._handle.write(
                 json.dumps(
                     {
                         "row_id": rid,
@@ -129,8 +181,7 @@ def dump_prompts(
                 )
                 + "\n"
             )
-
-    return atomic_write(path, write, overwrite=overwrite)
+        self.rows += len(row_ids)
 
 
 def _finite(value: Any) -> Any:

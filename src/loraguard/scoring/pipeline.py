@@ -11,8 +11,9 @@ Three steps, the middle one delegated to an executor (`loraguard.scoring.executo
    every probability is checked finite before any file of the group is written, then each run gets its
    prediction file (atomic, CSV or Parquet by suffix), AUCs (with labels), the monitor's alerts (the
    `degenerate` rule among them), an `answer-mass` warning when the answer tokens get under 1% of the
-   probability, and its distribution summary; then the prompts dump and the metrics
-   JSON. The `loraguard score` command prints the `FileScoreReport` this returns.
+   probability, and its distribution summary. The prompts dump (`--dump-prompts`) is written while the
+   executor scores (a `PromptDump` it is handed) and appears, whole, once every run is finished; then
+   the metrics JSON. The `loraguard score` command prints the `FileScoreReport` this returns.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from loraguard.scoring.data import RowSet
 from loraguard.scoring.executor import PlannedRun, Scored, ScoredRows, ScoredRun, ScoreExecutor, ScorePlan
 from loraguard.scoring.metrics import AucReport, auc_report, run_summary
 from loraguard.scoring.options import ScoreOptions
-from loraguard.scoring.output import check_outputs, dump_prompts, prediction_paths, write_json, write_predictions
+from loraguard.scoring.output import PromptDump, check_outputs, prediction_paths, write_json, write_predictions
 from loraguard.scoring.prompts import get_template
 
 __all__ = ["SCHEMA", "FileScoreReport", "RunReport", "finish_score", "merge_monitors", "plan_score", "score_file"]
@@ -68,7 +69,7 @@ class RunReport:
             "adapter_path": self.adapter_path,
             "output": str(self.output),
             "method": r.method,
-            "template": r.prompts.template,
+            "template": r.template,
             "dtype": r.dtype or None,
             "rows": len(r.row_ids),
             "summary": self.summary,
@@ -152,8 +153,17 @@ def score_file(
     source = runner.prepare(plan)
     if source.rows is not None:  # read up front: say what is odd in the data before hours of scoring
         _say_data_warnings(source.rows, plan.log)
-    with contextlib.closing(runner.execute(plan, source)) as scored:
-        return finish_score(plan, scored, warned=source.rows is not None)
+    dump_to = options.dump_prompts_to
+    with contextlib.ExitStack() as stack:
+        dump = None if dump_to is None else stack.enter_context(PromptDump.open(dump_to, overwrite=options.overwrite))
+        scored = stack.enter_context(contextlib.closing(runner.execute(plan, source, prompts=dump)))
+        report = finish_score(plan, scored, warned=source.rows is not None)
+    if dump is not None:  # in place now that every run is finished
+        report = dataclasses.replace(report, prompts_path=dump.path)
+    if options.metrics_json is not None:
+        metrics_path = write_json(options.metrics_json, report.to_dict(), overwrite=options.overwrite)
+        report = dataclasses.replace(report, metrics_path=metrics_path)
+    return report
 
 
 def plan_score(
@@ -192,7 +202,7 @@ def plan_score(
 
 def finish_score(plan: ScorePlan, scored: Iterable[Scored], *, warned: bool = False) -> FileScoreReport:
     """Write and judge what the executor scored (see the module docstring); `warned`: the data
-    warnings were said already."""
+    warnings were said already. The prompts dump and the metrics JSON are `score_file`'s."""
     opts, say = plan.options, plan.log
     runs: list[RunReport] = []
     rows: ScoredRows | None = None
@@ -212,34 +222,17 @@ def finish_score(plan: ScorePlan, scored: Iterable[Scored], *, warned: bool = Fa
         execution = group.execution if group.execution is not None else execution
     if rows is None or len(runs) != len(plan.runs):  # pragma: no cover - an executor's bug, not the user's
         raise RuntimeError(f"the executor scored {len(runs)} of {len(plan.runs)} runs")
-    prompts_path = None
-    if opts.dump_prompts_to is not None:
-        first = runs[0].result
-        answers = first.answers
-        prompts_path = dump_prompts(
-            opts.dump_prompts_to,
-            first.prompts.row_ids,
-            first.prompts.prompts,
-            first.prompts.input_ids,
-            answers.positive_ids if answers else (),
-            answers.negative_ids if answers else (),
-            add_special_tokens=first.prompts.add_special_tokens,
-            overwrite=opts.overwrite,
-        )
     report = FileScoreReport(
         data=rows.source,
         base=str(plan.base),
         runs=tuple(runs),
         warnings=rows.warnings,
-        prompts_path=prompts_path,
+        prompts_path=None,
         metrics_path=None,
         rules=rows.rules,
         labels=rows.labels,
         execution=execution,
     )
-    if opts.metrics_json is not None:
-        metrics_path = write_json(opts.metrics_json, report.to_dict(), overwrite=opts.overwrite)
-        report = dataclasses.replace(report, metrics_path=metrics_path)
     return report
 
 

@@ -3,7 +3,9 @@
 Scoring reports work through a `ProgressSink`: `start(rows, units)` once per run (one run per
 adapter), then `advance(rows, units)` after every batch. Units are prompt tokens that go through
 the model (a shared prefix counts once), a better measure of work than rows because prompt lengths
-vary several-fold.
+vary several-fold. A run scored in chunks (`score_chunks`) knows its units only as its chunks are
+tokenized: `ChunkedProgress` starts the run once with the units projected from the first chunk and
+`revise`s the projection as each further chunk comes.
 
 `TimeBudget` projects the total time from the batches seen so far (the first batch, which carries
 one-off warm-up costs, is left out of the rate once a second one is done) and raises
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 from loraguard.errors import InputError, TimeBudgetExceededError
 
 __all__ = [
+    "ChunkedProgress",
     "CompositeProgress",
     "ProgressSink",
     "RichProgress",
@@ -42,6 +45,38 @@ class ProgressSink(Protocol):
     def start(self, total_rows: int, total_units: int) -> None: ...
 
     def advance(self, rows: int, units: int) -> None: ...
+
+    def revise(self, total_units: int) -> None:
+        """The run's units, projected again (a run scored in chunks); rows are unchanged."""
+
+
+class ChunkedProgress:
+    """Presents a run scored chunk by chunk to `sink` as one run of `total_rows` rows.
+
+    Each chunk's scorer calls `start(chunk rows, chunk units)`: the first starts the run with the
+    units projected to every row from the chunks seen, later ones `revise` that projection."""
+
+    def __init__(self, sink: ProgressSink, total_rows: int) -> None:
+        self.sink = sink
+        self.total_rows = total_rows
+        self._rows = 0
+        self._units = 0
+
+    def start(self, total_rows: int, total_units: int) -> None:
+        first = self._rows == 0
+        self._rows += total_rows
+        self._units += total_units
+        projected = round(self._units * max(self.total_rows, self._rows) / max(self._rows, 1))
+        if first:
+            self.sink.start(self.total_rows, projected)
+        else:
+            self.sink.revise(projected)
+
+    def advance(self, rows: int, units: int) -> None:
+        self.sink.advance(rows, units)
+
+    def revise(self, total_units: int) -> None:  # pragma: no cover - not nested
+        self.sink.revise(total_units)
 
 
 def parse_duration(text: str) -> float:
@@ -92,6 +127,9 @@ class TimeBudget:
         self._run_done = 0
         self._run_t0 = self._clock()
 
+    def revise(self, total_units: int) -> None:
+        self._run_units = total_units
+
     def advance(self, rows: int, units: int) -> None:
         self._run_done += units
         self._units_done += units
@@ -137,6 +175,10 @@ class CompositeProgress:
     def advance(self, rows: int, units: int) -> None:
         for s in self.sinks:
             s.advance(rows, units)
+
+    def revise(self, total_units: int) -> None:
+        for s in self.sinks:
+            s.revise(total_units)
 
 
 class RichProgress:
@@ -194,6 +236,9 @@ class RichProgress:
         self._t0 = time.monotonic()
         if self._progress is not None:
             self._task = self._progress.add_task(self.description, total=total_rows, speed="")
+
+    def revise(self, total_units: int) -> None:
+        """The bar counts rows: nothing to change."""
 
     def advance(self, rows: int, units: int) -> None:
         self._units += units
