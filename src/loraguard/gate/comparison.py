@@ -1,5 +1,6 @@
 """The numbers a gate compares: AUC (pooled and per group) with a paired bootstrap, rank and decision
-agreement, and distribution distances. scipy and scikit-learn are imported inside the functions."""
+agreement, and distribution distances. The AUC is `score`'s own (`scoring.metrics.roc_auc`); scipy is
+imported inside the functions that need it."""
 
 from __future__ import annotations
 
@@ -45,13 +46,12 @@ class BootstrapInterval:
 
 
 def auc(y: npt.ArrayLike, scores: npt.ArrayLike) -> float | None:
-    """ROC AUC (`sklearn.metrics.roc_auc_score`); None when only one class is present."""
-    y_arr = np.asarray(y)
-    if np.unique(y_arr).size < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC, exactly as `score` reports it (`scoring.metrics.roc_auc`, equal to scikit-learn's
+    `roc_auc_score` to 1e-12); None when only one class is present."""
+    from loraguard.scoring.metrics import roc_auc
 
-    return float(roc_auc_score(y_arr, np.asarray(scores, dtype=np.float64)))
+    value = roc_auc(np.asarray(y), np.asarray(scores, dtype=np.float64))
+    return None if np.isnan(value) else value
 
 
 def auc_by_group(y: npt.ArrayLike, scores: npt.ArrayLike, groups: npt.ArrayLike) -> dict[str, float | None]:
