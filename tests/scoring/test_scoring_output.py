@@ -10,10 +10,12 @@ from typing import IO
 import pytest
 
 from loraguard.errors import InputError, OutputExistsError
+from loraguard.scoring.answers import AnswerTokens
+from loraguard.scoring.api import EncodedPrompts
 from loraguard.scoring.output import (
+    PromptDump,
     atomic_write,
     check_outputs,
-    dump_prompts,
     prediction_paths,
     write_json,
     write_predictions,
@@ -98,6 +100,10 @@ def test_check_outputs(tmp_path: Path) -> None:
 def test_json_and_jsonl(tmp_path: Path) -> None:
     write_json(tmp_path / "m.json", {"auc": float("nan"), "x": [1.5]})
     assert json.loads((tmp_path / "m.json").read_text()) == {"auc": None, "x": [1.5]}
-    dump_prompts(tmp_path / "p.jsonl", ["1"], ["hi"], [[5, 6]], [7], [8], add_special_tokens=False)
+    answers = AnswerTokens("Yes", "No", (7,), (8,), ("Yes",), ("No",))
+    with PromptDump.open(tmp_path / "p.jsonl") as dump:
+        dump(EncodedPrompts(("1",), ("hi",), ((5, 6),), "chat", False), answers)
+        assert not (tmp_path / "p.jsonl").exists()  # only once the block ends
     line = json.loads((tmp_path / "p.jsonl").read_text())
-    assert line["input_ids"] == [5, 6] and line["positive_token_ids"] == [7]
+    assert line["input_ids"] == [5, 6] and line["positive_token_ids"] == [7] and line["negative_token_ids"] == [8]
+    assert line["row_id"] == "1" and line["prompt"] == "hi" and dump.rows == 1

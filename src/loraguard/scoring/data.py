@@ -188,7 +188,6 @@ def iter_row_chunks(path: str | Path, index: RowIndex, size: int) -> Iterator[Ro
     changed = f"{p} changed after it was checked (while it was being scored): score it again once it stops changing"
     if _file_stat(p) != index.stat:
         raise DataFormatError(changed, path=p)
-    done = 0
     with _CsvRecords(p) as records:
         rows = _RowValidator(records.header, source=records.source, unique=False)
         if tuple(rows.header) != index.columns:
@@ -196,19 +195,18 @@ def iter_row_chunks(path: str | Path, index: RowIndex, size: int) -> Iterator[Ro
         for line, values in records:
             rows.add(line, values)
             if len(rows) == size:
-                chunk = rows.take()
-                if chunk.row_ids != index.row_ids[done : done + len(chunk)]:
-                    raise DataFormatError(changed, path=p)
-                done += len(chunk)
-                yield chunk
+                yield _same_rows(rows.take(), index, rows.count - size, changed)
         if len(rows):
-            chunk = rows.take()
-            if chunk.row_ids != index.row_ids[done : done + len(chunk)]:
-                raise DataFormatError(changed, path=p)
-            done += len(chunk)
-            yield chunk
-    if done != len(index) or _file_stat(p) != index.stat:
+            start = rows.count - len(rows)
+            yield _same_rows(rows.take(), index, start, changed)
+    if rows.count != len(index) or _file_stat(p) != index.stat:
         raise DataFormatError(changed, path=p)
+
+
+def _same_rows(chunk: RowSet, index: RowIndex, start: int, changed: str) -> RowSet:
+    if chunk.row_ids != index.row_ids[start : start + len(chunk)]:
+        raise DataFormatError(changed, path=index.source)
+    return chunk
 
 
 def _file_stat(path: Path) -> tuple[int, int]:

@@ -32,7 +32,6 @@ __all__ = [
     "PromptDump",
     "atomic_write",
     "check_outputs",
-    "dump_prompts",
     "prediction_paths",
     "write_json",
     "write_predictions",
@@ -113,23 +112,6 @@ def write_json(path: str | Path, data: Any, *, overwrite: bool = False) -> Path:
     return atomic_write(path, write, overwrite=overwrite)
 
 
-def dump_prompts(
-    path: str | Path,
-    row_ids: Sequence[str],
-    prompts: Sequence[str],
-    input_ids: Sequence[Sequence[int]],
-    positive_ids: Sequence[int],
-    negative_ids: Sequence[int],
-    *,
-    add_special_tokens: bool,
-    overwrite: bool = False,
-) -> Path:
-    """One JSON object per row: row_id, prompt, input_ids (exactly what was scored), answer ids."""
-    with PromptDump.open(path, overwrite=overwrite) as dump:
-        dump.write(row_ids, prompts, input_ids, positive_ids, negative_ids, add_special_tokens=add_special_tokens)
-    return Path(path)
-
-
 class PromptDump:
     """`--dump-prompts`, written as the prompts are scored: a `PromptSink` (call it with each chunk's
     `EncodedPrompts` and answer tokens). `PromptDump.open(path)` is a context manager; the file appears,
@@ -147,41 +129,20 @@ class PromptDump:
             yield cls(Path(path), handle)
 
     def __call__(self, encoded: EncodedPrompts, answers: AnswerTokens | None) -> None:
-        self.write(
-            encoded.row_ids,
-            encoded.prompts,
-            encoded.input_ids,
-            answers.positive_ids if answers else (),
-            answers.negative_ids if answers else (),
-            add_special_tokens=encoded.add_special_tokens,
-        )
-
-    def write(
-        self,
-        row_ids: Sequence[str],
-        prompts: Sequence[str],
-        input_ids: Sequence[Sequence[int]],
-        positive_ids: Sequence[int],
-        negative_ids: Sequence[int],
-        *,
-        add_special_tokens: bool,
-    ) -> None:
-        for rid, prompt, ids in zip(row_ids, prompts, input_ids, strict=True):
-            self._handle.write(
-                json.dumps(
-                    {
-                        "row_id": rid,
-                        "prompt": prompt,
-                        "input_ids": list(ids),
-                        "positive_token_ids": list(positive_ids),
-                        "negative_token_ids": list(negative_ids),
-                        "add_special_tokens": add_special_tokens,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-        self.rows += len(row_ids)
+        """One JSON object per row: row_id, prompt, input_ids (exactly what was scored), answer ids."""
+        positive = list(answers.positive_ids) if answers else []
+        negative = list(answers.negative_ids) if answers else []
+        for rid, prompt, ids in zip(encoded.row_ids, encoded.prompts, encoded.input_ids, strict=True):
+            line = {
+                "row_id": rid,
+                "prompt": prompt,
+                "input_ids": list(ids),
+                "positive_token_ids": positive,
+                "negative_token_ids": negative,
+                "add_special_tokens": encoded.add_special_tokens,
+            }
+            self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.rows += len(encoded.row_ids)
 
 
 def _finite(value: Any) -> Any:
