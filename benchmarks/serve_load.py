@@ -116,7 +116,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(base: Path, url: str, port: int, max_batch: int, args: argparse.Namespace) -> subprocess.Popen[str]:
+def start_server(
+    base: Path, url: str, port: int, max_batch: int, args: argparse.Namespace, flags: Sequence[str] = ()
+) -> subprocess.Popen[str]:
+    """`loraguard serve` in a subprocess, quiet, with `flags` and then `args.extra` added."""
     cmd = [
         sys.executable,
         "-m",
@@ -136,6 +139,7 @@ def start_server(base: Path, url: str, port: int, max_batch: int, args: argparse
         str(args.threads),
         "--log-level",
         "warning",
+        *flags,
         *args.extra,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "LORAGUARD_API_KEY": ""}

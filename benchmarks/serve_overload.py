@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import build, free_port
+from serve_load import build, free_port, start_server
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -88,36 +88,6 @@ def peak_rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def start(base: Path, url: str, port: int, max_queue: int, args: argparse.Namespace) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "loraguard",
-        "serve",
-        "--registry",
-        url,
-        "--base",
-        str(base),
-        "--port",
-        str(port),
-        "--max-batch",
-        str(args.max_batch),
-        "--max-wait-ms",
-        str(args.max_wait_ms),
-        "--threads",
-        str(args.threads),
-        "--max-queue",
-        str(max_queue),
-        "--max-items",
-        str(min(64, max_queue)),
-        "--log-level",
-        "warning",
-        *args.extra,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LORAGUARD_API_KEY": ""}
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
@@ -191,7 +161,8 @@ async def offer(port: int, run: Run, items: list[dict[str, Any]], args: argparse
 
 def measure(base: Path, url: str, max_queue: int, args: argparse.Namespace, items: list[dict[str, Any]]) -> Run:
     port = free_port()
-    proc = start(base, url, port, max_queue, args)
+    flags = ["--max-queue", str(max_queue), "--max-items", str(min(64, max_queue))]
+    proc = start_server(base, url, port, args.max_batch, args, flags)
     run = Run(max_queue)
     try:
         asyncio.run(wait_ready(port, proc))

@@ -8,17 +8,10 @@ from __future__ import annotations
 
 from typing import Final
 
-COLUMNS: Final = (
-    "row_id",
-    "body",
-    "rule",
-    "subreddit",
-    "positive_example_1",
-    "positive_example_2",
-    "negative_example_1",
-    "negative_example_2",
-    "rule_violation",
-)
+from loraguard.scoring.data import LABEL_COLUMN, REQUIRED_COLUMNS
+
+COLUMNS: Final = (*REQUIRED_COLUMNS, LABEL_COLUMN)
+"""The Jigsaw columns with the label, in the competition's order."""
 
 _ADS = "No Advertising: Spam, referral links, unsolicited advertising, and promotional content are not allowed."
 _LEGAL = "No legal advice: Do not offer or request legal advice."

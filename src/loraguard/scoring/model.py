@@ -83,8 +83,9 @@ def resolve_dtype(dtype: str, device: str) -> Any:
 CPU_AUTO_FLOAT32 = (
     "On a CPU `auto` is float32, also where the CPU multiplies bf16 natively: on SmolLM2-135M-Instruct "
     "with trained LoRA adapters, bfloat16 scored about 1.5x as fast but moved P(Yes) by up to 0.12 and a "
-    "rule's AUC by up to 0.068 (benchmarks/real_score.py, BENCHMARKS.md), while the bare base moved by "
-    "under 0.01. `--dtype bfloat16` makes that trade on purpose."
+    "rule's AUC by up to 0.068 (benchmarks/real_score.py, BENCHMARKS.md); the bare base moves too (a "
+    "rule's AUC by 0.017 on 96 rows, benchmarks/bf16_deviation.py). `--dtype bfloat16` makes that trade "
+    "on purpose."
 )
 
 
