@@ -16,6 +16,11 @@ Columns: the file's size and rows, peak RSS, peak RSS above a 200-row run of the
 process's fixed cost: Python, torch, the model), seconds until the first chunk reaches the model (the
 checking pass, loading and the context check before it), and the whole run. A last run scores the
 `--budget-size` file with `--time-budget 2m` through the CLI and records when and how it stopped.
+
+What chunks cost on real rows: each chunk runs each rule's shared prompt prefix once. When the real
+model's tokenizer is cached (`loraguard models pull smollm2-135m-instruct`) and ../shared's Jigsaw
+train.csv is there, the tokens the model computes for it (the `chat` template) are counted whole and in
+chunks (no model runs: `batching.plan_prefix_groups` on the token ids).
 """
 
 from __future__ import annotations
@@ -89,6 +94,39 @@ def run(data: Path, base: Path, out: Path, chunk: int) -> dict[str, float]:
     return found
 
 
+def real_prefix_cost(chunk_rows: int) -> str | None:
+    """Computed tokens of ../shared's train.csv whole vs in chunks (None without the tokenizer or data)."""
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jigsaw-acrc" / "train.csv"
+    folder = Path.home() / ".cache" / "loraguard" / "models" / "smollm2-135m-instruct" / "hf"
+    if not data.is_file() or not (folder / "tokenizer.json").is_file():
+        return None
+    from transformers import AutoTokenizer
+
+    from loraguard.scoring.api import encode_prompts
+    from loraguard.scoring.batching import plan_prefix_groups
+    from loraguard.scoring.data import load_rows
+
+    rows = load_rows(data)
+    encoded = encode_prompts(AutoTokenizer.from_pretrained(folder), rows.rows, "chat")
+    ids, rules = encoded.input_ids, rows.rules
+
+    def computed(size: int) -> int:
+        total = 0
+        for start in range(0, len(ids), size):
+            groups, _ = plan_prefix_groups(ids[start : start + size], rules[start : start + size])
+            total += sum(len(i) for i in ids[start : start + size])
+            total -= sum(len(g.prefix_ids) * (len(g.rows) - 1) for g in groups)
+        return total
+
+    whole, chunked = computed(len(ids)), computed(chunk_rows)
+    prefixes = sorted(len(g.prefix_ids) for g in plan_prefix_groups(ids, rules)[0])
+    return (
+        f"{data.name} ({len(ids)} rows, {sum(len(i) for i in ids):,} prompt tokens, shared prefixes {prefixes} "
+        f"tokens): {whole:,} tokens computed whole, {chunked:,} in chunks of {chunk_rows} "
+        f"({chunked / whole - 1:+.2%})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20,200", help="CSV sizes in MB, comma separated")
@@ -153,6 +191,8 @@ def main() -> None:
         took = time.perf_counter() - started
         message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "(no message)"
         print(f"{args.budget_size:g} MB with --time-budget 2m: exit {proc.returncode} after {took:.1f}s: {message}")
+    cost = real_prefix_cost(CHUNK_ROWS)
+    print(cost or "real rows: skipped (no cached smollm2-135m-instruct tokenizer or no ../shared train.csv)")
 
 
 if __name__ == "__main__":
