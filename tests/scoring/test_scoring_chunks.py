@@ -296,3 +296,27 @@ def test_score_memory_does_not_grow_with_the_file(tiny_base: Path, tmp_path: Pat
     small, big = peak(200), peak(10_000)
     assert (tmp_path / "d10000.csv").stat().st_size > 8 * 2**20
     assert big - small < 150, f"{big - small:.0f} MB above 200 rows' {small:.0f} MB"
+
+
+def test_a_pipe_is_read_once_and_scored_like_its_file(tiny_base: Path, mixed_csv: Path, tmp_path: Path) -> None:
+    """`score <(zcat train.csv.gz)`: a FIFO cannot be read twice (a second open would wait forever for a
+    writer), so its rows are held, as before chunks; `iter_row_chunks` refuses one outright."""
+    import threading
+
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    threading.Thread(target=lambda: fifo.write_bytes(mixed_csv.read_bytes()), daemon=True).start()
+    done: list[Any] = []
+
+    def run() -> None:
+        done.append(score_file(fifo, tiny_base, out=tmp_path / "a.csv", show_progress=False, executor=LocalExecutor(3)))
+
+    scorer = threading.Thread(target=run, daemon=True)
+    scorer.start()
+    scorer.join(timeout=120)
+    assert done, "scoring a pipe did not finish (blocked on a second read?)"
+    whole = score_file(mixed_csv, tiny_base, out=tmp_path / "b.csv", show_progress=False)
+    assert done[0].runs[0].result.row_ids == whole.runs[0].result.row_ids
+    np.testing.assert_allclose(done[0].runs[0].result.probabilities, whole.runs[0].result.probabilities, atol=1e-5)
+    with pytest.raises(DataFormatError, match=r"rows\.fifo is not a regular file, so it cannot be read again"):
+        next(iter_row_chunks(fifo, index_rows(mixed_csv), 3))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -186,6 +187,8 @@ def iter_row_chunks(path: str | Path, index: RowIndex, size: int) -> Iterator[Ro
         raise InputError(f"chunk size {size}: must be at least 1")
     p = Path(path)
     changed = f"{p} changed after it was checked (while it was being scored): score it again once it stops changing"
+    if not stat.S_ISREG(_stat(p).st_mode):  # a pipe: a second open would wait for a writer forever
+        raise DataFormatError(f"{p} is not a regular file, so it cannot be read again: use load_rows", path=p)
     if _file_stat(p) != index.stat:
         raise DataFormatError(changed, path=p)
     with _CsvRecords(p) as records:
@@ -209,11 +212,15 @@ def _same_rows(chunk: RowSet, index: RowIndex, start: int, changed: str) -> RowS
     return chunk
 
 
-def _file_stat(path: Path) -> tuple[int, int]:
+def _stat(path: Path) -> os.stat_result:
     try:
-        info = path.stat()
+        return path.stat()
     except OSError as exc:
         raise DataFormatError(f"{path}: cannot read: {exc}", path=path) from exc
+
+
+def _file_stat(path: Path) -> tuple[int, int]:
+    info = _stat(path)
     return info.st_size, info.st_mtime_ns
 
 

@@ -4,7 +4,8 @@ A CSV is checked whole up front (`index_rows`: every row validated, only row_ids
 kept), the base and every adapter are loaded once (`load_host`), every prompt is checked against the
 context window (`check_context_fits`), then each run scores the rows a chunk at a time
 (`score_chunks` over `iter_row_chunks`, which reads the file again and refuses one that changed), so
-memory holds one chunk's texts and token ids whatever the file's size. A progress bar and the
+memory holds one chunk's texts and token ids whatever the file's size (a pipe, which can be read only
+once, is held whole instead). A progress bar and the
 `--time-budget` guard watch the runs; the budget's clock starts before the CSV is read, so reading
 and loading count too (reading stops as soon as the budget is spent). Each run is handed back as
 soon as it is done, so the pipeline writes its file before the next run starts.
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Generator, Iterator
 
 from loraguard.errors import InputError
 from loraguard.scoring.api import PromptSink
-from loraguard.scoring.data import RowIndex, RowSet, file_format, index_rows, iter_row_chunks
+from loraguard.scoring.data import RowIndex, RowSet, file_format, index_rows, iter_row_chunks, load_rows
 from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScoreInput, ScorePlan
 from loraguard.scoring.progress import CompositeProgress, ProgressSink, RichProgress, TimeBudget
 
@@ -27,6 +29,13 @@ __all__ = ["CHUNK_ROWS", "LocalExecutor"]
 CHUNK_ROWS = 512
 """Rows whose texts, prompts and token ids are held at a time (~15-30 MB for Jigsaw rows). Big enough
 that each chunk's shared prompt prefixes are computed once for hundreds of rows."""
+
+
+def _regular_file(path: str | os.PathLike[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # let the reader say what is wrong with it
 
 
 class LocalExecutor(ScoreExecutor):
@@ -51,7 +60,13 @@ class LocalExecutor(ScoreExecutor):
                 )
         budget = plan.time_budget_s
         self._budget = TimeBudget(budget, runs=len(plan.runs)) if budget is not None else None
-        rows = data if isinstance(data, RowSet) else index_rows(data, time_budget_s=budget)
+        rows: RowSet | RowIndex
+        if isinstance(data, RowSet):
+            rows = data
+        elif _regular_file(data):
+            rows = index_rows(data, time_budget_s=budget)
+        else:  # a pipe (`<(zcat train.csv.gz)`) can be read only once: hold its rows, as a RowSet
+            rows = load_rows(data, time_budget_s=budget)
         return ScoreInput(rows=rows, columns=rows.columns)
 
     def _chunks(self, plan: ScorePlan, rows: RowSet | RowIndex) -> Iterator[RowSet]:
