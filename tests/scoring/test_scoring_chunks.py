@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scoring_helpers import mixed_rows, write_csv
 
-from loraguard.errors import DataFormatError, InputError
+from loraguard.errors import DataFormatError, InputError, TimeBudgetExceededError
 from loraguard.scoring import score_file
 from loraguard.scoring.builtin_rows import COLUMNS, builtin_rows
 from loraguard.scoring.data import RowIndex, index_rows, iter_row_chunks, load_rows, rows_from_records
@@ -168,7 +168,7 @@ def test_the_time_budget_projects_from_the_revised_units() -> None:
         run.advance(50, 500)  # 10 s per 500 units: 60 s in all, within 100 s
     run.start(100, 9_000)  # the second chunk is 9x longer: 15,000 units projected, 300 s
     now[0] += 10
-    with pytest.raises(Exception, match="time budget 1m40s would be exceeded"):
+    with pytest.raises(TimeBudgetExceededError, match="time budget 1m40s would be exceeded"):
         run.advance(10, 500)
 
 

@@ -208,8 +208,8 @@ def score_chunks(
     """`score_rows` over rows that arrive in chunks (`RowSet`s, e.g. `RowSet.chunks` or
     `data.iter_row_chunks`), holding one chunk's prompts at a time.
 
-    `total_rows`: how many rows the chunks hold together (progress and the time budget project from
-    it). Each chunk's prompts are checked against the context window before it is scored (check the
+    `total_rows`: how many rows the chunks hold together (only progress and the time budget use it,
+    to project). Each chunk's prompts are checked against the context window before it is scored (check the
     whole input first with `check_context_fits`), then handed to `prompts_to`; `keep_prompts` keeps
     them in the result too (memory proportional to the input, as `score_rows` does).
     """
@@ -217,7 +217,9 @@ def score_chunks(
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     if batch_size < 1:
         raise InputError(f"batch size {batch_size}: must be at least 1")
-    from loraguard.scoring.logits import pad_token_id
+    from loraguard.scoring.generate import generate_texts
+    from loraguard.scoring.logits import pad_token_id, score_logits
+    from loraguard.scoring.parse import parse_answers
 
     tpl = get_template(template)
     t0 = time.perf_counter()
@@ -248,8 +250,6 @@ def score_chunks(
         tokens = sum(len(i) for i in encoded.input_ids)
         prompt_tokens += tokens
         if answer_ids is not None:
-            from loraguard.scoring.logits import score_logits
-
             out = score_logits(
                 model,
                 encoded.input_ids,
@@ -268,9 +268,6 @@ def score_chunks(
             computed, skipped = computed + out.computed_tokens, skipped + out.prefix_tokens_skipped
             notes.extend(n for n in out.notes if n not in notes)
         else:
-            from loraguard.scoring.generate import generate_texts
-            from loraguard.scoring.parse import parse_answers
-
             generated = generate_texts(
                 model,
                 tokenizer,
@@ -290,8 +287,6 @@ def score_chunks(
         model_s += time.perf_counter() - c1
     if not row_ids:
         raise InputError("no rows to score")
-    if len(row_ids) != total_rows:  # pragma: no cover - the caller's bug: its progress was projected wrongly
-        raise InputError(f"{len(row_ids)} rows were scored but total_rows said {total_rows}")
     t2 = time.perf_counter()
     values = _readonly(np.concatenate(probs))
     ok_all = _readonly(np.concatenate(parsed))
@@ -357,10 +352,8 @@ def check_context_fits(
     """Refuse, before anything is scored, a row whose prompt is longer than the model's context window
     (`InputError` naming it). Cheap: prompts are rendered, and only those with more UTF-8 bytes than the
     window holds tokens are tokenized."""
-    from loraguard.scoring.logits import causal_lm_of
-
-    limit = getattr(getattr(causal_lm_of(model), "config", None), "max_position_embeddings", None)
-    if not isinstance(limit, int):
+    limit = _context_limit(model)
+    if limit is None:
         return
     tpl = get_template(template)
     extra = max_new_tokens if method == "generate" else 0
@@ -370,12 +363,18 @@ def check_context_fits(
             _check_context(model, encode_prompts(tokenizer, long, tpl), extra)
 
 
-def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:
-    """Refuse prompts longer than the model's context window (the scores would be meaningless)."""
+def _context_limit(model: Any) -> int | None:
+    """The model's context window (`max_position_embeddings`), None where its config does not say."""
     from loraguard.scoring.logits import causal_lm_of
 
     limit = getattr(getattr(causal_lm_of(model), "config", None), "max_position_embeddings", None)
-    if not isinstance(limit, int):
+    return limit if isinstance(limit, int) else None
+
+
+def _check_context(model: Any, encoded: EncodedPrompts, extra: int) -> None:
+    """Refuse prompts longer than the model's context window (the scores would be meaningless)."""
+    limit = _context_limit(model)
+    if limit is None:
         return
     for rid, ids in zip(encoded.row_ids, encoded.input_ids, strict=True):
         if len(ids) + extra > limit:

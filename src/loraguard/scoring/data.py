@@ -56,6 +56,7 @@ __all__ = [
     "iter_row_chunks",
     "load_rows",
     "parse_labels",
+    "rereadable",
     "rows_from_records",
 ]
 
@@ -187,7 +188,7 @@ def iter_row_chunks(path: str | Path, index: RowIndex, size: int) -> Iterator[Ro
         raise InputError(f"chunk size {size}: must be at least 1")
     p = Path(path)
     changed = f"{p} changed after it was checked (while it was being scored): score it again once it stops changing"
-    if not stat.S_ISREG(_stat(p).st_mode):  # a pipe: a second open would wait for a writer forever
+    if not rereadable(p):  # a pipe: a second open would wait for a writer forever
         raise DataFormatError(f"{p} is not a regular file, so it cannot be read again: use load_rows", path=p)
     if _file_stat(p) != index.stat:
         raise DataFormatError(changed, path=p)
@@ -212,15 +213,20 @@ def _same_rows(chunk: RowSet, index: RowIndex, start: int, changed: str) -> RowS
     return chunk
 
 
-def _stat(path: Path) -> os.stat_result:
+def rereadable(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` can be read twice (`index_rows`, then `iter_row_chunks`): a regular file, not a pipe.
+    A path that cannot be looked at counts as one, so its reader says what is wrong with it."""
     try:
-        return path.stat()
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot read: {exc}", path=path) from exc
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def _file_stat(path: Path) -> tuple[int, int]:
-    info = _stat(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read: {exc}", path=path) from exc
     return info.st_size, info.st_mtime_ns
 
 

@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from collections.abc import Generator, Iterator
 
 from loraguard.errors import InputError
 from loraguard.scoring.api import PromptSink
-from loraguard.scoring.data import RowIndex, RowSet, file_format, index_rows, iter_row_chunks, load_rows
+from loraguard.scoring.data import (
+    RowIndex,
+    RowSet,
+    file_format,
+    index_rows,
+    iter_row_chunks,
+    load_rows,
+    rereadable,
+)
 from loraguard.scoring.executor import Scored, ScoredRun, ScoreExecutor, ScoreInput, ScorePlan
 from loraguard.scoring.progress import CompositeProgress, ProgressSink, RichProgress, TimeBudget
 
@@ -29,13 +36,6 @@ __all__ = ["CHUNK_ROWS", "LocalExecutor"]
 CHUNK_ROWS = 512
 """Rows whose texts, prompts and token ids are held at a time (~15-30 MB for Jigsaw rows). Big enough
 that each chunk's shared prompt prefixes are computed once for hundreds of rows."""
-
-
-def _regular_file(path: str | os.PathLike[str]) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return True  # let the reader say what is wrong with it
 
 
 class LocalExecutor(ScoreExecutor):
@@ -63,7 +63,7 @@ class LocalExecutor(ScoreExecutor):
         rows: RowSet | RowIndex
         if isinstance(data, RowSet):
             rows = data
-        elif _regular_file(data):
+        elif rereadable(data):
             rows = index_rows(data, time_budget_s=budget)
         else:  # a pipe (`<(zcat train.csv.gz)`) can be read only once: hold its rows, as a RowSet
             rows = load_rows(data, time_budget_s=budget)
